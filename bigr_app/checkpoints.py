@@ -1,0 +1,344 @@
+"""Reading and writing weights.
+
+Two formats:
+- ours: a folder with `config.json` (tokenizer and BiGR configs, class names, sampling
+  defaults) and `model.safetensors` (keys prefixed `tokenizer.` and `bigr.`);
+- the official release: a BiGR `.pt` holding {"ema": state_dict} and a B-AE `.th` whose
+  autoencoder keys are prefixed `ae.` beside discriminator / perceptual-loss weights.
+Official files are read with `torch.load(weights_only=True)` only, and strictly: every key is
+consumed and every parameter filled, or a `CheckpointError` names what is wrong.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import BIGR_PRESETS, BiGRConfig, TokenizerConfig
+from .errors import CheckpointError, ConfigError
+from .model import BiGR
+from .tokenizer import BinaryAutoencoder
+from .transcoder import linear_bernoulli_schedule
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT = "bigr-studio/1"
+
+
+
+# ---- key mapping: our parameter names -> the release's ------------------------------------
+_BIGR_RULES = [
+    (r"^backbone\.class_embed\.", "cls_embedding.embedding_table."),
+    (r"^backbone\.mask_token$", "mask_tok"),
+    (r"^backbone\.token_embed\.", "tok_embeddings."),
+    (r"^backbone\.modulation\.", "adaLN."),
+    (r"^backbone\.pos_embed$", "diffusion_pos_embed_learned"),
+    (r"^backbone\.norm\.", "norm."),
+    (r"^backbone\.layers\.(\d+)\.modulation_offset$", r"layers.\1.ada_gss"),
+    (r"^backbone\.layers\.(\d+)\.attn\.qkv\.", r"layers.\1.attention.wqkv."),
+    (r"^backbone\.layers\.(\d+)\.attn\.out\.", r"layers.\1.attention.wo."),
+    (r"^backbone\.layers\.(\d+)\.mlp\.w_gate\.", r"layers.\1.feed_forward.w1."),
+    (r"^backbone\.layers\.(\d+)\.mlp\.w_up\.", r"layers.\1.feed_forward.w3."),
+    (r"^backbone\.layers\.(\d+)\.mlp\.w_down\.", r"layers.\1.feed_forward.w2."),
+    (r"^backbone\.layers\.(\d+)\.attn_norm\.", r"layers.\1.attention_norm."),
+    (r"^backbone\.layers\.(\d+)\.mlp_norm\.", r"layers.\1.ffn_norm."),
+    (r"^transcoder\.net\.time_embed\.", "denoise_mlp.t_embedder."),
+    (r"^transcoder\.net\.in_proj\.", "denoise_mlp.x_embedder."),
+    (r"^transcoder\.net\.cond_proj\.", "denoise_mlp.c_embedder."),
+    (r"^transcoder\.net\.blocks\.(\d+)\.modulation\.", r"denoise_mlp.blocks.\1.adaLN_modulation."),
+    (r"^transcoder\.net\.blocks\.(\d+)\.mlp\.", r"denoise_mlp.blocks.\1.mlp."),
+    (r"^transcoder\.net\.final\.modulation\.", "denoise_mlp.final_layer.adaLN_modulation."),
+    (r"^transcoder\.net\.final\.linear\.", "denoise_mlp.final_layer.linear."),
+]
+_BAE_RULES = [
+    (r"^encoder\.", "ae.encoder."),
+    (r"^quantizer\.proj\.", "ae.quantize.proj.0."),
+    (r"^quantizer\.codebook\.", "ae.quantize.embed."),
+    (r"^decoder\.", "ae.generator."),
+]
+# The release registers the transcoder twice (as `denoise_mlp` and inside the diffusion
+# process) and stores the noise schedule as buffers.
+_DENOISER_ALIAS = "diffusion_processor._denoise_fn."
+_SCHEDULE_PREFIX = "diffusion_processor.scheduler."
+
+
+def _rename(name: str, rules) -> str:
+    for pattern, template in rules:
+        new, n = re.subn(pattern, template, name)
+        if n:
+            return new
+    raise KeyError(f"no official name for parameter {name!r}")
+
+
+def official_bigr_names(model: BiGR) -> dict[str, str]:
+    """Our state-dict key -> the release's key."""
+    return {k: _rename(k, _BIGR_RULES) for k in model.state_dict()}
+
+
+def official_bae_names(model: BinaryAutoencoder) -> dict[str, str]:
+    return {k: _rename(k, _BAE_RULES) for k in model.state_dict()}
+
+
+def to_official_bigr(model: BiGR) -> dict[str, torch.Tensor]:
+    """Our weights laid out exactly as the release's `ema` state dict."""
+    out = {}
+    for ours, theirs in official_bigr_names(model).items():
+        out[theirs] = model.state_dict()[ours].detach().clone()
+        if theirs.startswith("denoise_mlp."):
+            out[_DENOISER_ALIAS + theirs[len("denoise_mlp."):]] = out[theirs].clone()
+    for name, table in linear_bernoulli_schedule(model.cfg.train_diffusion_steps).items():
+        out[_SCHEDULE_PREFIX + name] = table
+    return out
+
+
+def to_official_bae(model: BinaryAutoencoder) -> dict[str, torch.Tensor]:
+    sd = model.state_dict()
+    return {theirs: sd[ours].detach().clone() for ours, theirs in official_bae_names(model).items()}
+
+
+# ---- reading the release's files ----------------------------------------------------------
+def _torch_load(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refused to load: it holds objects other than tensors and plain containers "
+            f"(only weights_only loading is allowed) [{str(e).splitlines()[0]}]"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {e}") from None
+
+
+def _tensor_dict(obj: Any, path: Path, what: str) -> dict[str, torch.Tensor]:
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a {what} state dict of tensors")
+    return obj
+
+
+def _shape(sd: dict[str, torch.Tensor], key: str, path: Path) -> tuple[int, ...]:
+    if key not in sd:
+        raise CheckpointError(f"{path}: missing key {key!r}; is this an official BiGR checkpoint?")
+    return tuple(sd[key].shape)
+
+
+def infer_bigr_config(sd: dict[str, torch.Tensor], path: Path) -> BiGRConfig:
+    """Read the architecture off the tensor shapes of an official `ema` state dict."""
+    dim, bits = _shape(sd, "tok_embeddings.weight", path)
+    n_layer = len({k.split(".")[1] for k in sd if k.startswith("layers.")})
+    seq_len = _shape(sd, "diffusion_pos_embed_learned", path)[1]
+    grid = int(round(seq_len**0.5))
+    if grid * grid != seq_len:
+        raise CheckpointError(f"{path}: position table of {seq_len} entries is not a square grid")
+    num_classes = _shape(sd, "cls_embedding.embedding_table.weight", path)[0] - 1
+    t_dim = _shape(sd, "denoise_mlp.x_embedder.weight", path)[0]
+    t_blocks = len({k.split(".")[2] for k in sd if k.startswith("denoise_mlp.blocks.")})
+    preset = next(
+        (p for p in BIGR_PRESETS.values() if p["dim"] == dim and p["n_layer"] == n_layer), None
+    )
+    n_head = preset["n_head"] if preset else dim // 64
+    cfg = BiGRConfig(
+        dim=dim, n_layer=n_layer, n_head=n_head, bits=bits, grid=grid, num_classes=num_classes,
+        transcoder_dim=t_dim, transcoder_blocks=t_blocks,
+    )
+    ffn = _shape(sd, "layers.0.feed_forward.w1.weight", path)[0]
+    if ffn != cfg.ffn_hidden:
+        raise CheckpointError(f"{path}: SwiGLU width {ffn} does not follow the release's rule ({cfg.ffn_hidden})")
+    return cfg
+
+
+def _load_mapped(model: torch.nn.Module, names: dict[str, str], sd: dict[str, torch.Tensor], path: Path) -> None:
+    missing = sorted(theirs for theirs in names.values() if theirs not in sd)
+    consumed = set(names.values())
+    unexpected = sorted(k for k in sd if k not in consumed)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: keys do not match the architecture read from it.\n"
+            f"  missing ({len(missing)}): {missing[:10]}\n  unexpected ({len(unexpected)}): {unexpected[:10]}"
+        )
+    ours_sd = model.state_dict()
+    wrong = [
+        f"{theirs}: file {tuple(sd[theirs].shape)} vs model {tuple(ours_sd[ours].shape)}"
+        for ours, theirs in names.items()
+        if sd[theirs].shape != ours_sd[ours].shape
+    ]
+    if wrong:
+        raise CheckpointError(f"{path}: shape mismatch:\n  " + "\n  ".join(wrong[:10]))
+    model.load_state_dict({ours: sd[theirs] for ours, theirs in names.items()}, strict=True)
+
+
+def load_official_bigr(path: str | Path) -> BiGR:
+    path = Path(path)
+    obj = _torch_load(path)
+    if isinstance(obj, dict) and "ema" in obj:
+        obj = obj["ema"]
+    sd = dict(_tensor_dict(obj, path, "BiGR"))
+    cfg = infer_bigr_config(sd, path)
+    for key in [k for k in sd if k.startswith(_DENOISER_ALIAS)]:
+        twin = "denoise_mlp." + key[len(_DENOISER_ALIAS):]
+        if twin not in sd or not torch.equal(sd[twin], sd[key]):
+            raise CheckpointError(f"{path}: {key} differs from {twin}; the two copies must be identical")
+        del sd[key]
+    expected = linear_bernoulli_schedule(cfg.train_diffusion_steps)
+    for name, table in expected.items():
+        stored = sd.pop(_SCHEDULE_PREFIX + name, None)
+        if stored is not None and (stored.shape != table.shape or not torch.allclose(stored.float(), table, atol=1e-6)):
+            raise CheckpointError(f"{path}: stored noise schedule {name!r} is not the release's linear schedule")
+    model = BiGR(cfg)
+    _load_mapped(model, official_bigr_names(model), sd, path)
+    return model.eval()
+
+
+def _encoder_block_kinds(sd: dict[str, torch.Tensor], path: Path) -> list[str]:
+    indices = sorted({int(k.split(".")[3]) for k in sd if k.startswith("ae.encoder.blocks.")})
+    if indices != list(range(len(indices))):
+        raise CheckpointError(f"{path}: encoder blocks are not numbered 0..n")
+    kinds = []
+    for i in indices:
+        p = f"ae.encoder.blocks.{i}."
+        if p + "norm1.weight" in sd:
+            kinds.append("res")
+        elif p + "q.weight" in sd:
+            kinds.append("attn")
+        elif p + "conv.weight" in sd:
+            kinds.append("down")
+        elif sd.get(p + "weight") is not None and sd[p + "weight"].dim() == 1:
+            kinds.append("norm")
+        else:
+            kinds.append("conv")
+    return kinds
+
+
+def infer_bae_config(sd: dict[str, torch.Tensor], path: Path, grid: int | None = None) -> TokenizerConfig:
+    """Read the B-AE layout off the encoder's block list: channel multipliers, res-blocks per
+    level, where attention sits. Convolutions do not fix the image size, so the resolution comes
+    from `grid` (the BiGR token grid) when given, else from the attention level (the release puts
+    attention at 16x16), else 16 tokens per side."""
+    bits, emb_dim = _shape(sd, "ae.quantize.embed.weight", path)
+    nf = _shape(sd, "ae.encoder.blocks.0.weight", path)[0]
+    norm_first = len(_shape(sd, "ae.generator.blocks.0.weight", path)) == 1
+    kinds = _encoder_block_kinds(sd, path)
+    if kinds[:1] != ["conv"] or kinds[-5:] != ["res", "attn", "res", "norm", "conv"]:
+        raise CheckpointError(f"{path}: unrecognised B-AE encoder layout {kinds}")
+    mults, res_blocks, attn_levels, count, out_ch = [], [], set(), 0, nf
+    for i, kind in enumerate(kinds[1:-5], start=1):
+        if kind == "res":
+            count += 1
+            out_ch = sd[f"ae.encoder.blocks.{i}.conv1.weight"].shape[0]
+        elif kind == "attn":
+            attn_levels.add(len(mults))
+        elif kind == "down":
+            mults.append(out_ch // nf)
+            res_blocks.append(count)
+            count = 0
+    mults.append(out_ch // nf)
+    res_blocks.append(count)
+    if len(set(res_blocks)) != 1 or res_blocks[0] < 1:
+        raise CheckpointError(f"{path}: unrecognised B-AE encoder layout (res-blocks per level {res_blocks})")
+    factor = 2 ** (len(mults) - 1)
+    if grid is not None:
+        resolution = grid * factor
+    elif attn_levels:
+        resolution = 16 * 2 ** min(attn_levels)
+    else:
+        resolution = 16 * factor
+    attn = tuple(sorted({resolution // 2**lvl for lvl in attn_levels}, reverse=True)) or (16,)
+    return TokenizerConfig(
+        resolution=resolution, bits=bits, nf=nf, ch_mult=tuple(mults), res_blocks=res_blocks[0],
+        attn_resolutions=attn, emb_dim=emb_dim, norm_first=norm_first,
+    )
+
+
+def load_official_bae(path: str | Path, grid: int | None = None) -> BinaryAutoencoder:
+    """Load the `ae.*` part of an official B-AE `.th` (other entries are the GAN's and ignored)."""
+    path = Path(path)
+    obj = _torch_load(path)
+    if isinstance(obj, dict) and "ema" in obj and isinstance(obj["ema"], dict):
+        obj = obj["ema"]
+    full = _tensor_dict(obj, path, "B-AE")
+    sd = {k: v for k, v in full.items() if k.startswith("ae.")}
+    if not sd:
+        raise CheckpointError(f"{path}: no 'ae.*' keys; is this an official B-AE checkpoint?")
+    model = BinaryAutoencoder(infer_bae_config(sd, path, grid))
+    _load_mapped(model, official_bae_names(model), sd, path)
+    return model.eval()
+
+
+# ---- our folder format --------------------------------------------------------------------
+def save_folder(
+    folder: str | Path,
+    tokenizer: BinaryAutoencoder,
+    bigr: BiGR | None,
+    class_names: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {"format": FORMAT, "tokenizer": tokenizer.cfg.to_dict()}
+    tensors = {f"tokenizer.{k}": v for k, v in tokenizer.state_dict().items()}
+    if bigr is not None:
+        config["bigr"] = bigr.cfg.to_dict()
+        tensors.update({f"bigr.{k}": v for k, v in bigr.state_dict().items()})
+    config["class_names"] = list(class_names) if class_names else None
+    config.update(extra or {})
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    tmp = folder / (WEIGHTS_NAME + ".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(folder / WEIGHTS_NAME)
+    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def read_folder_config(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file (a weights folder holds {CONFIG_NAME} and {WEIGHTS_NAME})")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON: {e}") from None
+    if not isinstance(config, dict) or "tokenizer" not in config:
+        raise CheckpointError(f"{path}: missing the 'tokenizer' section")
+    return config
+
+
+def load_folder(folder: str | Path) -> tuple[BinaryAutoencoder, BiGR | None, dict[str, Any]]:
+    folder = Path(folder)
+    config = read_folder_config(folder)
+    cfg_path = folder / CONFIG_NAME
+    try:
+        tok_cfg = TokenizerConfig.from_dict(config["tokenizer"], f"{cfg_path} [tokenizer]")
+        bigr_cfg = BiGRConfig.from_dict(config["bigr"], f"{cfg_path} [bigr]") if config.get("bigr") else None
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(str(e)) from None
+    if bigr_cfg is not None and bigr_cfg.bits != tok_cfg.bits:
+        raise CheckpointError(f"{cfg_path}: tokenizer has {tok_cfg.bits} bits but BiGR expects {bigr_cfg.bits}")
+    weights_path = folder / WEIGHTS_NAME
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: no such file")
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights_path}: not a readable safetensors file (truncated?): {e}") from None
+    tokenizer = BinaryAutoencoder(tok_cfg)
+    _load_prefixed(tokenizer, tensors, "tokenizer.", weights_path)
+    bigr = None
+    if bigr_cfg is not None:
+        bigr = BiGR(bigr_cfg)
+        _load_prefixed(bigr, tensors, "bigr.", weights_path)
+    return tokenizer.eval(), (bigr.eval() if bigr else None), config
+
+
+def _load_prefixed(model: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, path: Path) -> None:
+    names = {k: prefix + k for k in model.state_dict()}
+    sub = {k: v for k, v in tensors.items() if k.startswith(prefix)}
+    _load_mapped(model, names, sub, path)
+

@@ -1,0 +1,266 @@
+"""The Engine: a loaded tokenizer + BiGR on a device, with the user-facing operations.
+
+Every generative operation ends in `Engine.sample_tokens`, which runs the single masked-decoding
+loop of `sampler.py`.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import torch
+from PIL import Image
+
+from .checkpoints import load_folder, load_official_bae, load_official_bigr, save_folder
+from .errors import CheckpointError, InputError
+from .images import fit, pils_to_tensor, tensor_to_pils, to_rgb
+from .model import BiGR
+from .sampler import PhaseTimer, SamplingParams, masked_decode
+from .tokenizer import BinaryAutoencoder
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default"
+IMAGENET_CLASSES = Path(__file__).resolve().parent.parent / "assets" / "imagenet_classes.txt"
+
+ClassSpec = int | str | None
+Progress = Callable[[int, int], None]
+
+
+def pick_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("CUDA was asked for but is not available on this machine")
+    return device
+
+
+def _default_class_names(n: int) -> list[str]:
+    if n == 1000 and IMAGENET_CLASSES.is_file():
+        names = [line.strip() for line in IMAGENET_CLASSES.read_text().splitlines() if line.strip()]
+        if len(names) == 1000:
+            return names
+    return [f"class {i}" for i in range(n)]
+
+
+class Engine:
+    def __init__(
+        self,
+        tokenizer: BinaryAutoencoder,
+        bigr: BiGR | None,
+        class_names: Sequence[str] | None = None,
+        device: str | torch.device | None = None,
+        defaults: SamplingParams | None = None,
+        source: str = "",
+    ):
+        self.device = pick_device(device)
+        self.tokenizer = tokenizer.to(self.device).eval()
+        self.bigr = bigr.to(self.device).eval() if bigr is not None else None
+        if bigr is not None and bigr.cfg.bits != tokenizer.cfg.bits:
+            raise CheckpointError(
+                f"the tokenizer makes {tokenizer.cfg.bits}-bit codes but BiGR expects {bigr.cfg.bits} bits"
+            )
+        if bigr is not None and bigr.cfg.grid != tokenizer.cfg.grid:
+            raise CheckpointError(
+                f"the tokenizer makes a {tokenizer.cfg.grid}x{tokenizer.cfg.grid} grid but BiGR expects "
+                f"{bigr.cfg.grid}x{bigr.cfg.grid}"
+            )
+        n = bigr.cfg.num_classes if bigr is not None else 0
+        self.class_names = list(class_names) if class_names else _default_class_names(n)
+        if bigr is not None and len(self.class_names) != n:
+            raise CheckpointError(f"{len(self.class_names)} class names for a model of {n} classes")
+        self.defaults = defaults or SamplingParams()
+        self.source = source
+
+    # ---- loading ------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path | None = None,
+        *,
+        bigr: str | Path | None = None,
+        bae: str | Path | None = None,
+        device: str | torch.device | None = None,
+        class_names: Sequence[str] | None = None,
+    ) -> "Engine":
+        """Our weights folder (default: the bundled model), or the release's `bigr=` + `bae=` files."""
+        if bigr is not None or bae is not None:
+            if path is not None:
+                raise InputError("give either a weights folder or official files, not both")
+            if bigr is None or bae is None:
+                raise InputError("official weights need both files: bigr=<...>.pt and bae=<...>.th")
+            model = load_official_bigr(bigr)
+            tokenizer = load_official_bae(bae, grid=model.cfg.grid)
+            if tokenizer.cfg.bits != model.cfg.bits:
+                raise CheckpointError(
+                    f"{bae}: B-AE makes {tokenizer.cfg.bits}-bit codes but {bigr} expects {model.cfg.bits} bits"
+                )
+            return cls(tokenizer, model, class_names, device, source=f"official: {Path(bigr).name} + {Path(bae).name}")
+        folder = Path(path) if path is not None else DEFAULT_WEIGHTS
+        tokenizer, model, config = load_folder(folder)
+        sampling = config.get("sampling") or {}
+        try:
+            defaults = SamplingParams(**sampling).validated()
+        except TypeError as e:
+            raise CheckpointError(f"{folder / 'config.json'}: bad 'sampling' section: {e}") from None
+        return cls(tokenizer, model, class_names or config.get("class_names"), device, defaults, source=str(folder))
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        return save_folder(folder, self.tokenizer, self.bigr, self.class_names, {"sampling": self.defaults.to_dict()})
+
+    # ---- facts --------------------------------------------------------------------------
+    @property
+    def resolution(self) -> int:
+        return self.tokenizer.cfg.resolution
+
+    @property
+    def grid(self) -> int:
+        return self.tokenizer.cfg.grid
+
+    @property
+    def bits(self) -> int:
+        return self.tokenizer.cfg.bits
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def describe(self) -> str:
+        what = f"BiGR {self.bigr.cfg.n_layer}x{self.bigr.cfg.dim}" if self.bigr else "tokenizer only"
+        return (
+            f"{what}, {self.num_classes} classes, {self.resolution}px as {self.grid}x{self.grid} tokens "
+            f"x {self.bits} bits, on {self.device.type} ({self.source})"
+        )
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _require_bigr(self) -> BiGR:
+        if self.bigr is None:
+            raise InputError("these weights hold only a tokenizer; generation needs a BiGR model")
+        return self.bigr
+
+    # ---- tokenizer ----------------------------------------------------------------------
+    def images_to_tensor(self, images: Image.Image | Iterable[Image.Image] | torch.Tensor, fit_mode: str = "crop") -> torch.Tensor:
+        if isinstance(images, torch.Tensor):
+            x = images if images.dim() == 4 else images[None]
+            if x.shape[1:] != (3, self.resolution, self.resolution):
+                raise InputError(f"image tensors must be [B, 3, {self.resolution}, {self.resolution}], got {tuple(x.shape)}")
+            return x.to(self.device, torch.float32)
+        images = [images] if isinstance(images, Image.Image) else list(images)
+        if not images:
+            raise InputError("no images given")
+        fitted = [fit(to_rgb(img), self.resolution, fit_mode)[0] for img in images]
+        return pils_to_tensor(fitted).to(self.device)
+
+    @torch.inference_mode()
+    def encode(self, images, fit_mode: str = "crop") -> torch.Tensor:
+        """Images -> deterministic bits, BoolTensor [B, h, w, K]."""
+        x = self.images_to_tensor(images, fit_mode)
+        with self._autocast():
+            bits = self.tokenizer.encode(x, deterministic=True)
+        return bits.permute(0, 2, 3, 1) > 0.5
+
+    @torch.inference_mode()
+    def decode(self, bits: torch.Tensor) -> list[Image.Image]:
+        """Bits [B, h, w, K] (bool or {0,1}) -> RGB images at the model resolution."""
+        return tensor_to_pils(self.decode_tensor(bits))
+
+    @torch.inference_mode()
+    def decode_tensor(self, bits: torch.Tensor) -> torch.Tensor:
+        if bits.dim() != 4 or bits.shape[1:] != (self.grid, self.grid, self.bits):
+            raise InputError(f"bits must be [B, {self.grid}, {self.grid}, {self.bits}], got {tuple(bits.shape)}")
+        with self._autocast():
+            x = self.tokenizer.decode(bits.to(self.device).float().permute(0, 3, 1, 2))
+        return x.float().clamp(0, 1)
+
+    # ---- classes ------------------------------------------------------------------------
+    def class_index(self, spec: ClassSpec) -> int:
+        """A class given by index or name -> index; None -> the null (unconditional) class."""
+        if spec is None:
+            return self._require_bigr().cfg.num_classes
+        if isinstance(spec, str):
+            if spec in self.class_names:
+                return self.class_names.index(spec)
+            if spec.strip().lstrip("-").isdigit():
+                spec = int(spec)
+            else:
+                raise InputError(f"unknown class {spec!r}")
+        if isinstance(spec, bool) or not isinstance(spec, int) or not 0 <= spec < self.num_classes:
+            raise InputError(f"class must be a name or an index in [0, {self.num_classes - 1}], got {spec!r}")
+        return spec
+
+    def class_weights(self, mix: dict[ClassSpec, float]) -> torch.Tensor:
+        """{class: weight} -> a mixing vector over the class table (null class last)."""
+        w = torch.zeros(self._require_bigr().cfg.num_classes + 1, device=self.device)
+        for spec, weight in mix.items():
+            w[self.class_index(spec)] += float(weight)
+        return w
+
+    # ---- sampling -----------------------------------------------------------------------
+    def sampling_params(self, **overrides) -> SamplingParams:
+        known = {k: v for k, v in overrides.items() if v is not None}
+        try:
+            return replace(self.defaults, **known).validated()
+        except TypeError as e:
+            raise InputError(f"unknown sampling option: {e}") from None
+
+    def generator(self, seed: int | None) -> torch.Generator:
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+        return torch.Generator(self.device).manual_seed(seed)
+
+    @torch.inference_mode()
+    def sample_tokens(
+        self,
+        tokens: torch.Tensor,
+        to_generate: torch.Tensor,
+        classes: torch.Tensor,
+        seed: int | None = 0,
+        progress: Progress | None = None,
+        timer: PhaseTimer | None = None,
+        **sampling,
+    ) -> torch.Tensor:
+        """The single entry to the masked-decoding loop.
+
+        tokens [B, h, w, K] bool/{0,1}; to_generate [B, h, w] bool; classes: ids [B] (long, the
+        null id for unconditional) or mixing weights [B, num_classes + 1]. Returns bits [B, h, w, K].
+        """
+        model = self._require_bigr()
+        params = self.sampling_params(**sampling)
+        b = tokens.shape[0]
+        flat_tokens = tokens.to(self.device).float().reshape(b, -1, self.bits)
+        flat_mask = to_generate.to(self.device).bool().reshape(b, -1)
+        cond = model.backbone.class_condition(classes.to(self.device))
+        uncond = model.backbone.null_condition(b)
+        with self._autocast():
+            out = masked_decode(model, flat_tokens, flat_mask, cond, uncond, params, self.generator(seed), progress, timer)
+        return out.reshape(b, self.grid, self.grid, self.bits) > 0.5
+
+    def generate(
+        self,
+        class_ids: ClassSpec | Sequence[ClassSpec],
+        num_samples: int = 1,
+        seed: int | None = 0,
+        progress: Progress | None = None,
+        **sampling,
+    ) -> list[Image.Image]:
+        """`num_samples` images for each class given (None = unconditional), class by class."""
+        specs = list(class_ids) if isinstance(class_ids, (list, tuple)) else [class_ids]
+        if not specs:
+            raise InputError("no class given")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise InputError(f"num_samples must be a positive integer, got {num_samples!r}")
+        ids = torch.tensor([self.class_index(s) for s in specs for _ in range(num_samples)], device=self.device)
+        return self.decode(self.generate_tokens(ids, seed, progress, **sampling))
+
+    def generate_tokens(self, classes: torch.Tensor, seed: int | None = 0, progress: Progress | None = None, **sampling) -> torch.Tensor:
+        b = classes.shape[0]
+        tokens = torch.zeros(b, self.grid, self.grid, self.bits, dtype=torch.bool, device=self.device)
+        everything = torch.ones(b, self.grid, self.grid, dtype=torch.bool, device=self.device)
+        return self.sample_tokens(tokens, everything, classes, seed, progress, **sampling)

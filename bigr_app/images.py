@@ -1,0 +1,83 @@
+"""Pixels in and out: any PIL image to a model-sized RGB tensor, and back."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .errors import InputError
+
+FIT_MODES = ("crop", "letterbox")
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """EXIF orientation applied; any mode to RGB, transparency composited on `background`."""
+    if not isinstance(image, Image.Image):
+        raise InputError(f"expected a PIL image, got {type(image).__name__}")
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        image = Image.fromarray(arr.round().astype(np.uint8), "L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, background + (255,))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the model-sized square sits in the original picture (in original pixels)."""
+
+    mode: str
+    size: tuple[int, int]  # original (width, height)
+    box: tuple[float, float, float, float]  # the square's (left, top, right, bottom) in original pixels
+
+
+def placement(size: tuple[int, int], mode: str) -> Placement:
+    if mode not in FIT_MODES:
+        raise InputError(f"fit must be one of {FIT_MODES}, got {mode!r}")
+    w, h = size
+    side = min(w, h) if mode == "crop" else max(w, h)
+    left, top = (w - side) / 2, (h - side) / 2
+    return Placement(mode, (w, h), (left, top, left + side, top + side))
+
+
+def fit(image: Image.Image, resolution: int, mode: str = "crop", background=(255, 255, 255)) -> tuple[Image.Image, Placement]:
+    """Centre-crop (or letterbox onto `background`) to a square, then resize to `resolution`."""
+    place = placement(image.size, mode)
+    left, top, right, bottom = place.box
+    square = image.crop((round(left), round(top), round(right), round(bottom))) if mode == "crop" else None
+    if square is None:
+        side = round(right - left)
+        square = Image.new(image.mode, (side, side), background if image.mode == "RGB" else 0)
+        square.paste(image, (round(-left), round(-top)))
+    return square.resize((resolution, resolution), Image.Resampling.BICUBIC), place
+
+
+def unfit(result: Image.Image, original: Image.Image, place: Placement) -> Image.Image:
+    """Paste a model-sized result back at the original size and framing."""
+    left, top, right, bottom = place.box
+    side = round(right - left)
+    scaled = result.resize((side, side), Image.Resampling.BICUBIC)
+    canvas = original.copy()
+    canvas.paste(scaled, (round(left), round(top)))
+    return canvas
+
+
+def pils_to_tensor(images: list[Image.Image]) -> torch.Tensor:
+    """Same-sized RGB images -> float tensor [B, 3, H, W] in [0, 1]."""
+    arrays = [np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0 for img in images]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def tensor_to_pils(x: torch.Tensor) -> list[Image.Image]:
+    """[B, 3, H, W] in [0, 1] (values outside are clipped) -> RGB images."""
+    arr = (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a, "RGB") for a in arr]

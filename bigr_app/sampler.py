@@ -1,0 +1,165 @@
+"""The one masked-decoding loop that every task (generation, inpainting, editing, interpolation,
+enrichment, variations) runs.
+
+Start from known tokens and a mask of tokens to generate. Each iteration: the backbone sees the
+grid with the still-unknown tokens replaced by the mask token; the transcoder turns the outputs
+at unknown positions into bit probabilities; the most confident positions (mean |p - 0.5| * 2,
+plus Gumbel noise) are fixed by sampling their bits; the schedule says how many stay unknown.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+import torch
+
+from .errors import SamplingError
+from .model import BiGR
+
+MASK_SCHEDULES = ("auto", "cosine", "linear")
+VALUE_SCHEDULES = ("constant", "linear", "down", "up")
+
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    cfg_scale: float = 3.0
+    cfg_schedule: str = "constant"  # constant | linear (1 -> cfg_scale)
+    iterations: int = 20
+    gumbel: float = 0.01
+    gumbel_schedule: str = "constant"  # constant | down | up
+    diffusion_steps: int = 100
+    temperature: float = 1.0
+    mask_schedule: str = "auto"  # auto: cosine for generation from scratch, linear when tokens are given
+
+    def validated(self, train_steps: int = 256) -> "SamplingParams":
+        checks = {
+            "cfg_scale": (self.cfg_scale, 0.0, 50.0),
+            "iterations": (self.iterations, 1, 1024),
+            "gumbel": (self.gumbel, 0.0, 100.0),
+            "diffusion_steps": (self.diffusion_steps, 1, train_steps),
+            "temperature": (self.temperature, 1e-3, 100.0),
+        }
+        for name, (value, lo, hi) in checks.items():
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
+                raise SamplingError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+        if self.cfg_schedule not in ("constant", "linear"):
+            raise SamplingError(f"cfg_schedule must be 'constant' or 'linear', got {self.cfg_schedule!r}")
+        if self.gumbel_schedule not in ("constant", "down", "up"):
+            raise SamplingError(f"gumbel_schedule must be 'constant', 'down' or 'up', got {self.gumbel_schedule!r}")
+        if self.mask_schedule not in MASK_SCHEDULES:
+            raise SamplingError(f"mask_schedule must be one of {MASK_SCHEDULES}, got {self.mask_schedule!r}")
+        return replace(self, iterations=int(self.iterations), diffusion_steps=int(self.diffusion_steps))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def share_still_masked(ratio: float, schedule: str) -> float:
+    """Fraction of the tokens to generate that stay masked after an iteration at `ratio` in (0, 1]."""
+    return math.cos(math.pi / 2 * ratio) if schedule == "cosine" else 1.0 - ratio
+
+
+def scheduled(value: float, ratio: float, schedule: str) -> float:
+    if schedule == "linear":  # guidance ramps from 1 to value
+        return 1.0 + (value - 1.0) * ratio
+    if schedule == "down":
+        return value * (1.0 - ratio)
+    if schedule == "up":
+        return value * ratio
+    return value
+
+
+def gumbel_noise(shape, device, generator: torch.Generator | None) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-20, 1.0)
+    return -torch.log(-torch.log(u).clamp_(min=1e-20))
+
+
+class PhaseTimer:
+    """Wall time spent in the backbone and in the transcoder (synchronising CUDA when asked)."""
+
+    def __init__(self, sync: bool = False):
+        self.sync = sync
+        self.seconds = {"backbone": 0.0, "transcoder": 0.0}
+
+    def measure(self, phase: str, fn: Callable, *args, **kwargs):
+        if self.sync:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        if self.sync:
+            torch.cuda.synchronize()
+        self.seconds[phase] += time.perf_counter() - start
+        return out
+
+
+@torch.inference_mode()
+def masked_decode(
+    model: BiGR,
+    tokens: torch.Tensor,
+    to_generate: torch.Tensor,
+    cond: torch.Tensor,
+    uncond: torch.Tensor | None,
+    params: SamplingParams,
+    generator: torch.Generator | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    timer: PhaseTimer | None = None,
+    return_order: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Fill in the tokens marked in `to_generate`.
+
+    tokens [B, N, K] (values where to_generate is True are ignored), to_generate [B, N] bool,
+    cond / uncond [B, D] class embeddings (uncond None: no guidance). Returns [B, N, K] bits in
+    {0, 1}; positions outside `to_generate` are returned unchanged. With `return_order`, also
+    [B, N] ints: the iteration at which each token was decided (-1 for given tokens).
+    """
+    params = params.validated(model.cfg.train_diffusion_steps)
+    timer = timer or PhaseTimer()
+    tokens = torch.where(to_generate[..., None], torch.zeros_like(tokens), tokens).float()
+    unknown = to_generate.clone()
+    total = unknown.sum(1)
+    schedule = params.mask_schedule
+    if schedule == "auto":
+        schedule = "cosine" if bool(unknown.all()) else "linear"
+    use_cfg = uncond is not None and params.cfg_scale != 1.0
+    both_conds = torch.cat([cond, uncond]) if use_cfg else cond
+    decided_at = torch.full(unknown.shape, -1, dtype=torch.long, device=tokens.device)
+
+    for it in range(params.iterations):
+        ratio = (it + 1) / params.iterations
+        stay = torch.floor(share_still_masked(ratio, schedule) * total).long()
+        n_fix = unknown.sum(1) - stay
+        if progress is not None:
+            progress(it + 1, params.iterations)
+        if not bool((n_fix > 0).any()):
+            continue
+        batch_tokens = torch.cat([tokens, tokens]) if use_cfg else tokens
+        batch_unknown = torch.cat([unknown, unknown]) if use_cfg else unknown
+        hidden = timer.measure("backbone", model.backbone, batch_tokens, batch_unknown, both_conds)
+        rows = unknown.nonzero(as_tuple=True)
+        h_cond = hidden[: len(tokens)][rows]
+        h_uncond = hidden[len(tokens):][rows] if use_cfg else None
+        p = timer.measure(
+            "transcoder", model.transcoder.sample, h_cond, h_uncond,
+            cfg_scale=scheduled(params.cfg_scale, ratio, params.cfg_schedule),
+            steps=params.diffusion_steps, temperature=params.temperature, generator=generator,
+        )
+        confidence = torch.full(unknown.shape, -math.inf, device=tokens.device)
+        score = (p - 0.5).abs().mul(2).mean(-1)
+        gumbel = scheduled(params.gumbel, ratio, params.gumbel_schedule)
+        if gumbel > 0:
+            score = score + gumbel * gumbel_noise(score.shape, score.device, generator)
+        confidence[rows] = score
+        rank = confidence.argsort(dim=1, descending=True, stable=True).argsort(dim=1)
+        fix = (rank < n_fix[:, None]) & unknown
+        new_bits = torch.zeros_like(tokens)
+        new_bits[rows] = torch.bernoulli(p, generator=generator)
+        tokens = torch.where(fix[..., None], new_bits, tokens)
+        unknown &= ~fix
+        decided_at[fix] = it
+
+    if bool(unknown.any()):  # cannot happen with the schedules above; kept as a guard
+        raise SamplingError(f"{int(unknown.sum())} tokens were left undecided")
+    return (tokens, decided_at) if return_order else tokens

@@ -48,7 +48,7 @@ class BiGR(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def loss(
+    def forward(
         self, bits: torch.Tensor, class_ids: torch.Tensor, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
         """Masked modelling: mask a cosine-sampled share of tokens, predict their bits.

@@ -1,0 +1,1 @@
+"""Datasets: image folders for training, and the emoji set the bundled model is trained on."""

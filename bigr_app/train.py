@@ -1,0 +1,402 @@
+"""Training on any ImageFolder tree: first the binary autoencoder, then BiGR on its codes.
+
+    python -m bigr_app.train tokenizer --data DIR --out runs/tok --steps 4000
+    python -m bigr_app.train bigr --data DIR --tokenizer runs/tok/model --out runs/bigr --steps 20000
+    accelerate launch -m bigr_app.train bigr ...          # the same on several GPUs (DDP)
+
+DIR is either ROOT/<class>/<images> or ROOT/{train,test}/<class>/<images> (then `test` is the
+held-out split used for evaluation). Each run writes OUT/state (resumable with --resume),
+OUT/model (EMA weights in our folder format, loadable with Engine.from_pretrained) and
+OUT/samples/*.png, and appends metrics to OUT/log.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from .checkpoints import load_folder, save_folder
+from .config import BiGRConfig, TokenizerConfig
+from .data.folder import ImageFolder
+from .images import tensor_to_pils
+from .model import BiGR
+from .sampler import SamplingParams, masked_decode
+from .tokenizer import BinaryAutoencoder
+
+
+# ---- pieces shared by both stages ---------------------------------------------------------
+class EMA(nn.Module):
+    """Exponential moving average of a model's parameters (warm-started decay)."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        super().__init__()
+        self.model = copy.deepcopy(model).float().eval().requires_grad_(False)
+        self.decay = decay
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + float(self.updates)) / (10 + float(self.updates)))
+        for ema_p, p in zip(self.model.parameters(), model.parameters()):
+            ema_p.lerp_(p.detach().float(), 1 - d)
+
+
+class Counter:
+    """The step count, checkpointed with the rest of the training state."""
+
+    def __init__(self):
+        self.step = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+
+
+def lr_at(step: int, base: float, warmup: int, total: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def splits(data: Path) -> tuple[Path, Path | None]:
+    if (data / "train").is_dir():
+        return data / "train", (data / "test" if (data / "test").is_dir() else None)
+    return data, None
+
+
+def endless(loader):
+    while True:
+        yield from loader
+
+
+def make_accelerator(args) -> Accelerator:
+    precision = args.precision
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() or torch.backends.mkldnn.is_available() else "no"
+    return Accelerator(mixed_precision=precision, cpu=args.cpu)
+
+
+def log_line(out: Path, record: dict) -> None:
+    with open(out / "log.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def save_grid(images: list, path: Path, columns: int) -> None:
+    from PIL import Image
+
+    w, h = images[0].size
+    rows = math.ceil(len(images) / columns)
+    sheet = Image.new("RGB", (columns * w, rows * h), "white")
+    for i, img in enumerate(images):
+        sheet.paste(img, ((i % columns) * w, (i // columns) * h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
+def run_loop(args, acc: Accelerator, counter: Counter, train_step, on_eval, on_save) -> None:
+    """Steps from the checkpointed count to args.steps with progress bar, eval and save hooks."""
+    bar = tqdm(total=args.steps, initial=counter.step, disable=not acc.is_main_process, dynamic_ncols=True)
+    start = time.time()
+    while counter.step < args.steps:
+        stats = train_step(counter.step)
+        counter.step += 1
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in stats.items()})
+        if acc.is_main_process and counter.step % args.log_every == 0:
+            log_line(args.out, {"step": counter.step, "time": round(time.time() - start, 1), **stats})
+        if counter.step % args.eval_every == 0 or counter.step == args.steps:
+            on_eval(counter.step)
+        if counter.step % args.save_every == 0 or counter.step == args.steps:
+            acc.save_state(str(args.out / "state"))
+            if acc.is_main_process:
+                on_save(counter.step)
+    bar.close()
+
+
+# ---- stage 1: the binary autoencoder ------------------------------------------------------
+class PatchDiscriminator(nn.Module):
+    """A small PatchGAN (hinge loss) to sharpen reconstructions."""
+
+    def __init__(self, channels: int = 64, layers: int = 3):
+        super().__init__()
+        mods: list[nn.Module] = [nn.Conv2d(3, channels, 4, 2, 1), nn.LeakyReLU(0.2)]
+        ch = channels
+        for _ in range(layers - 1):
+            mods += [nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.GroupNorm(8, ch * 2), nn.LeakyReLU(0.2)]
+            ch *= 2
+        mods.append(nn.Conv2d(ch, 1, 3, 1, 1))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * 2 - 1)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB for images in [0, 1]."""
+    mse = (a.float().clamp(0, 1) - b.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10 * torch.log10(1.0 / mse)
+
+
+@torch.no_grad()
+def tokenizer_psnr(model: BinaryAutoencoder, data: ImageFolder, batch: int = 64) -> float:
+    device = next(model.parameters()).device
+    values = []
+    for i in range(0, len(data), batch):
+        x = data.pixels[i : i + batch].to(device).float() / 255
+        values.append(psnr(model.decode(model.encode(x, deterministic=True)), x))
+    return float(torch.cat(values).mean())
+
+
+def train_tokenizer(args) -> None:
+    acc = make_accelerator(args)
+    set_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_dir, test_dir = splits(args.data)
+    cfg = TokenizerConfig(
+        resolution=args.resolution, bits=args.bits, nf=args.nf, ch_mult=tuple(args.ch_mult),
+        res_blocks=args.res_blocks, attn_resolutions=tuple(args.attn_resolutions), emb_dim=args.emb_dim,
+        norm_first=True, norm_groups=args.norm_groups,
+    )
+    train_set = ImageFolder(train_dir, cfg.resolution)
+    test_set = ImageFolder(test_dir, cfg.resolution) if test_dir else None
+    model = BinaryAutoencoder(cfg)
+    disc = PatchDiscriminator()
+    ema = EMA(model, args.ema)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch, shuffle=True, drop_last=True)
+    model, disc, opt, opt_d, loader = acc.prepare(model, disc, opt, opt_d, loader)
+    counter = Counter()
+    acc.register_for_checkpointing(ema, counter)
+    if args.resume and (args.out / "state").is_dir():
+        acc.load_state(str(args.out / "state"))
+    batches = endless(loader)
+    fixed = (test_set or train_set).pixels[:16].float() / 255
+
+    def train_step(step: int) -> dict:
+        x, _ = next(batches)
+        if args.hflip:
+            flip = torch.rand(x.shape[0], device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        for group in opt.param_groups + opt_d.param_groups:
+            group["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
+        use_gan = args.disc_weight > 0 and step >= args.disc_start
+        with acc.autocast():
+            recon, p = model(x, deterministic=step >= args.deterministic_after)
+        recon, p = recon.float(), p.float()
+        l1, l2 = (recon - x).abs().mean(), (recon - x).pow(2).mean()
+        balance = (p.mean(dim=(0, 2, 3)) - 0.5).pow(2).mean()  # every bit used about half the time
+        loss = l1 + l2 + args.balance_weight * balance
+        if use_gan:
+            with acc.autocast():
+                g_loss = -disc(recon).float().mean()
+            loss = loss + args.disc_weight * g_loss
+        opt.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        acc.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        stats = {"l1": l1.item(), "psnr": float(psnr(recon.detach(), x).mean()), "balance": balance.item()}
+        if use_gan:
+            with acc.autocast():
+                d_loss = F.relu(1 - disc(x)).mean() + F.relu(1 + disc(recon.detach())).mean()
+            opt_d.zero_grad(set_to_none=True)
+            acc.backward(d_loss.float())
+            opt_d.step()
+            stats["d_loss"] = d_loss.item()
+        ema.update(acc.unwrap_model(model))
+        return stats
+
+    def on_eval(step: int) -> None:
+        if not acc.is_main_process:
+            return
+        ema.model.to(acc.device)
+        record = {"step": step, "eval": True}
+        if test_set is not None:
+            record["test_psnr"] = tokenizer_psnr(ema.model, test_set)
+        x = fixed.to(acc.device)
+        with torch.no_grad():
+            recon = ema.model.decode(ema.model.encode(x, deterministic=True))
+        save_grid(tensor_to_pils(torch.cat([x, recon.clamp(0, 1)])), args.out / "samples" / f"recon_{step:06d}.png", 16)
+        log_line(args.out, record)
+        acc.print(f"step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in record.items() if isinstance(v, float)))
+
+    def on_save(step: int) -> None:
+        save_folder(args.out / "model", ema.model, None, train_set.classes, {"trained_steps": step})
+
+    run_loop(args, acc, counter, train_step, on_eval, on_save)
+
+
+# ---- stage 2: BiGR on the tokenizer's codes -----------------------------------------------
+@torch.no_grad()
+def encode_dataset(tokenizer: BinaryAutoencoder, data: ImageFolder, cache: Path, device, batch: int = 64) -> torch.Tensor:
+    """Deterministic bits [N, h*w, K] (bool) for every image, cached on disk."""
+    if cache.is_file():
+        codes = torch.load(cache, weights_only=True)
+        if codes.shape[0] == len(data):
+            return codes
+    tokenizer = tokenizer.to(device)
+    out = []
+    for i in range(0, len(data), batch):
+        x = data.pixels[i : i + batch].to(device).float() / 255
+        bits = tokenizer.encode(x, deterministic=True)
+        out.append((bits.flatten(2).transpose(1, 2) > 0.5).cpu())
+    codes = torch.cat(out)
+    torch.save(codes, cache)
+    return codes
+
+
+def train_bigr(args) -> None:
+    acc = make_accelerator(args)
+    set_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer, _, tok_config = load_folder(args.tokenizer)
+    train_dir, _ = splits(args.data)
+    train_set = ImageFolder(train_dir, tokenizer.cfg.resolution)
+    classes = train_set.classes
+    codes = encode_dataset(tokenizer, train_set, args.out / "codes.pt", acc.device)
+    cfg = BiGRConfig(
+        dim=args.dim, n_layer=args.layers, n_head=args.heads, bits=tokenizer.cfg.bits, grid=tokenizer.cfg.grid,
+        num_classes=len(classes), transcoder_dim=args.transcoder_dim, transcoder_blocks=args.transcoder_blocks,
+        multiple_of=args.multiple_of, dropout=args.dropout, class_dropout=args.class_dropout,
+    )
+    model = BiGR(cfg)
+    ema = EMA(model, args.ema)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr, betas=(0.9, 0.95),
+    )
+    dataset = torch.utils.data.TensorDataset(codes, train_set.labels)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, drop_last=True)
+    model, opt, loader = acc.prepare(model, opt, loader)
+    counter = Counter()
+    acc.register_for_checkpointing(ema, counter)
+    if args.resume and (args.out / "state").is_dir():
+        acc.load_state(str(args.out / "state"))
+    batches = endless(loader)
+    tokenizer = tokenizer.to(acc.device)
+
+    def train_step(step: int) -> dict:
+        bits, labels = next(batches)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
+        with acc.autocast():
+            out = model(bits.float(), labels)
+        opt.zero_grad(set_to_none=True)
+        acc.backward(out["loss"])
+        acc.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        ema.update(acc.unwrap_model(model))
+        return {"loss": out["loss"].item()}
+
+    def on_eval(step: int) -> None:
+        if not acc.is_main_process:
+            return
+        ema.model.to(acc.device)
+        per_class = 4
+        ids = torch.arange(len(classes), device=acc.device).repeat_interleave(per_class)
+        n = len(ids)
+        g = torch.Generator(acc.device).manual_seed(0)
+        bits = masked_decode(
+            ema.model, torch.zeros(n, cfg.seq_len, cfg.bits, device=acc.device),
+            torch.ones(n, cfg.seq_len, dtype=torch.bool, device=acc.device),
+            ema.model.backbone.class_condition(ids), ema.model.backbone.null_condition(n),
+            SamplingParams(**args.sampling), g,
+        )
+        with torch.no_grad():
+            images = tokenizer.decode(bits.transpose(1, 2).reshape(n, cfg.bits, cfg.grid, cfg.grid))
+        save_grid(tensor_to_pils(images), args.out / "samples" / f"samples_{step:06d}.png", per_class * 4)
+
+    def on_save(step: int) -> None:
+        extra = {"sampling": args.sampling, "trained_steps": step, "tokenizer_trained_steps": tok_config.get("trained_steps")}
+        save_folder(args.out / "model", tokenizer, ema.model, classes, extra)
+
+    run_loop(args, acc, counter, train_step, on_eval, on_save)
+
+
+# ---- command line -------------------------------------------------------------------------
+def add_common(p: argparse.ArgumentParser, steps: int, batch: int, lr: float, ema: float) -> None:
+    p.add_argument("--data", type=Path, required=True, help="ImageFolder root (optionally with train/ and test/)")
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--batch", type=int, default=batch)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping")
+    p.add_argument("--ema", type=float, default=ema)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["auto", "no", "bf16", "fp16"], default="auto")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state")
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--save-every", type=int, default=250)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bigr_app.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="stage", required=True)
+    tok = sub.add_parser("tokenizer", help="train the binary autoencoder")
+    add_common(tok, steps=4000, batch=32, lr=4e-4, ema=0.999)
+    tok.add_argument("--resolution", type=int, default=64)
+    tok.add_argument("--bits", type=int, default=32)
+    tok.add_argument("--nf", type=int, default=32)
+    tok.add_argument("--ch-mult", type=int, nargs="+", default=[1, 2, 4, 4])
+    tok.add_argument("--res-blocks", type=int, default=1)
+    tok.add_argument("--attn-resolutions", type=int, nargs="*", default=[8])
+    tok.add_argument("--emb-dim", type=int, default=64)
+    tok.add_argument("--norm-groups", type=int, default=16)
+    tok.add_argument("--balance-weight", type=float, default=0.1)
+    tok.add_argument("--deterministic-after", type=int, default=1500, help="Bernoulli codes before, p > 0.5 after")
+    tok.add_argument("--disc-weight", type=float, default=0.0, help="patch-discriminator loss weight (0: off)")
+    tok.add_argument("--disc-start", type=int, default=2000)
+    tok.add_argument("--hflip", action="store_true", help="random horizontal flips")
+    tok.set_defaults(run=train_tokenizer)
+
+    big = sub.add_parser("bigr", help="train BiGR on a trained tokenizer's codes")
+    add_common(big, steps=20000, batch=64, lr=4e-4, ema=0.9995)
+    big.add_argument("--tokenizer", type=Path, required=True, help="weights folder of a trained tokenizer")
+    big.add_argument("--dim", type=int, default=256)
+    big.add_argument("--layers", type=int, default=6)
+    big.add_argument("--heads", type=int, default=4)
+    big.add_argument("--multiple-of", type=int, default=64)
+    big.add_argument("--transcoder-dim", type=int, default=256)
+    big.add_argument("--transcoder-blocks", type=int, default=3)
+    big.add_argument("--dropout", type=float, default=0.1)
+    big.add_argument("--class-dropout", type=float, default=0.1)
+    big.add_argument("--weight-decay", type=float, default=0.05)
+    big.add_argument("--sample-iterations", type=int, default=10)
+    big.add_argument("--sample-steps", type=int, default=50)
+    big.add_argument("--sample-cfg", type=float, default=3.0)
+    big.set_defaults(run=train_bigr)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.stage == "bigr":
+        args.sampling = SamplingParams(
+            iterations=args.sample_iterations, diffusion_steps=args.sample_steps, cfg_scale=args.sample_cfg
+        ).to_dict()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 from PIL import Image
 
+from .edits import EditsMixin
 from .checkpoints import load_folder, load_official_bae, load_official_bigr, save_folder
 from .errors import CheckpointError, InputError
 from .images import fit, pils_to_tensor, tensor_to_pils, to_rgb
@@ -44,7 +45,7 @@ def _default_class_names(n: int) -> list[str]:
     return [f"class {i}" for i in range(n)]
 
 
-class Engine:
+class Engine(EditsMixin):
     def __init__(
         self,
         tokenizer: BinaryAutoencoder,

@@ -1,0 +1,265 @@
+"""Command line: `python -m bigr_app <task> ...` for every Engine task.
+
+Each task writes PNGs (parameters embedded as PNG text) with a JSON sidecar into --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+from tqdm.auto import tqdm
+
+from .errors import BiGRError
+
+TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz")
+
+
+# ---- argument groups shared by the tasks --------------------------------------------------
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--weights", type=Path, default=None, help="our weights folder (default: the bundled model)")
+    g.add_argument("--bigr", type=Path, default=None, help="official BiGR checkpoint (.pt)")
+    g.add_argument("--bae", type=Path, default=None, help="official B-AE checkpoint (.th)")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sampling (defaults: the model's)")
+    g.add_argument("--cfg", dest="cfg_scale", type=float, help="classifier-free guidance scale")
+    g.add_argument("--cfg-schedule", choices=["constant", "linear"])
+    g.add_argument("--iterations", type=int, help="unmasking iterations N")
+    g.add_argument("--gumbel", type=float, help="Gumbel noise temperature on the confidence")
+    g.add_argument("--gumbel-schedule", choices=["constant", "down", "up"])
+    g.add_argument("--steps", dest="diffusion_steps", type=int, help="transcoder diffusion steps T (of 256)")
+    g.add_argument("--temperature", type=float, help="transcoder logit temperature")
+    g.add_argument("--seed", type=int, default=0)
+
+
+def add_output_args(p: argparse.ArgumentParser, samples: bool = True) -> None:
+    p.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
+    if samples:
+        p.add_argument("--num-samples", type=int, default=1)
+
+
+def add_image_args(p: argparse.ArgumentParser, mask: str | None) -> None:
+    p.add_argument("image", type=Path)
+    if mask:
+        p.add_argument("--mask", type=Path, required=mask == "required", help="white = regenerate")
+    p.add_argument("--fit", choices=["crop", "letterbox"], default="crop")
+
+
+def add_blend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--blend", dest="blend_mode", choices=["none", "feather", "poisson"], default="feather")
+    p.add_argument("--feather-radius", type=float, default=4.0)
+    p.add_argument("--threshold", type=float, default=0.0, help="cell coverage above which a cell is regenerated")
+    p.add_argument("--grow", type=int, default=0, help="grow (>0) or shrink (<0) the mask by cells")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bigr_app", description=__doc__)
+    sub = ap.add_subparsers(dest="task", required=True)
+    specs = {
+        "generate": ("class-conditional generation", None),
+        "inpaint": ("regenerate the masked region", "required"),
+        "outpaint": ("keep the masked region and regenerate the rest, or --expand the canvas", "optional"),
+        "edit": ("regenerate the masked region as another class", "required"),
+        "interpolate": ("morph between two classes (strip + GIF)", None),
+        "enrich": ("add detail by re-sampling interleaved token groups", None),
+        "vary": ("variations: re-sample a share of the tokens", None),
+    }
+    for task, (help_text, mask) in specs.items():
+        p = sub.add_parser(task, help=help_text)
+        add_model_args(p)
+        add_sampling_args(p)
+        add_output_args(p, samples=task not in ("interpolate", "enrich"))
+        if task not in ("generate", "interpolate"):
+            add_image_args(p, mask)
+        if task in ("inpaint", "outpaint", "edit"):
+            add_blend_args(p)
+        if task in ("generate",):
+            p.add_argument("--class", dest="classes", action="append", default=None,
+                           help="class name or index (repeatable); omit for unconditional")
+        if task in ("inpaint", "outpaint", "edit", "enrich", "vary"):
+            p.add_argument("--class", dest="class_id", default=None, required=task == "edit",
+                           help="class name or index" + ("" if task == "edit" else " (default: unconditional)"))
+        if task == "outpaint":
+            p.add_argument("--expand", type=int, nargs=4, metavar=("LEFT", "TOP", "RIGHT", "BOTTOM"))
+        if task == "interpolate":
+            p.add_argument("--class-a", required=True)
+            p.add_argument("--class-b", required=True)
+            p.add_argument("--ratios", type=float, nargs="+", default=None)
+            p.add_argument("--frames", type=int, default=9, help="evenly spaced ratios from 1 to 0")
+        if task == "enrich":
+            p.add_argument("--rounds", type=int, default=1)
+            p.add_argument("--downsample-rate", type=int, default=2)
+        if task == "vary":
+            p.add_argument("--strength", type=float, default=0.5)
+    p = sub.add_parser("sample-npz", help="many samples in the ADM evaluation format (arr_0: N x H x W x 3 uint8)")
+    add_model_args(p)
+    add_sampling_args(p)
+    p.add_argument("--out", type=Path, required=True, help="the .npz to write")
+    p.add_argument("--num", type=int, default=None, help="total images (default: per-class x classes)")
+    p.add_argument("--per-class", type=int, default=50)
+    p.add_argument("--batch", type=int, default=16)
+    return ap
+
+
+# ---- running ----------------------------------------------------------------------------
+def load_engine(args):
+    from .engine import Engine
+
+    if args.bigr or args.bae:
+        return Engine.from_pretrained(bigr=args.bigr, bae=args.bae, device=args.device)
+    return Engine.from_pretrained(args.weights, device=args.device)
+
+
+def sampling_kwargs(args) -> dict:
+    keys = ("cfg_scale", "cfg_schedule", "iterations", "gumbel", "gumbel_schedule", "diffusion_steps", "temperature")
+    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+
+
+class ProgressBar:
+    """A tqdm bar fed by the engine's (done, total) callbacks."""
+
+    def __init__(self, desc: str):
+        self.bar = tqdm(desc=desc, unit="it", dynamic_ncols=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def save_png(image: Image.Image, path: Path, params: dict) -> Path:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", json.dumps(params, default=str))
+    info.add_text("Software", "BiGR Studio")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, pnginfo=info)
+    path.with_suffix(".json").write_text(json.dumps(params, indent=2, default=str))
+    return path
+
+
+def open_image(path: Path) -> Image.Image:
+    from .errors import InputError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.copy()  # an animation's first frame
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable image ({e})") from None
+
+
+def run_task(args) -> list[Path]:
+    eng = load_engine(args)
+    bar = ProgressBar(args.task)
+    common = dict(seed=args.seed, progress=bar, **sampling_kwargs(args))
+    try:
+        if args.task == "generate":
+            classes = args.classes or [None]
+            images = eng.generate(classes, num_samples=args.num_samples, **common)
+            params = dict(task="generate", classes=classes, num_samples=args.num_samples,
+                          **eng.sampling_params(**sampling_kwargs(args)).to_dict(), seed=args.seed)
+        elif args.task == "interpolate":
+            ratios = args.ratios or list(np.linspace(1.0, 0.0, args.frames))
+            images = eng.interpolate(args.class_a, args.class_b, ratios, **common)
+            params = images.params
+        else:
+            image = open_image(args.image)
+            kw = dict(common, fit=args.fit)
+            if args.task in ("inpaint", "edit", "outpaint"):
+                kw.update(blend_mode=args.blend_mode, feather_radius=args.feather_radius,
+                          threshold=args.threshold, grow=args.grow, num_samples=args.num_samples)
+            mask = open_image(args.mask) if getattr(args, "mask", None) else None
+            if args.task == "inpaint":
+                images = eng.inpaint(image, mask, class_id=args.class_id, **kw)
+            elif args.task == "edit":
+                images = eng.edit(image, mask, class_id=args.class_id, **kw)
+            elif args.task == "outpaint":
+                expand = tuple(args.expand) if args.expand else None
+                if expand is not None:
+                    for k in ("fit", "blend_mode", "feather_radius", "threshold", "grow"):
+                        kw.pop(k)
+                images = eng.outpaint(image, mask=mask, expand=expand, class_id=args.class_id, **kw)
+            elif args.task == "enrich":
+                images = eng.enrich(image, rounds=args.rounds, downsample_rate=args.downsample_rate,
+                                    class_id=args.class_id, **kw)
+            else:
+                images = eng.vary(image, strength=args.strength, class_id=args.class_id,
+                                  num_samples=args.num_samples, **kw)
+            params = dict(images.params, source=str(args.image))
+    finally:
+        bar.close()
+    params["model"] = eng.describe()
+    written = [save_png(img, args.out / f"{args.task}_s{args.seed}_{i:02d}.png", dict(params, index=i))
+               for i, img in enumerate(images)]
+    if args.task == "interpolate":
+        written += write_strip_and_gif(images, args.out / f"interpolate_s{args.seed}", params)
+    return written
+
+
+def write_strip_and_gif(images: list[Image.Image], stem: Path, params: dict) -> list[Path]:
+    w, h = images[0].size
+    strip = Image.new("RGB", (w * len(images), h), "white")
+    for i, img in enumerate(images):
+        strip.paste(img, (i * w, 0))
+    strip_path = save_png(strip, stem.with_name(stem.name + "_strip.png"), params)
+    gif_path = stem.with_name(stem.name + ".gif")
+    frames = images + images[-2:0:-1]  # there and back
+    frames[0].save(gif_path, save_all=True, append_images=frames[1:], duration=120, loop=0)
+    return [strip_path, gif_path]
+
+
+def run_sample_npz(args) -> list[Path]:
+    """Sharded over processes (accelerate launch), resumable: chunks land in OUT.parts/ first."""
+    from accelerate import PartialState
+    import torch
+
+    state = PartialState()
+    eng = load_engine(argparse.Namespace(**{**vars(args), "device": str(state.device) if args.device == "auto" else args.device}))
+    total = args.num if args.num is not None else args.per_class * eng.num_classes
+    parts = args.out.with_name(args.out.name + ".parts")
+    parts.mkdir(parents=True, exist_ok=True)
+    chunks = range(0, total, args.batch)
+    mine = [c for k, c in enumerate(chunks) if k % state.num_processes == state.process_index]
+    for start in tqdm(mine, desc=f"rank {state.process_index}", disable=not state.is_main_process):
+        path = parts / f"chunk_{start:08d}.npz"
+        if path.is_file():
+            continue
+        ids = torch.tensor([(i // args.per_class) % eng.num_classes for i in range(start, min(total, start + args.batch))])
+        bits = eng.generate_tokens(ids.to(eng.device), seed=args.seed + start, **sampling_kwargs(args))
+        arr = np.stack([np.asarray(im) for im in eng.decode(bits)])
+        np.savez(path.with_suffix(".tmp.npz"), arr_0=arr, labels=ids.numpy())
+        path.with_suffix(".tmp.npz").replace(path)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return []
+    arrays, labels = [], []
+    for start in chunks:
+        with np.load(parts / f"chunk_{start:08d}.npz") as f:
+            arrays.append(f["arr_0"])
+            labels.append(f["labels"])
+    np.savez(args.out, arr_0=np.concatenate(arrays), labels=np.concatenate(labels))
+    return [args.out]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        written = run_sample_npz(args) if args.task == "sample-npz" else run_task(args)
+    except BiGRError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0

@@ -1,0 +1,260 @@
+"""Zero-shot edits as Engine methods: inpaint, outpaint (in-frame and canvas expansion), class
+edit, class interpolation, enrichment and variations. Each one decides which tokens are known
+and which to generate, then calls `Engine.sample_tokens` (the single masked-decoding loop).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .blend import blend
+from .errors import InputError
+from .images import fit as fit_square
+from .images import to_rgb, unfit
+from .masks import cells_to_pixels, draw_cells, fit_mask, mask_array, token_mask
+
+
+class Result(list):
+    """A list of PIL images (one per sample) that also carries the parameters used."""
+
+    def __init__(self, images: Sequence[Image.Image], params: dict):
+        super().__init__(images)
+        self.params = params
+
+
+def _positive_int(name: str, value, upper: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= upper:
+        raise InputError(f"{name} must be an integer in [1, {upper}], got {value!r}")
+    return int(value)
+
+
+def bayer_order(grid: int) -> np.ndarray:
+    """Rank of each cell in an ordered-dither pattern: any prefix is spread evenly over the grid."""
+    n = 1
+    m = np.zeros((1, 1), np.int64)
+    while n < grid:
+        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
+        n *= 2
+    return m[:grid, :grid].argsort(axis=None).argsort().reshape(grid, grid)
+
+
+class EditsMixin:
+    MAX_SAMPLES = 16
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _prepare(self, image, mask, fit_mode: str, threshold: float, grow: int):
+        rgb = to_rgb(image)
+        pixel_mask = mask_array(mask, rgb.size)
+        fitted, place = fit_square(rgb, self.resolution, fit_mode)
+        cells = token_mask(fit_mask(pixel_mask, place, self.resolution), self.grid, threshold, grow)
+        return rgb, pixel_mask, fitted, place, cells
+
+    def _classes(self, spec, n: int) -> torch.Tensor:
+        return torch.full((n,), self.class_index(spec), dtype=torch.long, device=self.device)
+
+    def _regenerate(self, fitted: Image.Image, cells: np.ndarray, classes: torch.Tensor, seed, progress, **sampling):
+        """Encode, regenerate the cells, decode: model-resolution images, one per row of `classes`."""
+        n = classes.shape[0]
+        bits = self.encode(fitted).expand(n, -1, -1, -1)
+        todo = torch.from_numpy(cells).to(self.device).expand(n, -1, -1)
+        return self.decode(self.sample_tokens(bits, todo, classes, seed, progress, **sampling))
+
+    def mask_preview(self, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0) -> Image.Image:
+        """The image with the latent cells that will be regenerated outlined."""
+        rgb, _, _, place, cells = self._prepare(image, mask, fit, threshold, grow)
+        return draw_cells(rgb, cells, place)
+
+    # ---- inpainting and editing -----------------------------------------------------------
+    def inpaint(
+        self, image: Image.Image, mask, class_id=None, num_samples: int = 1, seed: int | None = 0,
+        fit: str = "crop", blend_mode: str = "feather", feather_radius: float = 4.0, threshold: float = 0.0,
+        grow: int = 0, progress=None, **sampling,
+    ) -> Result:
+        """Regenerate the masked region (white = regenerate); class_id None = unconditional."""
+        n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
+        rgb, pixel_mask, fitted, place, cells = self._prepare(image, mask, fit, threshold, grow)
+        if not cells.any():
+            raise InputError("nothing to regenerate: the mask covers no part of the (cropped) picture")
+        outs = self._regenerate(fitted, cells, self._classes(class_id, n), seed, progress, **sampling)
+        repaintable = pixel_mask & cells_to_pixels(cells, place)
+        images = [blend(rgb, unfit(o, rgb, place), repaintable, blend_mode, feather_radius) for o in outs]
+        params = dict(task="inpaint", class_id=class_id, num_samples=n, seed=seed, fit=fit, blend=blend_mode,
+                      feather_radius=feather_radius, threshold=threshold, grow=grow,
+                      cells=int(cells.sum()), **self.sampling_params(**sampling).to_dict())
+        return Result(images, params)
+
+    def edit(self, image: Image.Image, mask, class_id, **kwargs) -> Result:
+        """Regenerate the masked region as the target class."""
+        if class_id is None:
+            raise InputError("edit needs a target class")
+        result = self.inpaint(image, mask, class_id=class_id, **kwargs)
+        result.params["task"] = "edit"
+        return result
+
+    # ---- outpainting ----------------------------------------------------------------------
+    def outpaint(
+        self, image: Image.Image, mask=None, expand: Sequence[int] | None = None, class_id=None,
+        num_samples: int = 1, seed: int | None = 0, overlap: float = 0.5, progress=None, **kwargs,
+    ) -> Result:
+        """(a) mask given: keep the white region, regenerate the rest of the frame.
+        (b) expand=(left, top, right, bottom) pixels: grow the canvas, window by window."""
+        if (mask is None) == (expand is None):
+            raise InputError("outpaint needs either a mask (what to keep) or expand=(left, top, right, bottom)")
+        if mask is not None:
+            rgb = to_rgb(image)
+            keep = mask_array(mask, rgb.size)
+            result = self.inpaint(rgb, ~keep, class_id=class_id, num_samples=num_samples, seed=seed,
+                                  progress=progress, **kwargs)
+            result.params["task"] = "outpaint"
+            return result
+        return self._expand_canvas(image, expand, class_id, num_samples, seed, overlap, progress, **kwargs)
+
+    def _expand_canvas(self, image, expand, class_id, num_samples, seed, overlap, progress, **sampling) -> Result:
+        if len(expand) != 4 or any(not isinstance(e, (int, np.integer)) or isinstance(e, bool) for e in expand):
+            raise InputError(f"expand must be four whole numbers (left, top, right, bottom), got {expand!r}")
+        if any(e < 0 for e in expand):
+            raise InputError(f"expand amounts must be >= 0, got {tuple(expand)}")
+        if not 0.25 <= overlap < 1.0:
+            raise InputError(f"window overlap must be in [0.25, 1), got {overlap}")
+        n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
+        rgb = to_rgb(image)
+        left, top, right, bottom = (int(e) for e in expand)
+        if left + top + right + bottom == 0:
+            raise InputError("nothing to regenerate: expand is zero on every side")
+        w, h = rgb.size
+        big_w, big_h = w + left + right, h + top + bottom
+        # One model window spans the picture's short side; work at that scale, cell-aligned.
+        cell_px = self.resolution // self.grid
+        scale = self.resolution / min(w, h)
+        cw = max(self.resolution, math.ceil(big_w * scale / cell_px) * cell_px)
+        ch = max(self.resolution, math.ceil(big_h * scale / cell_px) * cell_px)
+        ox, oy = round(left * scale), round(top * scale)
+        iw, ih = max(1, round(w * scale)), max(1, round(h * scale))
+        canvas = np.full((n, ch, cw, 3), 255, np.uint8)
+        canvas[:, oy : oy + ih, ox : ox + iw] = np.asarray(rgb.resize((iw, ih), Image.Resampling.BICUBIC))
+        known = np.zeros((ch, cw), bool)
+        known[oy : oy + ih, ox : ox + iw] = True
+        classes = self._classes(class_id, n)
+        windows = self._windows(cw, ch, known, overlap, cell_px)
+        for i, (x, y) in enumerate(windows):
+            win_known = known[y : y + self.resolution, x : x + self.resolution]
+            cells = token_mask((~win_known).astype(np.float32), self.grid)  # any unknown pixel -> regenerate
+            if not cells.any():
+                continue
+            crops = [Image.fromarray(c[y : y + self.resolution, x : x + self.resolution]) for c in canvas]
+            bits = self.encode(crops)
+            todo = torch.from_numpy(cells).to(self.device).expand(n, -1, -1)
+            step_progress = (lambda j, m, i=i: progress(i * m + j, len(windows) * m)) if progress else None
+            outs = self.decode(self.sample_tokens(bits, todo, classes, seed if seed is None else seed + i,
+                                                  step_progress, **sampling))
+            fill = ~win_known
+            for k, out in enumerate(outs):
+                region = canvas[k, y : y + self.resolution, x : x + self.resolution]
+                region[fill] = np.asarray(out)[fill]
+            known[y : y + self.resolution, x : x + self.resolution] = True
+        images = []
+        for k in range(n):
+            full = Image.fromarray(canvas[k]).resize(
+                (round(cw / scale), round(ch / scale)), Image.Resampling.BICUBIC
+            ).crop((0, 0, big_w, big_h))
+            full.paste(rgb, (left, top))  # the original pixels, exactly
+            images.append(full)
+        params = dict(task="outpaint", expand=[left, top, right, bottom], class_id=class_id, num_samples=n,
+                      seed=seed, overlap=overlap, windows=len(windows), **self.sampling_params(**sampling).to_dict())
+        return Result(images, params)
+
+    def _windows(self, cw: int, ch: int, known: np.ndarray, overlap: float, cell_px: int) -> list[tuple[int, int]]:
+        """Window corners covering the canvas, nearest to the known region first."""
+        size = self.resolution
+        stride = max(cell_px, int(size * (1 - overlap)) // cell_px * cell_px)
+
+        def starts(length: int) -> list[int]:
+            pos = list(range(0, max(1, length - size + 1), stride))
+            if pos[-1] != length - size:
+                pos.append(length - size)
+            return pos
+
+        ys, xs = np.nonzero(known)
+        cy, cx = ys.mean(), xs.mean()
+        corners = [(x, y) for y in starts(ch) for x in starts(cw)]
+        return sorted(corners, key=lambda c: math.hypot(c[0] + size / 2 - cx, c[1] + size / 2 - cy))
+
+    # ---- class interpolation ----------------------------------------------------------------
+    def interpolate(
+        self, class_a, class_b, ratios: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), seed: int | None = 0,
+        progress=None, **sampling,
+    ) -> Result:
+        """One image per ratio r with class embedding r*e_a + (1-r)*e_b, the same noise for every r."""
+        ratios = [float(r) for r in ratios]
+        if not ratios:
+            raise InputError("give at least one ratio")
+        bad = [r for r in ratios if not (math.isfinite(r) and 0.0 <= r <= 1.0)]
+        if bad:
+            raise InputError(f"interpolation ratios must lie in [0, 1], got {bad}")
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        images = []
+        for i, r in enumerate(ratios):
+            weights = self.class_weights({class_a: r}) + self.class_weights({class_b: 1.0 - r})
+            step_progress = (lambda j, m, i=i: progress(i * m + j, len(ratios) * m)) if progress else None
+            images += self.decode(self.generate_tokens(weights[None], seed, step_progress, **sampling))
+        params = dict(task="interpolate", class_a=class_a, class_b=class_b, ratios=ratios, seed=seed,
+                      **self.sampling_params(**sampling).to_dict())
+        return Result(images, params)
+
+    # ---- enrichment and variations --------------------------------------------------------
+    def enrich(
+        self, image: Image.Image, rounds: int = 1, downsample_rate: int = 2, class_id=None, seed: int | None = 0,
+        fit: str = "crop", progress=None, cfg_scale: float = 10.0, **sampling,
+    ) -> Result:
+        """The release's enrichment: within every rate x rate block of cells, re-sample one offset
+        at a time (in random order) conditioned on all other tokens, to add detail."""
+        rounds = _positive_int("rounds", rounds, 8)
+        rate = _positive_int("downsample_rate", downsample_rate, self.grid)
+        if self.grid % rate:
+            raise InputError(f"downsample_rate must divide the {self.grid}-cell grid, got {rate}")
+        rgb = to_rgb(image)
+        fitted, place = fit_square(rgb, self.resolution, fit)
+        bits = self.encode(fitted)
+        classes = self._classes(class_id, 1)
+        g = torch.Generator().manual_seed(0 if seed is None else seed)
+        total = rounds * rate * rate
+        done = 0
+        for r in range(rounds):
+            for offset in torch.randperm(rate * rate, generator=g).tolist():
+                cells = torch.zeros(self.grid, self.grid, dtype=torch.bool, device=self.device)
+                cells[offset // rate :: rate, offset % rate :: rate] = True
+                step_seed = None if seed is None else seed + done
+                step_progress = (lambda j, m, d=done: progress(d * m + j, total * m)) if progress else None
+                bits = self.sample_tokens(bits, cells[None], classes, step_seed, step_progress,
+                                          cfg_scale=cfg_scale, **sampling)
+                done += 1
+        out = unfit(self.decode(bits)[0], rgb, place)
+        params = dict(task="enrich", rounds=rounds, downsample_rate=rate, class_id=class_id, seed=seed, fit=fit,
+                      **self.sampling_params(cfg_scale=cfg_scale, **sampling).to_dict())
+        return Result([out], params)
+
+    def vary(
+        self, image: Image.Image, strength: float = 0.5, class_id=None, num_samples: int = 1, seed: int | None = 0,
+        fit: str = "crop", progress=None, **sampling,
+    ) -> Result:
+        """Variations: re-sample a share `strength` of the tokens, spread evenly over the grid.
+        strength 1.0 is a fresh generation; small strengths keep the composition."""
+        if not isinstance(strength, (int, float)) or not math.isfinite(strength) or not 0.0 < strength <= 1.0:
+            raise InputError(f"strength must be in (0, 1], got {strength!r}")
+        n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
+        rgb = to_rgb(image)
+        fitted, place = fit_square(rgb, self.resolution, fit)
+        count = max(1, round(strength * self.grid * self.grid))
+        shift = np.random.default_rng(0 if seed is None else seed).integers(0, self.grid, 2)
+        order = np.roll(bayer_order(self.grid), tuple(shift), axis=(0, 1))
+        cells = order < count
+        outs = self._regenerate(fitted, cells, self._classes(class_id, n), seed, progress, **sampling)
+        images = [unfit(o, rgb, place) for o in outs]
+        params = dict(task="vary", strength=strength, class_id=class_id, num_samples=n, seed=seed, fit=fit,
+                      cells=int(cells.sum()), **self.sampling_params(**sampling).to_dict())
+        return Result(images, params)

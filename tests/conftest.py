@@ -1,34 +1,17 @@
 import pytest
 import torch
 
-from bigr_app import BiGR, BiGRConfig, BinaryAutoencoder, Engine, TokenizerConfig
+from bigr_app.tiny import TINY_BIGR, TINY_TOKENIZER, random_tiny_engine, randomize  # noqa: F401
 
-TINY_TOKENIZER = TokenizerConfig(
-    resolution=32, bits=8, nf=32, ch_mult=(1, 2), res_blocks=1, attn_resolutions=(16,), emb_dim=32
-)
-TINY_BIGR = BiGRConfig(
-    dim=128, n_layer=2, n_head=2, bits=8, grid=16, num_classes=5, transcoder_dim=64, transcoder_blocks=2
-)
 FAST = dict(iterations=4, diffusion_steps=8)
 
 
-def randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random weights everywhere (the release's init zeroes adaLN outputs, which hides bugs)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            noise = torch.randn(p.shape, generator=g) * (0.1 if p.dim() > 1 else 0.3)
-            p.copy_(noise + (1.0 if name.endswith("norm.weight") else 0.0))
-    return module
-
-
 @pytest.fixture(scope="session")
-def tiny_models():
+def tiny_engine():
     torch.manual_seed(0)
-    return randomize(BinaryAutoencoder(TINY_TOKENIZER), 1).eval(), randomize(BiGR(TINY_BIGR), 2).eval()
+    return random_tiny_engine("cpu")
 
 
 @pytest.fixture(scope="session")
-def tiny_engine(tiny_models):
-    tok, bigr = tiny_models
-    return Engine(tok, bigr, class_names=[f"c{i}" for i in range(5)], device="cpu")
+def tiny_models(tiny_engine):
+    return tiny_engine.tokenizer, tiny_engine.bigr

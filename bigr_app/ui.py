@@ -1,0 +1,407 @@
+"""The Gradio app: a thin layer over `Engine`. Each tab's button calls one `Studio` method,
+which calls one Engine method and saves the results as PNGs with their parameters embedded.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from .cli import save_png, write_strip_and_gif
+from .engine import Engine
+from .errors import BiGRError, InputError
+
+log = logging.getLogger("bigr_app.ui")
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+UNCONDITIONAL = "(unconditional)"
+
+
+def friendly_errors(fn):
+    """Engine errors become a readable message in the page; anything else is logged and reported
+    without a traceback, and the server carries on."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BiGRError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception as e:  # noqa: BLE001 - the server must keep serving
+            log.exception("request failed")
+            raise gr.Error(f"Internal error ({type(e).__name__}): {e}", print_exception=False) from None
+
+    return wrapper
+
+
+def editor_parts(value: dict | None) -> tuple[Image.Image, np.ndarray | None]:
+    """An ImageEditor value -> (background image, painted mask or None). Paint on any layer counts."""
+    if not value or value.get("background") is None:
+        raise InputError("no image: upload a picture first")
+    background = value["background"]
+    if not isinstance(background, Image.Image):
+        background = Image.fromarray(np.asarray(background))
+    mask = np.zeros((background.height, background.width), bool)
+    for layer in value.get("layers") or []:
+        if layer is None:
+            continue
+        layer = layer if isinstance(layer, Image.Image) else Image.fromarray(np.asarray(layer))
+        alpha = np.asarray(layer.convert("RGBA").getchannel("A"))
+        if alpha.shape == mask.shape:
+            mask |= alpha > 127
+    return background, (mask if mask.any() else None)
+
+
+class Studio:
+    """Endpoints of the app. Outputs go to a private temporary folder per session."""
+
+    def __init__(self, engine: Engine, max_samples: int = 8):
+        self.engine = engine
+        self.max_samples = max_samples
+        self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
+        self.seconds_per_image = None
+
+    # ---- plumbing -------------------------------------------------------------------------
+    def class_choices(self, unconditional: bool) -> list[str]:
+        return ([UNCONDITIONAL] if unconditional else []) + list(self.engine.class_names)
+
+    def class_spec(self, name: str | None):
+        if name in (None, "", UNCONDITIONAL):
+            return None
+        return name
+
+    def sampling(self, cfg, iterations, gumbel, steps) -> dict:
+        return dict(cfg_scale=float(cfg), iterations=int(iterations), gumbel=float(gumbel), diffusion_steps=int(steps))
+
+    def samples(self, n) -> int:
+        n = int(n)
+        if not 1 <= n <= self.max_samples:
+            raise InputError(f"number of samples must be between 1 and {self.max_samples}")
+        return n
+
+    def session_dir(self, request: gr.Request | None) -> Path:
+        key = getattr(request, "session_hash", None) or "local"
+        folder = self.root / key / time.strftime("%Y%m%d-%H%M%S")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def forget_session(self, request: gr.Request) -> None:
+        shutil.rmtree(self.root / (request.session_hash or "local"), ignore_errors=True)
+
+    def save(self, images, params: dict, request) -> list[str]:
+        folder = self.session_dir(request)
+        task = params.get("task", "result")
+        return [str(save_png(img, folder / f"{task}_{i:02d}.png", dict(params, index=i))) for i, img in enumerate(images)]
+
+    @staticmethod
+    def reporter(progress: gr.Progress):
+        return lambda done, total: progress((done, total), desc="sampling", unit="iterations")
+
+    # ---- endpoints ------------------------------------------------------------------------
+    def generate(self, class_name, n, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
+                 progress=gr.Progress()):
+        spec = self.class_spec(class_name)
+        images = self.engine.generate(spec, num_samples=self.samples(n), seed=int(seed),
+                                      progress=self.reporter(progress), **self.sampling(cfg, iterations, gumbel, steps))
+        params = dict(task="generate", class_id=spec, seed=int(seed), **self.engine.sampling_params(
+            **self.sampling(cfg, iterations, gumbel, steps)).to_dict())
+        paths = self.save(images, params, request)
+        return paths, paths
+
+    def preview(self, editor, fit, grow):
+        try:
+            image, mask = editor_parts(editor)
+        except InputError:
+            return None
+        if mask is None:
+            return image
+        return self.engine.mask_preview(image, mask, fit=fit, grow=int(grow))
+
+    def _masked(self, task, editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations, gumbel,
+                steps, request, progress):
+        image, mask = editor_parts(editor)
+        if mask is None:
+            raise InputError("no mask: paint over the region first (brush tool)")
+        kwargs = dict(num_samples=self.samples(n), seed=int(seed), fit=fit, blend_mode=blend_mode,
+                      feather_radius=float(radius), grow=int(grow), progress=self.reporter(progress),
+                      **self.sampling(cfg, iterations, gumbel, steps))
+        spec = self.class_spec(class_name)
+        if task == "edit":
+            result = self.engine.edit(image, mask, spec, **kwargs)
+        elif task == "outpaint":
+            result = self.engine.outpaint(image, mask=mask, class_id=spec, **kwargs)
+        else:
+            result = self.engine.inpaint(image, mask, class_id=spec, **kwargs)
+        paths = self.save(result, result.params, request)
+        return paths, paths
+
+    def inpaint(self, editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations, gumbel, steps,
+                request: gr.Request = None, progress=gr.Progress()):
+        return self._masked("inpaint", editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations,
+                            gumbel, steps, request, progress)
+
+    def edit(self, editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations, gumbel, steps,
+             request: gr.Request = None, progress=gr.Progress()):
+        if class_name in (None, "", UNCONDITIONAL):
+            raise InputError("pick the target class")
+        return self._masked("edit", editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations,
+                            gumbel, steps, request, progress)
+
+    def outpaint(self, editor, mode, left, top, right, bottom, class_name, blend_mode, radius, fit, n, seed, cfg,
+                 iterations, gumbel, steps, request: gr.Request = None, progress=gr.Progress()):
+        if mode == "in-frame (paint what to keep)":
+            return self._masked("outpaint", editor, class_name, blend_mode, radius, fit, 0, n, seed, cfg,
+                                iterations, gumbel, steps, request, progress)
+        image, _ = editor_parts(editor)
+        result = self.engine.outpaint(
+            image, expand=(int(left), int(top), int(right), int(bottom)), class_id=self.class_spec(class_name),
+            num_samples=self.samples(n), seed=int(seed), progress=self.reporter(progress),
+            **self.sampling(cfg, iterations, gumbel, steps),
+        )
+        paths = self.save(result, result.params, request)
+        return paths, paths
+
+    def interpolate(self, class_a, class_b, ratio, seed, cfg, iterations, gumbel, steps, progress=gr.Progress()):
+        result = self.engine.interpolate(class_a, class_b, [float(ratio)], seed=int(seed),
+                                         progress=self.reporter(progress), **self.sampling(cfg, iterations, gumbel, steps))
+        return result[0]
+
+    def sweep(self, class_a, class_b, frames, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
+              progress=gr.Progress()):
+        ratios = list(np.linspace(1.0, 0.0, int(frames)))
+        result = self.engine.interpolate(class_a, class_b, ratios, seed=int(seed), progress=self.reporter(progress),
+                                         **self.sampling(cfg, iterations, gumbel, steps))
+        folder = self.session_dir(request)
+        strip, gif = write_strip_and_gif(list(result), folder / "interpolate", result.params)
+        return str(strip), str(gif), [str(strip), str(gif)]
+
+    def enrich(self, image, rounds, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
+               progress=gr.Progress()):
+        if image is None:
+            raise InputError("no image: upload a picture first")
+        s = self.sampling(cfg, iterations, gumbel, steps)
+        s["cfg_scale"] = max(s["cfg_scale"], 10.0)  # the release enriches with strong guidance
+        result = self.engine.enrich(image, rounds=int(rounds), seed=int(seed), progress=self.reporter(progress), **s)
+        paths = self.save(result, result.params, request)
+        return paths, paths
+
+    def vary(self, image, strength, n, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
+             progress=gr.Progress()):
+        if image is None:
+            raise InputError("no image: upload a picture first")
+        result = self.engine.vary(image, strength=float(strength), num_samples=self.samples(n), seed=int(seed),
+                                  progress=self.reporter(progress), **self.sampling(cfg, iterations, gumbel, steps))
+        paths = self.save(result, result.params, request)
+        return paths, paths
+
+
+# ---- layout -------------------------------------------------------------------------------
+def example_editors() -> list[dict]:
+    """Examples in assets/examples: NAME.png with NAME_mask.png (white = regenerate)."""
+    out = []
+    for img in sorted((ASSETS / "examples").glob("*.png")):
+        mask_path = img.with_name(img.stem + "_mask.png")
+        if img.stem.endswith("_mask") or not mask_path.is_file():
+            continue
+        out.append({"background": str(img), "layers": [str(mask_layer(mask_path))], "composite": None})
+    return out
+
+
+def mask_layer(mask_path: Path) -> Path:
+    """A white-on-black mask file -> a transparent layer with red paint (what the editor shows)."""
+    layer_path = Path(tempfile.gettempdir()) / "bigr-studio-examples" / mask_path.name
+    if not layer_path.is_file():
+        layer_path.parent.mkdir(parents=True, exist_ok=True)
+        m = np.asarray(Image.open(mask_path).convert("L")) > 127
+        rgba = np.zeros(m.shape + (4,), np.uint8)
+        rgba[m] = (255, 40, 40, 255)
+        Image.fromarray(rgba, "RGBA").save(layer_path)
+    return layer_path
+
+
+def result_panel(label: str, elem_id: str):
+    gallery = gr.Gallery(label=label, columns=4, height=320, format="png", interactive=False, elem_id=elem_id)
+    files = gr.File(label="Download PNGs (parameters embedded)", file_count="multiple", interactive=False)
+    with gr.Row():
+        to_inpaint = gr.Button("Send to Inpaint", size="sm")
+        to_edit = gr.Button("Send to Edit", size="sm")
+        to_outpaint = gr.Button("Send to Outpaint", size="sm")
+    return gallery, files, (to_inpaint, to_edit, to_outpaint)
+
+
+def editor(label: str, elem_id: str) -> gr.ImageEditor:
+    return gr.ImageEditor(
+        label=label, type="pil", image_mode="RGBA", sources=["upload", "clipboard"], elem_id=elem_id,
+        brush=gr.Brush(default_size=24, colors=["#ff2828"], color_mode="fixed"), eraser=gr.Eraser(default_size=24),
+        transforms=[], layers=False, height=420,
+    )
+
+
+def mask_controls(with_class: bool, unconditional: bool, choices: list[str], prefix: str):
+    with gr.Row():
+        cls = gr.Dropdown(choices, value=choices[0], label="Class", filterable=True) if with_class else None
+        blend_mode = gr.Radio(["none", "feather", "poisson"], value="feather", label="Blend", elem_id=f"{prefix}-blend")
+        radius = gr.Slider(0, 32, value=4, step=1, label="Feather radius (px)")
+    with gr.Row():
+        fit = gr.Radio(["crop", "letterbox"], value="crop", label="Fit to the model")
+        grow = gr.Slider(-2, 2, value=0, step=1, label="Grow / shrink mask (cells)")
+    return cls, blend_mode, radius, fit, grow
+
+
+def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
+    studio = Studio(engine, max_samples)
+    names = list(engine.class_names)
+    with_uncond = studio.class_choices(True)
+    d = engine.defaults
+    with gr.Blocks(title="BiGR Studio", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(f"# BiGR Studio\n**Model:** {engine.describe()}", elem_id="header")
+        with gr.Accordion("Sampling settings (all tabs)", open=False):
+            with gr.Row():
+                seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                dice = gr.Button("🎲", size="sm", scale=0)
+                n = gr.Slider(1, max_samples, value=min(4, max_samples), step=1, label="Samples")
+            with gr.Row():
+                cfg = gr.Slider(1.0, 10.0, value=d.cfg_scale, step=0.1, label="Guidance (cfg)")
+                iterations = gr.Slider(1, 64, value=d.iterations, step=1, label="Iterations N")
+                gumbel = gr.Slider(0.0, 5.0, value=d.gumbel, step=0.01, label="Gumbel temperature")
+                steps = gr.Slider(1, 256, value=d.diffusion_steps, step=1, label="Diffusion steps T")
+        dice.click(lambda: random.randint(0, 2**31 - 1), None, seed, api_name=False)
+        knobs = [seed, cfg, iterations, gumbel, steps]
+        samp = [n, *knobs]
+
+        with gr.Tabs() as tabs:
+            with gr.Tab("Generate", id="generate"):
+                gen_class = gr.Dropdown(with_uncond, value=names[0] if names else UNCONDITIONAL, label="Class",
+                                        filterable=True)
+                gen_btn = gr.Button("Generate", variant="primary")
+                gen_stop = gr.Button("Stop", size="sm")
+                gen_gallery, gen_files, gen_send = result_panel("Samples", "generate-gallery")
+            with gr.Tab("Inpaint", id="inpaint"):
+                with gr.Row():
+                    inp_editor = editor("Paint what to regenerate", "inpaint-editor")
+                    inp_preview = gr.Image(label="Cells that will be regenerated", type="pil", interactive=False,
+                                           elem_id="inpaint-preview", height=420)
+                inp_class, inp_blend, inp_radius, inp_fit, inp_grow = mask_controls(True, True, with_uncond, "inpaint")
+                inp_btn = gr.Button("Inpaint", variant="primary", elem_id="inpaint-button")
+                inp_stop = gr.Button("Stop", size="sm")
+                inp_gallery, inp_files, inp_send = result_panel("Inpainted", "inpaint-gallery")
+                examples = example_editors()
+                if examples:
+                    gr.Examples([[e] for e in examples], inputs=[inp_editor], label="Examples (image + mask)")
+            with gr.Tab("Outpaint", id="outpaint"):
+                with gr.Row():
+                    out_editor = editor("Picture (in-frame mode: paint what to keep)", "outpaint-editor")
+                    with gr.Column():
+                        out_mode = gr.Radio(["expand the canvas", "in-frame (paint what to keep)"],
+                                            value="expand the canvas", label="Mode")
+                        out_l = gr.Slider(0, 512, value=0, step=8, label="Left (px)")
+                        out_t = gr.Slider(0, 512, value=0, step=8, label="Top (px)")
+                        out_r = gr.Slider(0, 512, value=64, step=8, label="Right (px)")
+                        out_b = gr.Slider(0, 512, value=0, step=8, label="Bottom (px)")
+                out_class, out_blend, out_radius, out_fit, _ = mask_controls(True, True, with_uncond, "outpaint")
+                out_btn = gr.Button("Outpaint", variant="primary")
+                out_stop = gr.Button("Stop", size="sm")
+                out_gallery, out_files, out_send = result_panel("Outpainted", "outpaint-gallery")
+            with gr.Tab("Edit class", id="edit"):
+                with gr.Row():
+                    ed_editor = editor("Paint the region to change", "edit-editor")
+                    ed_preview = gr.Image(label="Cells that will be regenerated", type="pil", interactive=False,
+                                          height=420)
+                ed_class, ed_blend, ed_radius, ed_fit, ed_grow = mask_controls(True, False, names, "edit")
+                ed_btn = gr.Button("Edit", variant="primary")
+                ed_stop = gr.Button("Stop", size="sm")
+                ed_gallery, ed_files, ed_send = result_panel("Edited", "edit-gallery")
+            with gr.Tab("Interpolate", id="interpolate"):
+                with gr.Row():
+                    cls_a = gr.Dropdown(names, value=names[0], label="Class A (ratio 1)", filterable=True)
+                    cls_b = gr.Dropdown(names, value=names[min(1, len(names) - 1)], label="Class B (ratio 0)",
+                                        filterable=True)
+                ratio = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Ratio r (r·A + (1−r)·B)",
+                                  elem_id="ratio-slider")
+                interp_image = gr.Image(label="Interpolation", type="pil", interactive=False, elem_id="interp-image",
+                                        height=320)
+                with gr.Row():
+                    frames = gr.Slider(3, 17, value=9, step=1, label="Sweep frames")
+                    sweep_btn = gr.Button("Sweep (strip + GIF)")
+                with gr.Row():
+                    strip = gr.Image(label="Strip", type="filepath", interactive=False)
+                    gif = gr.Image(label="Animation", type="filepath", interactive=False)
+                sweep_files = gr.File(label="Download", file_count="multiple", interactive=False)
+            with gr.Tab("Enrich & vary", id="enrich"):
+                with gr.Row():
+                    ev_image = gr.Image(label="Picture", type="pil", sources=["upload", "clipboard"], height=320)
+                    with gr.Column():
+                        rounds = gr.Slider(1, 4, value=1, step=1, label="Enrichment rounds")
+                        enrich_btn = gr.Button("Enrich", variant="primary")
+                        strength = gr.Slider(0.05, 1.0, value=0.4, step=0.05, label="Variation strength")
+                        vary_btn = gr.Button("Vary", variant="primary")
+                ev_gallery, ev_files, ev_send = result_panel("Results", "enrich-gallery")
+
+        # ---- wiring ------------------------------------------------------------------------
+        wrap = friendly_errors
+        gen_evt = gen_btn.click(wrap(studio.generate), [gen_class, *samp], [gen_gallery, gen_files],
+                                api_name="generate")
+        gen_stop.click(None, None, None, cancels=[gen_evt], api_name=False)
+        for ed, prev, fit, grow in ((inp_editor, inp_preview, inp_fit, inp_grow), (ed_editor, ed_preview, ed_fit, ed_grow)):
+            for trigger in (ed.change, fit.change, grow.change):
+                trigger(wrap(studio.preview), [ed, fit, grow], prev, trigger_mode="always_last", api_name=False,
+                        show_progress="hidden")
+        inp_evt = inp_btn.click(wrap(studio.inpaint),
+                                [inp_editor, inp_class, inp_blend, inp_radius, inp_fit, inp_grow, *samp],
+                                [inp_gallery, inp_files], api_name="inpaint")
+        inp_stop.click(None, None, None, cancels=[inp_evt], api_name=False)
+        ed_evt = ed_btn.click(wrap(studio.edit), [ed_editor, ed_class, ed_blend, ed_radius, ed_fit, ed_grow, *samp],
+                              [ed_gallery, ed_files], api_name="edit")
+        ed_stop.click(None, None, None, cancels=[ed_evt], api_name=False)
+        out_evt = out_btn.click(wrap(studio.outpaint),
+                                [out_editor, out_mode, out_l, out_t, out_r, out_b, out_class, out_blend, out_radius,
+                                 out_fit, *samp], [out_gallery, out_files], api_name="outpaint")
+        out_stop.click(None, None, None, cancels=[out_evt], api_name=False)
+        ratio.release(wrap(studio.interpolate), [cls_a, cls_b, ratio, *knobs], interp_image, api_name="interpolate",
+                      trigger_mode="always_last")
+        sweep_btn.click(wrap(studio.sweep), [cls_a, cls_b, frames, *knobs], [strip, gif, sweep_files],
+                        api_name="sweep")
+        enrich_btn.click(wrap(studio.enrich), [ev_image, rounds, *knobs], [ev_gallery, ev_files], api_name="enrich")
+        vary_btn.click(wrap(studio.vary), [ev_image, strength, *samp], [ev_gallery, ev_files], api_name="vary")
+
+        # "send to": the picked gallery image becomes the editor's picture in the target tab
+        selected = gr.State(None)
+        targets = {"inpaint": inp_editor, "edit": ed_editor, "outpaint": out_editor}
+        for gallery, buttons in ((gen_gallery, gen_send), (inp_gallery, inp_send), (out_gallery, out_send),
+                                 (ed_gallery, ed_send), (ev_gallery, ev_send)):
+            gallery.select(pick_from_gallery, [gallery], selected, api_name=False)
+            for (tab_id, target), button in zip(targets.items(), buttons):
+                button.click(functools.partial(send_to, tab_id), [selected, gallery], [target, tabs], api_name=False)
+        demo.unload(studio.forget_session)
+    demo.studio = studio
+    return demo
+
+
+def pick_from_gallery(gallery, evt: gr.SelectData):
+    return gallery_path(gallery, evt.index)
+
+
+def gallery_path(gallery, index: int = 0) -> str | None:
+    if not gallery:
+        return None
+    item = gallery[index]
+    image = item[0] if isinstance(item, (tuple, list)) else item
+    return image if isinstance(image, str) else getattr(image, "path", None)
+
+
+def send_to(tab_id: str, selected: str | None, gallery) -> tuple[Any, Any]:
+    path = selected or gallery_path(gallery)
+    if path is None:
+        raise gr.Error("nothing to send: make a picture first", print_exception=False)
+    image = Image.open(path).convert("RGB")
+    return {"background": image, "layers": [], "composite": image}, gr.Tabs(selected=tab_id)

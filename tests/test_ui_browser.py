@@ -1,0 +1,132 @@
+"""The app in a real browser: headless Debian Chromium driven by Playwright."""
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .app_server import ROOT, AppServer
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
+]
+SCREENSHOTS = Path(os.environ.get("BIGR_SCREENSHOTS", ROOT / "outputs" / "screenshots"))
+EXAMPLE = ROOT / "assets" / "examples" / "fox.png"
+
+
+@pytest.fixture(scope="module")
+def app(tiny_engine, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app")
+    weights = tiny_engine.save_pretrained(folder / "weights")
+    server = AppServer(weights, folder / "app.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(app, browser):
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    page.set_default_timeout(60_000)
+    page.goto(app.url)
+    page.wait_for_selector("#header")
+    yield page
+    page.close()
+
+
+def shot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def fetch_image(page, src) -> np.ndarray:
+    data = page.request.get(src).body()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def open_inpaint_with_example(page):
+    page.get_by_role("tab", name="Inpaint").click()
+    page.locator("#inpaint-editor").wait_for(state="visible")
+    page.wait_for_timeout(1000)  # let the editor finish mounting before it receives a file
+    page.locator("#inpaint-editor input[type=file]").set_input_files(str(EXAMPLE))
+    page.wait_for_timeout(2000)  # the editor loads the picture onto its canvas
+
+
+def test_header_names_the_model(page):
+    header = page.locator("#header").inner_text()
+    assert "5 classes" in header and "32px" in header and "cpu" in header
+    shot(page, "generate")
+
+
+def test_paint_and_inpaint_changes_only_the_painted_area(page):
+    open_inpaint_with_example(page)
+    canvas = page.locator("#inpaint-editor canvas").first
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - box["width"] * 0.15, cy)
+    page.mouse.down()
+    for k in range(1, 21):
+        page.mouse.move(cx - box["width"] * 0.15 + k * box["width"] * 0.015, cy, steps=2)
+    page.mouse.up()
+    page.locator("#inpaint-preview img").wait_for(state="visible")  # the live preview of the cells
+    shot(page, "inpaint-painted")
+    page.locator("#inpaint-blend").get_by_label("none").check()  # blend: none, so outside the stroke nothing may change
+    page.locator("#inpaint-button").click()
+    result = page.locator("#inpaint-gallery img").first
+    result.wait_for(state="visible")
+    page.wait_for_timeout(500)
+    shot(page, "inpaint-result")
+    out = fetch_image(page, result.get_attribute("src"))
+    src = np.asarray(Image.open(EXAMPLE).convert("RGB"))
+    assert out.shape == src.shape
+    changed = np.abs(out.astype(int) - src.astype(int)).sum(-1) > 0  # blend "none": exact elsewhere
+    rows = np.nonzero(changed.any(1))[0]
+    h = src.shape[0]
+    assert changed.any(), "the painted area did not change"
+    # the stroke ran along the middle row: every change is near it, the top and bottom are untouched
+    assert abs(rows.mean() - h / 2) < h * 0.1
+    assert not changed[: int(h * 0.25)].any() and not changed[int(h * 0.75):].any()
+
+
+def test_interpolation_slider_rerenders(page):
+    page.get_by_role("tab", name="Interpolate").click()
+    slider = page.locator("#ratio-slider input[type=range]")
+    box = slider.bounding_box()
+    image = page.locator("#interp-image img")
+
+    def drag_to(fraction):
+        page.mouse.click(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+
+    drag_to(0.1)
+    image.wait_for(state="visible")
+    first_src = image.get_attribute("src")
+    first = fetch_image(page, first_src)
+    drag_to(0.9)
+    page.wait_for_function("(old) => { const i = document.querySelector('#interp-image img');"
+                           " return i && i.src !== old; }", arg=first_src)
+    second = fetch_image(page, image.get_attribute("src"))
+    assert not np.array_equal(first, second)
+    shot(page, "interpolate")
+
+
+def test_inpaint_without_mask_shows_a_message(page):
+    open_inpaint_with_example(page)
+    page.locator("#inpaint-button").click()
+    message = page.get_by_text("no mask", exact=False).first
+    message.wait_for(state="visible")
+    shot(page, "error-no-mask")

@@ -1,0 +1,82 @@
+"""Every task endpoint of the app, called through gradio_client."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from .app_server import ROOT, AppServer
+
+EXAMPLE = ROOT / "assets" / "examples" / "smiley.png"
+KNOBS = dict(seed=1, cfg=3.0, iterations=3, gumbel=0.0, steps=4)
+
+
+@pytest.fixture(scope="module")
+def client(tiny_engine, tmp_path_factory):
+    from gradio_client import Client
+
+    folder = tmp_path_factory.mktemp("api")
+    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log")
+    yield Client(server.url, verbose=False)
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def editor_value(tmp_path_factory):
+    from gradio_client import handle_file
+
+    layer = np.zeros((128, 128, 4), np.uint8)
+    layer[40:90, 30:100] = (255, 40, 40, 255)
+    path = tmp_path_factory.mktemp("layer") / "layer.png"
+    Image.fromarray(layer, "RGBA").save(path)
+    return {"background": handle_file(str(EXAMPLE)), "layers": [handle_file(str(path))], "composite": None}
+
+
+def gallery_images(result):
+    gallery, files = result
+    assert len(gallery) == len(files) > 0
+    return [Image.open(item["image"] if isinstance(item, dict) else item[0]) for item in gallery]
+
+
+def test_generate(client):
+    images = gallery_images(client.predict("c1", 2, **KNOBS, api_name="/generate"))
+    assert len(images) == 2 and images[0].size == (32, 32)
+    assert "parameters" in images[0].info
+
+
+def test_inpaint_edit_outpaint(client, editor_value):
+    masked = dict(blend_mode="feather", radius=4, fit="crop", grow=0, n=1, **KNOBS)
+    out = gallery_images(client.predict(editor_value, "(unconditional)", *masked.values(), api_name="/inpaint"))
+    assert out[0].size == (128, 128)
+    out = gallery_images(client.predict(editor_value, "c3", *masked.values(), api_name="/edit"))
+    assert out[0].size == (128, 128)
+    out = gallery_images(client.predict(editor_value, "expand the canvas", 0, 0, 64, 0, "c2", "feather", 4, "crop",
+                                        1, *KNOBS.values(), api_name="/outpaint"))
+    assert out[0].size == (192, 128)
+
+
+def test_interpolate_and_sweep(client):
+    path = client.predict("c0", "c4", 0.5, *KNOBS.values(), api_name="/interpolate")
+    assert Image.open(path).size == (32, 32)
+    strip, gif, files = client.predict("c0", "c4", 3, *KNOBS.values(), api_name="/sweep")
+    assert Image.open(strip).size == (96, 32) and len(files) == 2
+
+
+def test_enrich_and_vary(client):
+    from gradio_client import handle_file
+
+    out = gallery_images(client.predict(handle_file(str(EXAMPLE)), 1, *KNOBS.values(), api_name="/enrich"))
+    assert out[0].size == (128, 128)
+    out = gallery_images(client.predict(handle_file(str(EXAMPLE)), 0.3, 2, *KNOBS.values(), api_name="/vary"))
+    assert len(out) == 2
+
+
+def test_errors_come_back_as_messages(client):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    no_mask = {"background": handle_file(str(EXAMPLE)), "layers": [], "composite": None}
+    with pytest.raises(AppError, match="no mask"):
+        client.predict(no_mask, "c1", "none", 0, "crop", 0, 1, *KNOBS.values(), api_name="/inpaint")
+    with pytest.raises(AppError, match="maximum|samples"):
+        client.predict("c1", 99, *KNOBS.values(), api_name="/generate")
+    # the server is still serving
+    assert len(gallery_images(client.predict("c1", 1, *KNOBS.values(), api_name="/generate"))) == 1

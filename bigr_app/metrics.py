@@ -1,0 +1,102 @@
+"""Measurements for a trained model on a held-out split: tokenizer PSNR, class faithfulness of
+samples (judged by an independent classifier trained on real images only), and distances to the
+nearest training image (are samples copies?)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data.folder import ImageFolder
+from .train import psnr
+
+
+@torch.no_grad()
+def reconstruction_psnr(tokenizer, data: ImageFolder, batch: int = 64) -> np.ndarray:
+    """Per-image PSNR (dB) of deterministic-code reconstructions."""
+    values = []
+    for i in range(0, len(data), batch):
+        x = data.pixels[i : i + batch].float() / 255
+        values.append(psnr(tokenizer.decode(tokenizer.encode(x, deterministic=True)), x))
+    return torch.cat(values).numpy()
+
+
+class SmallCNN(nn.Module):
+    """The independent judge: a small conv net, trained from scratch on real images only."""
+
+    def __init__(self, num_classes: int, width: int = 48):
+        super().__init__()
+
+        def block(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                                 nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                                 nn.MaxPool2d(2))
+
+        self.features = nn.Sequential(block(3, width), block(width, 2 * width), block(2 * width, 4 * width),
+                                      block(4 * width, 4 * width))
+        self.head = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x * 2 - 1).mean(dim=(2, 3)))
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Small random shifts and scale changes (emoji sit centred on white)."""
+    b = x.shape[0]
+    scale = 1 + (torch.rand(b, generator=g) - 0.5) * 0.2
+    shift = (torch.rand(b, 2, generator=g) - 0.5) * 0.15
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, x.shape, align_corners=False)
+    return F.grid_sample(x - 1, grid, padding_mode="zeros", align_corners=False) + 1  # pad with white
+
+
+def train_classifier(train: ImageFolder, epochs: int = 12, batch: int = 64, seed: int = 0,
+                     log=print) -> SmallCNN:
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    model = SmallCNN(len(train.classes))
+    steps = max(1, epochs * (len(train) // batch))
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+    # balance the classes: the person class alone is half the emoji
+    counts = torch.bincount(train.labels, minlength=len(train.classes)).float().clamp_min(1)
+    weights = (1.0 / counts[train.labels]).double()
+    model.train()
+    for step in range(steps):
+        idx = torch.multinomial(weights, batch, replacement=True, generator=g)
+        x = augment(train.pixels[idx].float() / 255, g)
+        loss = F.cross_entropy(model(x), train.labels[idx], label_smoothing=0.05)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if log and (step + 1) % 100 == 0:
+            log(f"classifier step {step + 1}/{steps} loss {loss.item():.3f}")
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, pixels: torch.Tensor, batch: int = 128) -> np.ndarray:
+    out = [model(pixels[i : i + batch].float() / 255).argmax(1) for i in range(0, len(pixels), batch)]
+    return torch.cat(out).numpy()
+
+
+def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, batch: int = 256) -> np.ndarray:
+    """Per query, the RMS pixel distance (0-255 scale) to its nearest image in `reference`."""
+    ref = reference.flatten(1).float()
+    ref_sq = (ref * ref).sum(1)
+    out = []
+    for i in range(0, len(queries), batch):
+        q = queries[i : i + batch].flatten(1).float()
+        d2 = (q * q).sum(1, keepdim=True) + ref_sq[None] - 2 * q @ ref.T
+        out.append((d2.clamp_min(0).min(1).values / ref.shape[1]).sqrt())
+    return torch.cat(out).numpy()
+
+
+def summarize(values: np.ndarray) -> dict[str, float]:
+    q = np.percentile(values, [5, 25, 50, 75, 95])
+    return {"mean": float(values.mean()), "p5": float(q[0]), "p25": float(q[1]), "median": float(q[2]),
+            "p75": float(q[3]), "p95": float(q[4])}

@@ -135,18 +135,3 @@ def tokenizer_preset(name: str, **overrides: Any) -> TokenizerConfig:
         raise ConfigError(f"unknown preset {name!r}; choose from {sorted(TOKENIZER_PRESETS)}")
     return TokenizerConfig(**{**TOKENIZER_PRESETS[name], **overrides})
 
-
-@dataclass
-class SamplingDefaults:
-    """Defaults of the official sample scripts (cfg 3, 20 iterations, gumbel 0.01, 100 steps)."""
-
-    cfg_scale: float = 3.0
-    iterations: int = 20
-    gumbel: float = 0.01
-    diffusion_steps: int = 100
-    temperature: float = 1.0
-    cfg_schedule: str = "constant"
-    gumbel_schedule: str = "constant"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -247,15 +248,33 @@ def editor(label: str, elem_id: str) -> gr.ImageEditor:
     )
 
 
-def mask_controls(with_class: bool, unconditional: bool, choices: list[str], prefix: str):
+def mask_controls(choices: list[str], prefix: str):
     with gr.Row():
-        cls = gr.Dropdown(choices, value=choices[0], label="Class", filterable=True) if with_class else None
+        cls = gr.Dropdown(choices, value=choices[0], label="Class", filterable=True)
         blend_mode = gr.Radio(["none", "feather", "poisson"], value="feather", label="Blend", elem_id=f"{prefix}-blend")
         radius = gr.Slider(0, 32, value=4, step=1, label="Feather radius (px)")
     with gr.Row():
         fit = gr.Radio(["crop", "letterbox"], value="crop", label="Fit to the model")
         grow = gr.Slider(-2, 2, value=0, step=1, label="Grow / shrink mask (cells)")
     return cls, blend_mode, radius, fit, grow
+
+
+def masked_tab(prefix: str, title: str, editor_label: str, choices: list[str], button: str,
+               examples: list[dict] | None = None) -> SimpleNamespace:
+    """A tab with a paintable editor, the live cell preview, mask options and a result panel."""
+    with gr.Tab(title, id=prefix):
+        with gr.Row():
+            ed = editor(editor_label, f"{prefix}-editor")
+            preview = gr.Image(label="Cells that will be regenerated", type="pil", interactive=False,
+                               elem_id=f"{prefix}-preview", height=420)
+        cls, blend_mode, radius, fit, grow = mask_controls(choices, prefix)
+        btn = gr.Button(button, variant="primary", elem_id=f"{prefix}-button")
+        stop = gr.Button("Stop", size="sm")
+        gallery, files, send = result_panel("Results", f"{prefix}-gallery")
+        if examples:
+            gr.Examples([[e] for e in examples], inputs=[ed], label="Examples (image + mask)")
+    return SimpleNamespace(editor=ed, preview=preview, cls=cls, blend=blend_mode, radius=radius, fit=fit, grow=grow,
+                           button=btn, stop=stop, gallery=gallery, files=files, send=send)
 
 
 def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
@@ -286,18 +305,7 @@ def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
                 gen_btn = gr.Button("Generate", variant="primary")
                 gen_stop = gr.Button("Stop", size="sm")
                 gen_gallery, gen_files, gen_send = result_panel("Samples", "generate-gallery")
-            with gr.Tab("Inpaint", id="inpaint"):
-                with gr.Row():
-                    inp_editor = editor("Paint what to regenerate", "inpaint-editor")
-                    inp_preview = gr.Image(label="Cells that will be regenerated", type="pil", interactive=False,
-                                           elem_id="inpaint-preview", height=420)
-                inp_class, inp_blend, inp_radius, inp_fit, inp_grow = mask_controls(True, True, with_uncond, "inpaint")
-                inp_btn = gr.Button("Inpaint", variant="primary", elem_id="inpaint-button")
-                inp_stop = gr.Button("Stop", size="sm")
-                inp_gallery, inp_files, inp_send = result_panel("Inpainted", "inpaint-gallery")
-                examples = example_editors()
-                if examples:
-                    gr.Examples([[e] for e in examples], inputs=[inp_editor], label="Examples (image + mask)")
+            inp = masked_tab("inpaint", "Inpaint", "Paint what to regenerate", with_uncond, "Inpaint", example_editors())
             with gr.Tab("Outpaint", id="outpaint"):
                 with gr.Row():
                     out_editor = editor("Picture (in-frame mode: paint what to keep)", "outpaint-editor")
@@ -308,19 +316,11 @@ def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
                         out_t = gr.Slider(0, 512, value=0, step=8, label="Top (px)")
                         out_r = gr.Slider(0, 512, value=64, step=8, label="Right (px)")
                         out_b = gr.Slider(0, 512, value=0, step=8, label="Bottom (px)")
-                out_class, out_blend, out_radius, out_fit, _ = mask_controls(True, True, with_uncond, "outpaint")
+                out_class, out_blend, out_radius, out_fit, _ = mask_controls(with_uncond, "outpaint")
                 out_btn = gr.Button("Outpaint", variant="primary")
                 out_stop = gr.Button("Stop", size="sm")
                 out_gallery, out_files, out_send = result_panel("Outpainted", "outpaint-gallery")
-            with gr.Tab("Edit class", id="edit"):
-                with gr.Row():
-                    ed_editor = editor("Paint the region to change", "edit-editor")
-                    ed_preview = gr.Image(label="Cells that will be regenerated", type="pil", interactive=False,
-                                          height=420)
-                ed_class, ed_blend, ed_radius, ed_fit, ed_grow = mask_controls(True, False, names, "edit")
-                ed_btn = gr.Button("Edit", variant="primary")
-                ed_stop = gr.Button("Stop", size="sm")
-                ed_gallery, ed_files, ed_send = result_panel("Edited", "edit-gallery")
+            ed = masked_tab("edit", "Edit class", "Paint the region to change", names, "Edit")
             with gr.Tab("Interpolate", id="interpolate"):
                 with gr.Row():
                     cls_a = gr.Dropdown(names, value=names[0], label="Class A (ratio 1)", filterable=True)
@@ -352,17 +352,13 @@ def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
         gen_evt = gen_btn.click(wrap(studio.generate), [gen_class, *samp], [gen_gallery, gen_files],
                                 api_name="generate")
         gen_stop.click(None, None, None, cancels=[gen_evt], api_name=False)
-        for ed, prev, fit, grow in ((inp_editor, inp_preview, inp_fit, inp_grow), (ed_editor, ed_preview, ed_fit, ed_grow)):
-            for trigger in (ed.change, fit.change, grow.change):
-                trigger(wrap(studio.preview), [ed, fit, grow], prev, trigger_mode="always_last", api_name=False,
-                        show_progress="hidden")
-        inp_evt = inp_btn.click(wrap(studio.inpaint),
-                                [inp_editor, inp_class, inp_blend, inp_radius, inp_fit, inp_grow, *samp],
-                                [inp_gallery, inp_files], api_name="inpaint")
-        inp_stop.click(None, None, None, cancels=[inp_evt], api_name=False)
-        ed_evt = ed_btn.click(wrap(studio.edit), [ed_editor, ed_class, ed_blend, ed_radius, ed_fit, ed_grow, *samp],
-                              [ed_gallery, ed_files], api_name="edit")
-        ed_stop.click(None, None, None, cancels=[ed_evt], api_name=False)
+        for tab, fn in ((inp, studio.inpaint), (ed, studio.edit)):
+            for trigger in (tab.editor.change, tab.fit.change, tab.grow.change):
+                trigger(wrap(studio.preview), [tab.editor, tab.fit, tab.grow], tab.preview, trigger_mode="always_last",
+                        api_name=False, show_progress="hidden")
+            evt = tab.button.click(wrap(fn), [tab.editor, tab.cls, tab.blend, tab.radius, tab.fit, tab.grow, *samp],
+                                   [tab.gallery, tab.files], api_name=fn.__name__)
+            tab.stop.click(None, None, None, cancels=[evt], api_name=False)
         out_evt = out_btn.click(wrap(studio.outpaint),
                                 [out_editor, out_mode, out_l, out_t, out_r, out_b, out_class, out_blend, out_radius,
                                  out_fit, *samp], [out_gallery, out_files], api_name="outpaint")
@@ -376,9 +372,9 @@ def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
 
         # "send to": the picked gallery image becomes the editor's picture in the target tab
         selected = gr.State(None)
-        targets = {"inpaint": inp_editor, "edit": ed_editor, "outpaint": out_editor}
-        for gallery, buttons in ((gen_gallery, gen_send), (inp_gallery, inp_send), (out_gallery, out_send),
-                                 (ed_gallery, ed_send), (ev_gallery, ev_send)):
+        targets = {"inpaint": inp.editor, "edit": ed.editor, "outpaint": out_editor}
+        for gallery, buttons in ((gen_gallery, gen_send), (inp.gallery, inp.send), (out_gallery, out_send),
+                                 (ed.gallery, ed.send), (ev_gallery, ev_send)):
             gallery.select(pick_from_gallery, [gallery], selected, api_name=False)
             for (tab_id, target), button in zip(targets.items(), buttons):
                 button.click(functools.partial(send_to, tab_id), [selected, gallery], [target, tabs], api_name=False)

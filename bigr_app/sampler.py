@@ -73,8 +73,19 @@ def scheduled(value: float, ratio: float, schedule: str) -> float:
 
 
 def gumbel_noise(shape, device, generator: torch.Generator | None) -> torch.Tensor:
-    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-20, 1.0)
-    return -torch.log(-torch.log(u).clamp_(min=1e-20))
+    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-20, 1.0 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+def confidence_rank(confidence: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Rank of each position by confidence (0 = most confident) per row, ties broken at random.
+
+    Saturated probabilities make exact ties common; breaking them by position would always
+    decide the top-left tokens first.
+    """
+    shuffle = torch.rand(confidence.shape, generator=generator, device=confidence.device).argsort(dim=1)
+    order = confidence.gather(1, shuffle).argsort(dim=1, descending=True, stable=True)
+    return shuffle.gather(1, order).argsort(dim=1)
 
 
 class PhaseTimer:
@@ -152,8 +163,7 @@ def masked_decode(
         if gumbel > 0:
             score = score + gumbel * gumbel_noise(score.shape, score.device, generator)
         confidence[rows] = score
-        rank = confidence.argsort(dim=1, descending=True, stable=True).argsort(dim=1)
-        fix = (rank < n_fix[:, None]) & unknown
+        fix = (confidence_rank(confidence, generator) < n_fix[:, None]) & unknown
         new_bits = torch.zeros_like(tokens)
         new_bits[rows] = torch.bernoulli(p, generator=generator)
         tokens = torch.where(fix[..., None], new_bits, tokens)

@@ -88,3 +88,20 @@ def test_guidance_changes_the_output(tiny_engine):
     a = tiny_engine.generate(0, seed=3, cfg_scale=1.0, **FAST)[0]
     b = tiny_engine.generate(0, seed=3, cfg_scale=6.0, **FAST)[0]
     assert not np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_gumbel_noise_is_standard_gumbel():
+    from bigr_app.sampler import gumbel_noise
+
+    g = gumbel_noise((200_000,), "cpu", torch.Generator().manual_seed(0))
+    assert torch.isfinite(g).all()
+    assert abs(float(g.mean()) - 0.5772) < 0.02 and abs(float(g.std()) - 1.2825) < 0.02
+
+
+def test_ties_in_confidence_are_broken_at_random():
+    from bigr_app.sampler import confidence_rank
+
+    conf = torch.ones(2000, 16)  # every position equally confident
+    first = confidence_rank(conf, torch.Generator().manual_seed(0)).argmin(dim=1)
+    counts = torch.bincount(first, minlength=16).float()
+    assert counts.min() > 0.5 * counts.mean()  # not always the top-left token

@@ -1,0 +1,80 @@
+"""The published sampling algorithm written the straightforward way, as the release does it:
+guidance as separate conditional and unconditional calls, the transcoder on every token of the
+grid at every diffusion step, a timestep embedding per token, each adaLN block on its own.
+
+Only the speed benchmark and the distribution test use this; every task runs `sampler.py`.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .model import BiGR
+from .sampler import SamplingParams, gumbel_noise, scheduled, share_still_masked
+from .transcoder import Transcoder
+
+
+def denoise_logits(transcoder: Transcoder, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    net = transcoder.net
+    c = net.time_embed(t) + net.cond_proj(cond)
+    x = net.in_proj((x_t - 0.5) * 2.0)
+    for blk in net.blocks:
+        x = blk(x, blk.modulation(c))
+    return net.final(x, net.final.modulation(c))
+
+
+def reference_transcoder_sample(transcoder: Transcoder, cond, uncond, cfg_scale, steps, temperature, generator):
+    m = cond.shape[0]
+    x_t = torch.bernoulli(torch.full((m, transcoder.bits), 0.5, device=cond.device), generator=generator)
+    p0 = x_t
+    for step in transcoder.plan(steps):
+        t = torch.full((m,), step.net_t, device=cond.device, dtype=torch.long)
+        logit_c = denoise_logits(transcoder, x_t, t, cond).float() / temperature
+        if uncond is not None:
+            logit_u = denoise_logits(transcoder, x_t, t, uncond).float() / temperature
+            logit_c = logit_u + cfg_scale * (logit_c - logit_u)
+        flip = torch.sigmoid(logit_c)
+        p0 = x_t * (1 - flip) + (1 - x_t) * flip
+        if step.last:
+            break
+        x_t = torch.bernoulli(Transcoder.posterior(p0, x_t, step), generator=generator)
+    return p0
+
+
+@torch.inference_mode()
+def reference_decode(
+    model: BiGR, tokens: torch.Tensor, to_generate: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor | None,
+    params: SamplingParams, generator: torch.Generator | None = None, return_order: bool = False,
+):
+    """Same contract as `sampler.masked_decode`, computed the slow, literal way."""
+    params = params.validated(model.cfg.train_diffusion_steps)
+    b, n, k = tokens.shape
+    tokens = torch.where(to_generate[..., None], torch.zeros_like(tokens), tokens).float()
+    unknown = to_generate.clone()
+    total = int(unknown[0].sum())  # the release assumes the same count in every row
+    schedule = params.mask_schedule
+    if schedule == "auto":
+        schedule = "cosine" if bool(unknown.all()) else "linear"
+    decided_at = torch.full((b, n), -1, dtype=torch.long, device=tokens.device)
+    for it in range(params.iterations):
+        ratio = (it + 1) / params.iterations
+        n_fix = int(unknown[0].sum()) - math.floor(share_still_masked(ratio, schedule) * total)
+        cfg = scheduled(params.cfg_scale, ratio, params.cfg_schedule)
+        h_cond = model.backbone(tokens, unknown, cond).reshape(b * n, -1)
+        h_uncond = model.backbone(tokens, unknown, uncond).reshape(b * n, -1) if uncond is not None else None
+        p = reference_transcoder_sample(model.transcoder, h_cond, h_uncond, cfg, params.diffusion_steps,
+                                        params.temperature, generator).reshape(b, n, k)
+        confidence = (p - 0.5).abs().mul(2).mean(-1)
+        confidence = torch.where(unknown, confidence, torch.full_like(confidence, -math.inf))
+        gumbel = scheduled(params.gumbel, ratio, params.gumbel_schedule)
+        confidence = confidence + gumbel * gumbel_noise(confidence.shape, confidence.device, generator)
+        if n_fix <= 0:
+            continue
+        picked = confidence.topk(n_fix, dim=1).indices
+        fix = torch.zeros_like(unknown).scatter_(1, picked, True) & unknown
+        sampled = torch.bernoulli(p, generator=generator)
+        tokens = torch.where(fix[..., None], sampled, tokens)
+        unknown &= ~fix
+        decided_at[fix] = it
+    return (tokens, decided_at) if return_order else tokens

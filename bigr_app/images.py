@@ -10,12 +10,18 @@ from PIL import Image, ImageOps
 from .errors import InputError
 
 FIT_MODES = ("crop", "letterbox")
+MAX_PIXELS = 40_000_000  # larger pictures are refused with a message, before any work is done
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
     """EXIF orientation applied; any mode to RGB, transparency composited on `background`."""
     if not isinstance(image, Image.Image):
         raise InputError(f"expected a PIL image, got {type(image).__name__}")
+    if image.width * image.height > MAX_PIXELS:
+        raise InputError(f"picture of {image.width}x{image.height} pixels is larger than the limit of "
+                         f"{MAX_PIXELS:,} pixels; downscale it first")
+    if image.width < 1 or image.height < 1:
+        raise InputError("the picture is empty")
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(image, dtype=np.float64)

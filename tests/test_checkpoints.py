@@ -159,6 +159,6 @@ def test_full_size_official_bigr_l_d24_loads_and_generates(tmp_path):
     del bigr, tok
     eng = Engine.from_pretrained(bigr=bigr_path, bae=bae_path)
     assert eng.resolution == 256 and eng.grid == 16 and eng.num_classes == 1000
-    assert eng.class_names[207] == "golden retriever"  # ImageNet names from assets/
+    assert eng.class_names[207] == "Golden Retriever"  # ImageNet names from assets/
     img = eng.generate(207, seed=0, iterations=2, diffusion_steps=2)[0]
     assert img.size == (256, 256)

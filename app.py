@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 
-from bigr_app.cli import add_model_args
+from bigr_app.cli import add_model_args, load_engine
 from bigr_app.engine import DEFAULT_WEIGHTS, Engine
 from bigr_app.errors import BiGRError
 
@@ -22,22 +22,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def load_engine(args) -> Engine:
-    if args.bigr or args.bae:
-        return Engine.from_pretrained(bigr=args.bigr, bae=args.bae, device=args.device)
-    if args.weights is None and not (DEFAULT_WEIGHTS / "config.json").is_file():
+def load_app_engine(args) -> Engine:
+    if not (args.bigr or args.bae or args.weights) and not (DEFAULT_WEIGHTS / "config.json").is_file():
         logging.warning("the bundled model is not in %s yet; serving a random tiny model", DEFAULT_WEIGHTS)
         from bigr_app.tiny import random_tiny_engine
 
         return random_tiny_engine(args.device)
-    return Engine.from_pretrained(args.weights, device=args.device)
+    return load_engine(args)
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
-        engine = load_engine(args)
+        engine = load_app_engine(args)
     except BiGRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bigr", type=Path, default=None, help="official BiGR checkpoint (.pt)")
     g.add_argument("--bae", type=Path, default=None, help="official B-AE checkpoint (.th)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    g.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -113,8 +114,8 @@ def load_engine(args):
     from .engine import Engine
 
     if args.bigr or args.bae:
-        return Engine.from_pretrained(bigr=args.bigr, bae=args.bae, device=args.device)
-    return Engine.from_pretrained(args.weights, device=args.device)
+        return Engine.from_pretrained(bigr=args.bigr, bae=args.bae, device=args.device, compile=args.compile)
+    return Engine.from_pretrained(args.weights, device=args.device, compile=args.compile)
 
 
 def sampling_kwargs(args) -> dict:

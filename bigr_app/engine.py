@@ -54,6 +54,7 @@ class Engine(EditsMixin):
         device: str | torch.device | None = None,
         defaults: SamplingParams | None = None,
         source: str = "",
+        compile: bool = False,
     ):
         self.device = pick_device(device)
         self.tokenizer = tokenizer.to(self.device).eval()
@@ -73,6 +74,14 @@ class Engine(EditsMixin):
             raise CheckpointError(f"{len(self.class_names)} class names for a model of {n} classes")
         self.defaults = defaults or SamplingParams()
         self.source = source
+        if compile and self.bigr is not None:
+            self._compile()
+
+    def _compile(self) -> None:
+        """torch.compile the backbone and the transcoder step (the masked-token count varies)."""
+        self.bigr.backbone.compile(dynamic=True)
+        net = self.bigr.transcoder.net
+        net.forward_projected = torch.compile(net.forward_projected, dynamic=True)
 
     # ---- loading ------------------------------------------------------------------------
     @classmethod
@@ -84,6 +93,7 @@ class Engine(EditsMixin):
         bae: str | Path | None = None,
         device: str | torch.device | None = None,
         class_names: Sequence[str] | None = None,
+        compile: bool = False,
     ) -> "Engine":
         """Our weights folder (default: the bundled model), or the release's `bigr=` + `bae=` files."""
         if bigr is not None or bae is not None:
@@ -97,7 +107,8 @@ class Engine(EditsMixin):
                 raise CheckpointError(
                     f"{bae}: B-AE makes {tokenizer.cfg.bits}-bit codes but {bigr} expects {model.cfg.bits} bits"
                 )
-            return cls(tokenizer, model, class_names, device, source=f"official: {Path(bigr).name} + {Path(bae).name}")
+            return cls(tokenizer, model, class_names, device, source=f"official: {Path(bigr).name} + {Path(bae).name}",
+                       compile=compile)
         folder = Path(path) if path is not None else DEFAULT_WEIGHTS
         tokenizer, model, config = load_folder(folder)
         sampling = config.get("sampling") or {}
@@ -105,7 +116,8 @@ class Engine(EditsMixin):
             defaults = SamplingParams(**sampling).validated()
         except TypeError as e:
             raise CheckpointError(f"{folder / 'config.json'}: bad 'sampling' section: {e}") from None
-        return cls(tokenizer, model, class_names or config.get("class_names"), device, defaults, source=str(folder))
+        return cls(tokenizer, model, class_names or config.get("class_names"), device, defaults, source=str(folder),
+                   compile=compile)
 
     def save_pretrained(self, folder: str | Path) -> Path:
         return save_folder(folder, self.tokenizer, self.bigr, self.class_names, {"sampling": self.defaults.to_dict()})

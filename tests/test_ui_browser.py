@@ -130,3 +130,13 @@ def test_inpaint_without_mask_shows_a_message(page):
     message = page.get_by_text("no mask", exact=False).first
     message.wait_for(state="visible")
     shot(page, "error-no-mask")
+
+
+def test_generate_then_send_to_inpaint(page):
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.locator("#generate-gallery img").first.wait_for(state="visible")
+    page.locator("button:visible", has_text="Send to Inpaint").first.click()
+    # the Inpaint tab opens with the picture in its editor, and the live preview shows it
+    page.locator("#inpaint-preview img").wait_for(state="visible")
+    assert page.get_by_role("tab", name="Inpaint").get_attribute("aria-selected") == "true"
+    shot(page, "send-to-inpaint")

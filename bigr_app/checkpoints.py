@@ -87,9 +87,9 @@ def official_bae_names(model: BinaryAutoencoder) -> dict[str, str]:
 
 def to_official_bigr(model: BiGR) -> dict[str, torch.Tensor]:
     """Our weights laid out exactly as the release's `ema` state dict."""
-    out = {}
+    sd, out = model.state_dict(), {}
     for ours, theirs in official_bigr_names(model).items():
-        out[theirs] = model.state_dict()[ours].detach().clone()
+        out[theirs] = sd[ours].detach().clone()
         if theirs.startswith("denoise_mlp."):
             out[_DENOISER_ALIAS + theirs[len("denoise_mlp."):]] = out[theirs].clone()
     for name, table in linear_bernoulli_schedule(model.cfg.train_diffusion_steps).items():

@@ -8,6 +8,7 @@ deterministic and the clean-bit probabilities are returned.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -131,13 +132,31 @@ def class_balanced_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return alpha * F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Step:
     net_t: int  # timestep fed to the network (t - 1)
     k_prev: float
     b_prev: float
     k_jump: float  # q(z_t | z_prev) = k_jump z_prev + (1 - k_jump) / 2
     last: bool
+
+
+@functools.lru_cache(maxsize=64)
+def sampling_plan(sample_steps: int, train_steps: int) -> tuple[_Step, ...]:
+    """Per sampling step: the network timestep and the posterior's coefficients (computed once, on the
+    host, so the sampling loop never reads tables back from the device)."""
+    tables = linear_bernoulli_schedule(train_steps)
+    beta, k_final, b_final = tables["beta"].double(), tables["k_final"], tables["b_final"]
+    ts = sampling_timesteps(sample_steps, train_steps)
+    plan = []
+    for i, t in enumerate(ts):
+        if t == 1 or i == len(ts) - 1:
+            plan.append(_Step(t - 1, 1.0, 0.0, 1.0, True))
+            break
+        t_prev = ts[i + 1]
+        k_jump = float(torch.prod(beta[t_prev + 1 : t + 1]))
+        plan.append(_Step(t - 1, float(k_final[t_prev]), float(b_final[t_prev]), k_jump, False))
+    return tuple(plan)
 
 
 class Transcoder(nn.Module):
@@ -160,19 +179,8 @@ class Transcoder(nn.Module):
         return class_balanced_bce(logits, torch.logical_xor(x0 > 0.5, x_t > 0.5).float())
 
     # ---- sampling -------------------------------------------------------------------------
-    def plan(self, sample_steps: int) -> list[_Step]:
-        ts = sampling_timesteps(sample_steps, self.train_steps)
-        beta = self.beta.double().cpu()
-        k_final, b_final = self.k_final.cpu(), self.b_final.cpu()
-        plan = []
-        for i, t in enumerate(ts):
-            if t == 1 or i == len(ts) - 1:
-                plan.append(_Step(t - 1, 1.0, 0.0, 1.0, True))
-                break
-            t_prev = ts[i + 1]
-            k_jump = float(torch.prod(beta[t_prev + 1 : t + 1]))
-            plan.append(_Step(t - 1, float(k_final[t_prev]), float(b_final[t_prev]), k_jump, False))
-        return plan
+    def plan(self, sample_steps: int) -> tuple[_Step, ...]:
+        return sampling_plan(sample_steps, self.train_steps)
 
     @torch.no_grad()
     def sample(

@@ -112,10 +112,11 @@ class Studio:
     def generate(self, class_name, n, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
                  progress=gr.Progress()):
         spec = self.class_spec(class_name)
+        sampling = self.sampling(cfg, iterations, gumbel, steps)
         images = self.engine.generate(spec, num_samples=self.samples(n), seed=int(seed),
-                                      progress=self.reporter(progress), **self.sampling(cfg, iterations, gumbel, steps))
-        params = dict(task="generate", class_id=spec, seed=int(seed), **self.engine.sampling_params(
-            **self.sampling(cfg, iterations, gumbel, steps)).to_dict())
+                                      progress=self.reporter(progress), **sampling)
+        params = dict(task="generate", class_id=spec, seed=int(seed),
+                      **self.engine.sampling_params(**sampling).to_dict())
         paths = self.save(images, params, request)
         return paths, paths
 

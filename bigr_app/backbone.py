@@ -5,6 +5,8 @@ output is one conditioning vector per grid token for the binary transcoder.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -125,10 +127,8 @@ class Backbone(nn.Module):
     def null_condition(self, batch: int) -> torch.Tensor:
         return self.class_embed.weight[self.null_class].expand(batch, -1)
 
-    def hidden_states(
-        self, bits: torch.Tensor, masked: torch.Tensor | None, cond: torch.Tensor, layer: int | None = None
-    ) -> torch.Tensor:
-        """Run the transformer; returns [B, 1 + N, D] after `layer` (0-based), or after all layers."""
+    def layer_states(self, bits: torch.Tensor, masked: torch.Tensor | None, cond: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Run the transformer, yielding the residual stream [B, 1 + N, D] after each layer."""
         tokens = self.token_embed(bits.to(self.token_embed.weight.dtype))
         if masked is not None:
             tokens = torch.where(masked[..., None], self.mask_token.to(tokens.dtype), tokens)
@@ -136,11 +136,19 @@ class Backbone(nn.Module):
         h = self.token_dropout(torch.cat([cond[:, None, :], tokens], dim=1))
         modulation = self.modulation(cond[:, None, :]).unflatten(-1, (6, -1))  # [B, 1, 6, D]
         rope = self.rope[: h.shape[1]]
-        for i, block in enumerate(self.layers):
+        for block in self.layers:
             h = block(h, modulation, rope)
-            if layer is not None and i == layer:
-                break
-        return h
+            yield h
+
+    def hidden_states(
+        self, bits: torch.Tensor, masked: torch.Tensor | None, cond: torch.Tensor, layer: int | None = None
+    ) -> torch.Tensor:
+        """[B, 1 + N, D] after `layer` (0-based), or after all layers."""
+        last = self.cfg.n_layer - 1 if layer is None else layer
+        for i, h in enumerate(self.layer_states(bits, masked, cond)):
+            if i == last:
+                return h
+        raise IndexError(f"layer {layer} out of range for {self.cfg.n_layer} layers")
 
     def forward(self, bits: torch.Tensor, masked: torch.Tensor | None, cond: torch.Tensor) -> torch.Tensor:
         """bits [B, N, K], masked [B, N] (True = unknown), cond [B, D] -> transcoder conditions [B, N, D]."""

@@ -310,6 +310,21 @@ def read_folder_config(folder: str | Path) -> dict[str, Any]:
     return config
 
 
+def update_config(folder: str | Path, changes: dict[str, Any]) -> Path:
+    """Merge `changes` into a weights folder's config.json (dict sections one level deep)."""
+    config = read_folder_config(folder)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    path = Path(folder) / CONFIG_NAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(config, indent=2))
+    tmp.replace(path)
+    return path
+
+
 def load_folder(folder: str | Path) -> tuple[BinaryAutoencoder, BiGR | None, dict[str, Any]]:
     folder = Path(folder)
     config = read_folder_config(folder)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,10 @@ from PIL import Image, PngImagePlugin
 from tqdm.auto import tqdm
 
 from .errors import BiGRError
+from .resumable import gather_chunks, parts_folder, run_chunks
 
-TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz")
+TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz", "features", "probe",
+         "explore-index")
 
 
 # ---- argument groups shared by the tasks --------------------------------------------------
@@ -106,7 +110,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=None, help="total images (default: per-class x classes)")
     p.add_argument("--per-class", type=int, default=50)
     p.add_argument("--batch", type=int, default=16)
+
+    p = sub.add_parser("features", help="features of an ImageFolder tree (.npz; resumable)")
+    add_model_args(p)
+    add_feature_args(p)
+    p.add_argument("--data", type=Path, required=True, help="ImageFolder root: one sub-folder per class")
+    p.add_argument("--out", type=Path, required=True, help="the .npz to write")
+
+    p = sub.add_parser("probe", help="linear probe on frozen features, swept over layers")
+    add_model_args(p)
+    add_feature_args(p)
+    p.add_argument("--train", type=Path, required=True, help="features .npz (or an ImageFolder tree)")
+    p.add_argument("--test", type=Path, required=True, help="features .npz (or an ImageFolder tree)")
+    p.add_argument("--layer", type=int, default=None, help="probe only this layer (default: every layer)")
+    p.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the logistic regression")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--record", type=Path, default=None, help="weights folder whose config gets the best layer")
+
+    p = sub.add_parser("explore-index", help="the Explore tab's map of a reference ImageFolder tree")
+    add_model_args(p)
+    add_feature_args(p)
+    p.add_argument("--data", type=Path, required=True, help="ImageFolder root of reference images (e.g. held-out)")
+    p.add_argument("--layer", type=int, default=None, help="feature layer (default: the model's best)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="default: explore.npz in the weights folder")
     return ap
+
+
+def add_feature_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", choices=["bigr", "bits", "pixels"], default="bigr",
+                   help="BiGR hidden states (every layer), the tokenizer's bits, or raw pixels")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--fit", choices=["crop", "letterbox"], default="crop")
 
 
 # ---- running ----------------------------------------------------------------------------
@@ -229,35 +264,147 @@ def run_sample_npz(args) -> list[Path]:
     state = PartialState()
     eng = load_engine(argparse.Namespace(**{**vars(args), "device": str(state.device) if args.device == "auto" else args.device}))
     total = args.num if args.num is not None else args.per_class * eng.num_classes
-    parts = args.out.with_name(args.out.name + ".parts")
-    parts.mkdir(parents=True, exist_ok=True)
     chunks = range(0, total, args.batch)
-    mine = [c for k, c in enumerate(chunks) if k % state.num_processes == state.process_index]
-    for start in tqdm(mine, desc=f"rank {state.process_index}", disable=not state.is_main_process):
-        path = parts / f"chunk_{start:08d}.npz"
-        if path.is_file():
-            continue
+
+    def sample_chunk(start: int) -> dict[str, np.ndarray]:
         ids = torch.tensor([(i // args.per_class) % eng.num_classes for i in range(start, min(total, start + args.batch))])
         bits = eng.generate_tokens(ids.to(eng.device), seed=args.seed + start, **sampling_kwargs(args))
-        arr = np.stack([np.asarray(im) for im in eng.decode(bits)])
-        np.savez(path.with_suffix(".tmp.npz"), arr_0=arr, labels=ids.numpy())
-        path.with_suffix(".tmp.npz").replace(path)
+        return dict(arr_0=np.stack([np.asarray(im) for im in eng.decode(bits)]), labels=ids.numpy())
+
+    mine = [c for k, c in enumerate(chunks) if k % state.num_processes == state.process_index]
+    run_chunks(args.out, mine, sample_chunk, desc=f"rank {state.process_index}", show=state.is_main_process)
     state.wait_for_everyone()
     if not state.is_main_process:
         return []
-    arrays, labels = [], []
-    for start in chunks:
-        with np.load(parts / f"chunk_{start:08d}.npz") as f:
-            arrays.append(f["arr_0"])
-            labels.append(f["labels"])
-    np.savez(args.out, arr_0=np.concatenate(arrays), labels=np.concatenate(labels))
+    np.savez(args.out, **gather_chunks(args.out, chunks))
     return [args.out]
+
+
+# ---- representations --------------------------------------------------------------------
+def extract_features(eng, root: Path, kind: str, batch: int, fit: str, out: Path | None,
+                     keep_images: bool = False) -> dict:
+    """Features of every image of an ImageFolder tree (resumable when `out` is given)."""
+    from .data.folder import list_image_folder
+    from .errors import InputError
+
+    classes, items = list_image_folder(root)
+    if isinstance(batch, bool) or batch < 1:
+        raise InputError(f"batch must be a positive integer, got {batch}")
+    starts = range(0, len(items), batch)
+
+    def feature_chunk(start: int) -> dict[str, np.ndarray]:
+        images, kept = [], []
+        for i in range(start, min(len(items), start + batch)):
+            try:
+                images.append(open_image(items[i][0]))
+                kept.append(i)
+            except InputError as e:
+                tqdm.write(f"skipped: {e}")
+        if not images:
+            return dict(index=np.zeros(0, np.int64))
+        arrays = dict(features=eng.features_of_kind(kind, images, fit), index=np.array(kept))
+        if keep_images:
+            arrays["images"] = (eng.images_to_tensor(images, fit).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+        return arrays
+
+    with tempfile.TemporaryDirectory() as scratch:
+        target = out if out is not None else Path(scratch) / "features.npz"
+        run_chunks(target, starts, feature_chunk, desc=f"{kind} features")
+        data = gather_chunks(target, starts)
+    if "features" not in data:
+        raise InputError(f"{root}: none of the images could be read")
+    index = data.pop("index")
+    n_layers = data["features"].shape[1]
+    return dict(data, labels=np.array([items[i][1] for i in index]), files=np.array([str(items[i][0]) for i in index]),
+                classes=json.dumps(classes), kind=kind, layers=np.arange(n_layers) if kind == "bigr" else np.array([-1]))
+
+
+def run_features(args) -> list[Path]:
+    eng = load_engine(args)
+    data = extract_features(eng, args.data, args.kind, args.batch, args.fit, args.out)
+    np.savez(args.out, **data)
+    shutil.rmtree(parts_folder(args.out), ignore_errors=True)
+    print(f"{len(data['labels'])} images -> features {data['features'].shape} ({args.kind})", file=sys.stderr)
+    return [args.out]
+
+
+def load_feature_set(path: Path, what: str, args) -> dict:
+    """A features .npz, or an ImageFolder tree to extract features from now."""
+    from .errors import InputError
+
+    if path.is_dir():
+        return extract_features(load_engine(args), path, args.kind, args.batch, args.fit, None)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in ("features", "labels", "classes", "layers", "kind")}
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file ({what})") from None
+    except (OSError, KeyError, ValueError) as e:
+        raise InputError(f"{path}: not a features file from `python -m bigr_app features` ({e})") from None
+
+
+def align_labels(train: dict, test: dict) -> np.ndarray:
+    """Test labels renumbered into the training set's class list (unknown classes -> -1)."""
+    train_classes, test_classes = json.loads(str(train["classes"])), json.loads(str(test["classes"]))
+    lookup = np.array([train_classes.index(c) if c in train_classes else -1 for c in test_classes])
+    return lookup[test["labels"]]
+
+
+def run_probe(args) -> list[Path]:
+    from .probe import best_layer, layer_sweep
+
+    train, test = load_feature_set(args.train, "--train", args), load_feature_set(args.test, "--test", args)
+    layers = [int(v) for v in train["layers"]]
+    if args.layer is not None:
+        from .errors import InputError
+        if args.layer not in layers:
+            raise InputError(f"layer {args.layer} is not in the features file (layers {layers})")
+        keep = [layers.index(args.layer)]
+        train["features"], test["features"], layers = train["features"][:, keep], test["features"][:, keep], [args.layer]
+    results = layer_sweep(train["features"], train["labels"], test["features"], align_labels(train, test), layers, args.c)
+    best = best_layer(results)
+    print(f"{'layer':>6} {'top-1':>7} {'top-5':>7}   ({str(train['kind'])}; {results[best].train_size} train, "
+          f"{results[best].test_size} test)")
+    for layer, r in results.items():
+        print(f"{layer:>6} {r.top1:7.1%} {r.top5:7.1%}{'   <- best' if layer == best and len(results) > 1 else ''}")
+    written = []
+    if args.json:
+        report = dict(kind=str(train["kind"]), best_layer=best, layers={str(k): vars(r) for k, r in results.items()})
+        args.json.write_text(json.dumps(report, indent=2))
+        written.append(args.json)
+    if args.record:
+        written.append(record_feature_layer(args.record, best))
+    return written
+
+
+def record_feature_layer(folder: Path, layer: int) -> Path:
+    """Store the probe's best layer in a weights folder's config.json (used when layer=None)."""
+    from .checkpoints import update_config
+
+    return update_config(folder, {"bigr": {"feature_layer": int(layer)}})
+
+
+def run_explore_index(args) -> list[Path]:
+    from .explore import INDEX_FILE, build_index
+
+    eng = load_engine(args)
+    layer = eng._check_layer(args.layer)
+    data = extract_features(eng, args.data, "bigr", args.batch, args.fit, None, keep_images=True)
+    index = build_index(data["features"][:, layer], data["labels"], json.loads(str(data["classes"])), data["images"],
+                        layer, seed=args.seed)
+    if args.out is None and eng.folder is None:
+        from .errors import InputError
+        raise InputError("official checkpoints have no weights folder: give --out")
+    return [index.save(args.out or eng.folder / INDEX_FILE)]
+
+
+RUNNERS = {"sample-npz": run_sample_npz, "features": run_features, "probe": run_probe, "explore-index": run_explore_index}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        written = run_sample_npz(args) if args.task == "sample-npz" else run_task(args)
+        written = RUNNERS.get(args.task, run_task)(args)
     except BiGRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

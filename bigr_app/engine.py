@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from .edits import EditsMixin
+from .features import FeaturesMixin
 from .checkpoints import load_folder, load_official_bae, load_official_bigr, save_folder
 from .errors import CheckpointError, InputError
 from .images import fit, pils_to_tensor, tensor_to_pils, to_rgb
@@ -45,7 +46,7 @@ def _default_class_names(n: int) -> list[str]:
     return [f"class {i}" for i in range(n)]
 
 
-class Engine(EditsMixin):
+class Engine(EditsMixin, FeaturesMixin):
     def __init__(
         self,
         tokenizer: BinaryAutoencoder,
@@ -55,6 +56,7 @@ class Engine(EditsMixin):
         defaults: SamplingParams | None = None,
         source: str = "",
         compile: bool = False,
+        folder: Path | None = None,
     ):
         self.device = pick_device(device)
         self.tokenizer = tokenizer.to(self.device).eval()
@@ -74,6 +76,7 @@ class Engine(EditsMixin):
             raise CheckpointError(f"{len(self.class_names)} class names for a model of {n} classes")
         self.defaults = defaults or SamplingParams()
         self.source = source
+        self.folder = folder  # the weights folder it came from (None for official files or in-memory models)
         if compile and self.bigr is not None:
             self._compile()
 
@@ -117,7 +120,7 @@ class Engine(EditsMixin):
         except TypeError as e:
             raise CheckpointError(f"{folder / 'config.json'}: bad 'sampling' section: {e}") from None
         return cls(tokenizer, model, class_names or config.get("class_names"), device, defaults, source=str(folder),
-                   compile=compile)
+                   compile=compile, folder=folder)
 
     def save_pretrained(self, folder: str | Path) -> Path:
         return save_folder(folder, self.tokenizer, self.bigr, self.class_names, {"sampling": self.defaults.to_dict()})

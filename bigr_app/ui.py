@@ -20,10 +20,12 @@ from PIL import Image
 from .cli import save_png, write_strip_and_gif
 from .engine import Engine
 from .errors import BiGRError, InputError
+from .explore import INDEX_FILE, ExploreIndex, class_colours
 
 log = logging.getLogger("bigr_app.ui")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 UNCONDITIONAL = "(unconditional)"
+YOUR_IMAGE = "your image"
 
 
 def friendly_errors(fn):
@@ -71,6 +73,7 @@ class Studio:
         self.max_samples = max_samples
         self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
         self.seconds_per_image = None
+        self.explore = load_explore_index(engine)
 
     # ---- plumbing -------------------------------------------------------------------------
     def class_choices(self, unconditional: bool) -> list[str]:
@@ -206,6 +209,50 @@ class Studio:
         paths = self.save(result, result.params, request)
         return paths, paths
 
+    def explore_points(self, extra: tuple[float, float] | None = None):
+        """The map as a table for gr.ScatterPlot (one row per reference image, plus the query)."""
+        import pandas as pd
+
+        idx = self.explore
+        names = [idx.classes[int(k)] for k in idx.labels]
+        rows = dict(x=idx.coords[:, 0], y=idx.coords[:, 1], cls=names, item=np.arange(len(idx)))
+        table = pd.DataFrame(rows).rename(columns={"cls": "class"})
+        if extra is not None:
+            query = pd.DataFrame({"x": [extra[0]], "y": [extra[1]], "class": [YOUR_IMAGE], "item": [-1]})
+            table = pd.concat([table, query], ignore_index=True)
+        return table
+
+    def explore_query(self, image, k):
+        """Where an uploaded picture lands on the map, and its nearest reference pictures."""
+        if self.explore is None:
+            raise InputError(f"no map for this model: build one with `python -m bigr_app explore-index`")
+        if image is None:
+            raise InputError("no image: upload a picture first")
+        idx = self.explore
+        feature = self.engine.features(image, layer=idx.layer)[0]
+        order, sims = idx.nearest(feature, int(k))
+        x, y = idx.place(feature, int(k))
+        neighbours = [(Image.fromarray(idx.thumbnails[i]), f"{idx.classes[int(idx.labels[i])]} · {s:.2f}")
+                      for i, s in zip(order, sims)]
+        votes = np.bincount(idx.labels[order], minlength=len(idx.classes))
+        summary = ", ".join(f"{idx.classes[c]} ({votes[c]})" for c in np.argsort(-votes)[:3] if votes[c])
+        return self.explore_points((float(x), float(y))), neighbours, f"**Nearest classes:** {summary}"
+
+
+def load_explore_index(engine: Engine) -> ExploreIndex | None:
+    path = engine.folder / INDEX_FILE if engine.folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return ExploreIndex.load(path)
+    except InputError as e:
+        log.warning("Explore tab disabled: %s", e)
+        return None
+
+
+def hex_colour(rgb: tuple[int, int, int]) -> str:
+    return "#%02x%02x%02x" % rgb
+
 
 # ---- layout -------------------------------------------------------------------------------
 def example_editors() -> list[dict]:
@@ -278,6 +325,32 @@ def masked_tab(prefix: str, title: str, editor_label: str, choices: list[str], b
                            button=btn, stop=stop, gallery=gallery, files=files, send=send)
 
 
+def explore_tab(studio: Studio) -> SimpleNamespace | None:
+    """t-SNE of the reference set's BiGR features; an upload lands on it with its neighbours."""
+    with gr.Tab("Explore", id="explore"):
+        idx = studio.explore
+        if idx is None:
+            gr.Markdown("No map for this model yet. Build one from a folder of reference images (one sub-folder "
+                        "per class):\n\n`python -m bigr_app explore-index --weights WEIGHTS --data DIR`")
+            return None
+        colours = {name: hex_colour(c) for name, c in zip(idx.classes, class_colours(len(idx.classes)))}
+        gr.Markdown(f"{len(idx)} reference images, BiGR features of layer {idx.layer} (average-pooled, null class), "
+                    "laid out by t-SNE. Hover a point for its class; upload a picture to see where it lands.")
+        with gr.Row():
+            plot = gr.ScatterPlot(studio.explore_points(), x="x", y="y", color="class", tooltip=["class", "item"],
+                                  color_map={**colours, YOUR_IMAGE: "#000000"}, height=580, elem_id="explore-plot",
+                                  x_lim=[-1.1, 1.1], y_lim=[-1.1, 1.1], label="Feature map (t-SNE)")
+            with gr.Column():
+                image = gr.Image(label="Your picture", type="pil", sources=["upload", "clipboard"], height=240,
+                                 elem_id="explore-image")
+                k = gr.Slider(1, 24, value=8, step=1, label="Neighbours")
+                button = gr.Button("Place on the map", variant="primary", elem_id="explore-button")
+                summary = gr.Markdown(elem_id="explore-summary")
+        neighbours = gr.Gallery(label="Nearest reference pictures (class · cosine similarity)", columns=8, height=200,
+                                elem_id="explore-neighbours", interactive=False)
+    return SimpleNamespace(plot=plot, image=image, k=k, button=button, summary=summary, neighbours=neighbours)
+
+
 def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
     studio = Studio(engine, max_samples)
     names = list(engine.class_names)
@@ -347,6 +420,7 @@ def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
                         strength = gr.Slider(0.05, 1.0, value=0.4, step=0.05, label="Variation strength")
                         vary_btn = gr.Button("Vary", variant="primary")
                 ev_gallery, ev_files, ev_send = result_panel("Results", "enrich-gallery")
+            explore = explore_tab(studio)
 
         # ---- wiring ------------------------------------------------------------------------
         wrap = friendly_errors
@@ -370,6 +444,9 @@ def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
                         api_name="sweep")
         enrich_btn.click(wrap(studio.enrich), [ev_image, rounds, *knobs], [ev_gallery, ev_files], api_name="enrich")
         vary_btn.click(wrap(studio.vary), [ev_image, strength, *samp], [ev_gallery, ev_files], api_name="vary")
+        if explore is not None:
+            explore.button.click(wrap(studio.explore_query), [explore.image, explore.k],
+                                 [explore.plot, explore.neighbours, explore.summary], api_name="explore")
 
         # "send to": the picked gallery image becomes the editor's picture in the target tab
         selected = gr.State(None)

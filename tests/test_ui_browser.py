@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bigr_app.cli import main
+
 from .app_server import ROOT, AppServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -22,6 +24,8 @@ EXAMPLE = ROOT / "assets" / "examples" / "fox.png"
 def app(tiny_engine, tmp_path_factory):
     folder = tmp_path_factory.mktemp("app")
     weights = tiny_engine.save_pretrained(folder / "weights")
+    fixture = Path(__file__).parent / "fixtures" / "emoji_tiny" / "train"
+    assert main(["explore-index", "--weights", str(weights), "--device", "cpu", "--data", str(fixture)]) == 0
     server = AppServer(weights, folder / "app.log")
     yield server
     server.stop()
@@ -140,3 +144,18 @@ def test_generate_then_send_to_inpaint(page):
     page.locator("#inpaint-preview img").wait_for(state="visible")
     assert page.get_by_role("tab", name="Inpaint").get_attribute("aria-selected") == "true"
     shot(page, "send-to-inpaint")
+
+
+def test_explore_map_renders_and_places_an_upload(page):
+    page.get_by_role("tab", name="Explore").click()
+    points = page.locator("#explore-plot .mark-symbol.role-mark path")
+    page.wait_for_function("document.querySelectorAll('#explore-plot .mark-symbol.role-mark path').length >= 32")
+    assert points.count() == 32  # one per reference picture
+    page.locator("#explore-image input[type=file]").set_input_files(str(EXAMPLE))
+    page.wait_for_timeout(1000)
+    page.click("#explore-button")
+    page.locator("#explore-neighbours img").nth(7).wait_for(state="visible")
+    assert page.locator("#explore-neighbours img").count() == 8
+    assert "Nearest classes" in page.locator("#explore-summary").inner_text()
+    page.wait_for_function("document.querySelectorAll('#explore-plot .mark-symbol.role-mark path').length == 33")
+    shot(page, "explore")

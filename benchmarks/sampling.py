@@ -1,9 +1,16 @@
-"""Time class-conditional generation: seconds per image and the backbone / transcoder split.
+"""Sampling speed per task, against a straightforward implementation of the published algorithm.
 
-    python benchmarks/sampling.py                       # bundled model if present, else BiGR-L-d24
-    python benchmarks/sampling.py --preset BiGR-L --batch 1 4 --iterations 20 --steps 100
+    python benchmarks/sampling.py                                   # bundled model, app defaults
+    python benchmarks/sampling.py --preset bundled BiGR-L-d24 --iterations 20 --steps 100 --batch 1 64
 
-Presets other than `bundled` use random weights (timing does not depend on the values).
+For each task (generate; inpaint with the left half masked; interpolate halfway between two
+classes; one enrichment round) and batch size it prints seconds per image (sampling + decoding),
+images per second, the backbone / transcoder split, the FLOPs of the work (counted by
+torch.utils.flop_counter) and the FLOP/s achieved — also as a share of the matmul peak measured
+on the same device — and peak memory. The same tasks then run through `reference.reference_decode`
+(transcoder on every token, guidance as two calls, per-token timestep embedding) on the same
+weights, and the last column is ours / reference. Presets other than `bundled` use random weights
+(timing does not depend on the values).
 """
 from __future__ import annotations
 
@@ -11,15 +18,21 @@ import argparse
 import resource
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bigr_app import BiGR, BinaryAutoencoder, Engine, bigr_preset, tokenizer_preset  # noqa: E402
 from bigr_app.engine import DEFAULT_WEIGHTS  # noqa: E402
-from bigr_app.sampler import PhaseTimer  # noqa: E402
+from bigr_app.reference import reference_decode  # noqa: E402
+from bigr_app.sampler import PhaseTimer, masked_decode  # noqa: E402
+
+TASKS = ("generate", "inpaint", "interpolate", "enrich")
 
 
 def build_engine(preset: str, device: str) -> Engine:
@@ -27,68 +40,147 @@ def build_engine(preset: str, device: str) -> Engine:
         return Engine.from_pretrained(DEFAULT_WEIGHTS, device=device)
     bits = 32 if preset.endswith("-d32") or preset == "BiGR-L-512" else 24
     name = preset.removesuffix("-d24").removesuffix("-d32")
-    cfg = bigr_preset(name, bits=bits)
     tok_name = "BAE-d32-512" if name == "BiGR-L-512" else f"BAE-d{bits}"
-    return Engine(BinaryAutoencoder(tokenizer_preset(tok_name)), BiGR(cfg), device=device, source=f"random {preset}")
+    return Engine(BinaryAutoencoder(tokenizer_preset(tok_name)), BiGR(bigr_preset(name, bits=bits)), device=device,
+                  source=f"random {preset}")
+
+
+@dataclass
+class Job:
+    """One task at one batch size, as calls of Engine.sample_tokens (what the Engine methods make)."""
+    calls: list[dict]
+    batch: int
+
+
+def make_job(eng: Engine, task: str, batch: int, sampling: dict) -> Job:
+    g = torch.Generator().manual_seed(0)
+    shape = (batch, eng.grid, eng.grid)
+    known = torch.rand(*shape, eng.bits, generator=g) > 0.5  # stands for an encoded picture
+    ids = torch.arange(batch) % eng.num_classes
+    everything = torch.ones(shape, dtype=torch.bool)
+    if task == "generate":
+        return Job([dict(tokens=known, to_generate=everything, classes=ids, **sampling)], batch)
+    if task == "inpaint":
+        left = torch.zeros(shape, dtype=torch.bool)
+        left[..., : eng.grid // 2] = True
+        return Job([dict(tokens=known, to_generate=left, classes=ids, **sampling)], batch)
+    if task == "interpolate":
+        halfway = torch.stack([eng.class_weights({int(i): 0.5, int(i + 1) % eng.num_classes: 0.5}) for i in ids])
+        return Job([dict(tokens=known, to_generate=everything, classes=halfway, **sampling)], batch)
+    if task == "enrich":  # one round at rate 2: four interleaved quarter-grids, strong guidance
+        calls = []
+        for offset in range(4):
+            cells = torch.zeros(shape, dtype=torch.bool)
+            cells[:, offset // 2 :: 2, offset % 2 :: 2] = True
+            calls.append(dict(tokens=known, to_generate=cells, classes=ids, **{**sampling, "cfg_scale": 10.0}))
+        return Job(calls, batch)
+    raise ValueError(task)
+
+
+def run_job(eng: Engine, job: Job, seed: int, timer: PhaseTimer | None = None) -> None:
+    for call in job.calls:
+        bits = eng.sample_tokens(seed=seed, timer=timer, **call)
+    eng.decode_tensor(bits)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def count_flops(eng: Engine, job: Job) -> float:
+    with FlopCounterMode(display=False) as counter:
+        run_job(eng, job, seed=0)
+    return float(counter.get_total_flops())
+
+
+def time_job(eng: Engine, job: Job, repeats: int) -> dict[str, float]:
+    run_job(eng, job, seed=0)  # warm-up
+    if eng.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    timer = PhaseTimer(sync=eng.device.type == "cuda")
+    sync(eng.device)
+    start = time.perf_counter()
+    for r in range(repeats):
+        run_job(eng, job, seed=r + 1, timer=timer)
+    sync(eng.device)
+    seconds = time.perf_counter() - start
+    images = job.batch * repeats
+    return dict(s_per_image=seconds / images, backbone=timer.seconds["backbone"] / seconds,
+                transcoder=timer.seconds["transcoder"] / seconds, peak_mib=peak_memory_mib(eng.device))
 
 
 def peak_memory_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak so far
 
 
-def time_generation(eng: Engine, batch: int, repeats: int, **sampling) -> dict[str, float]:
-    classes = torch.arange(batch, device=eng.device) % eng.num_classes
-    eng.generate_tokens(classes, seed=0, **sampling)  # warm-up
-    timer = PhaseTimer(sync=eng.device.type == "cuda")
-    start = time.perf_counter()
-    for r in range(repeats):
-        bits = eng.sample_tokens(
-            torch.zeros(batch, eng.grid, eng.grid, eng.bits, dtype=torch.bool),
-            torch.ones(batch, eng.grid, eng.grid, dtype=torch.bool), classes, seed=r, timer=timer, **sampling,
-        )
-    sample_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(repeats):
-        eng.decode_tensor(bits)
-    if eng.device.type == "cuda":
-        torch.cuda.synchronize()
-    decode_s = time.perf_counter() - start
-    n = batch * repeats
-    return {
-        "s_per_image": (sample_s + decode_s) / n,
-        "images_per_s": n / (sample_s + decode_s),
-        "backbone": timer.seconds["backbone"] / sample_s,
-        "transcoder": timer.seconds["transcoder"] / sample_s,
-        "decode_s_per_image": decode_s / n,
-    }
+def matmul_peak_flops(device: torch.device) -> float:
+    """Throughput of a large square matmul in the sampler's dtype: a practical ceiling."""
+    n, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (2048, torch.float32)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    sync(device)
+    reps, start = 5, time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+def with_loop(eng: Engine, loop: Callable) -> Engine:
+    eng.decode_loop = loop
+    return eng
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", nargs="+", default=None, help="bundled, BiGR-L-d24, BiGR-XL-d24, ...")
+    ap.add_argument("--task", nargs="+", choices=TASKS, default=list(TASKS))
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--batch", type=int, nargs="+", default=[1])
-    ap.add_argument("--iterations", type=int, default=20)
-    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--batch", type=int, nargs="+", default=None, help="default: 1 and 16 (CPU) or 1 and 64 (GPU)")
+    ap.add_argument("--iterations", type=int, default=None, help="default: the model's (bundled) or 20")
+    ap.add_argument("--steps", type=int, default=None, help="default: the model's (bundled) or 100")
     ap.add_argument("--cfg", type=float, default=3.0)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-reference", action="store_true", help="skip the straightforward implementation")
+    ap.add_argument("--reference-max-batch", type=int, default=16, help="time the reference up to this batch")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
     args = ap.parse_args()
     presets = args.preset or (["bundled"] if (DEFAULT_WEIGHTS / "config.json").is_file() else ["BiGR-L-d24"])
     torch.set_grad_enabled(False)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, N={args.iterations} T={args.steps} cfg={args.cfg}")
-    header = f"{'model':<14} {'device':<6} {'batch':>5} {'s/image':>9} {'img/s':>8} {'backbone':>9} {'transcoder':>11} {'decode s/img':>13} {'peak MiB':>9}"
-    print(header)
-    print("-" * len(header))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    header = (f"{'model':<12} {'task':<11} {'batch':>5} {'s/image':>8} {'img/s':>7} {'backbone':>8} {'transc.':>7} "
+              f"{'GFLOP/img':>9} {'GFLOP/s':>8} {'%mm-peak':>8} {'peak MiB':>8} {'ref s/img':>9} {'ours/ref':>8}")
     for preset in presets:
         eng = build_engine(preset, args.device)
-        for batch in args.batch:
-            r = time_generation(eng, batch, args.repeats, iterations=args.iterations, diffusion_steps=args.steps, cfg_scale=args.cfg)
-            print(
-                f"{preset:<14} {eng.device.type:<6} {batch:>5} {r['s_per_image']:>9.3f} {r['images_per_s']:>8.2f} "
-                f"{r['backbone']:>8.0%} {r['transcoder']:>11.0%} {r['decode_s_per_image']:>13.3f} {peak_memory_mib(eng.device):>9.0f}"
-            )
+        if args.compile:
+            eng._compile()
+        d = eng.defaults if preset == "bundled" else None
+        sampling = dict(iterations=args.iterations or (d.iterations if d else 20),
+                        diffusion_steps=args.steps or (d.diffusion_steps if d else 100), cfg_scale=args.cfg)
+        peak = matmul_peak_flops(eng.device)
+        batches = args.batch or ([1, 64] if eng.device.type == "cuda" else [1, 16])
+        print(f"\n{preset} on {eng.device.type}: N={sampling['iterations']} T={sampling['diffusion_steps']} "
+              f"cfg={args.cfg} (enrich: cfg 10); matmul peak measured {peak / 1e9:.0f} GFLOP/s")
+        print(header)
+        print("-" * len(header))
+        for task in args.task:
+            for batch in batches:
+                job = make_job(eng, task, batch, sampling)
+                r = time_job(with_loop(eng, masked_decode), job, args.repeats)
+                flops = count_flops(eng, job) / batch
+                achieved = flops / r["s_per_image"]
+                ref_s = ratio = ""
+                if not args.no_reference and batch <= args.reference_max_batch:
+                    ref = time_job(with_loop(eng, reference_decode), job, max(1, args.repeats - 1))
+                    ref_s, ratio = f"{ref['s_per_image']:.3f}", f"{r['s_per_image'] / ref['s_per_image']:.2f}x"
+                    with_loop(eng, masked_decode)
+                print(f"{preset:<12} {task:<11} {batch:>5} {r['s_per_image']:>8.3f} {1 / r['s_per_image']:>7.2f} "
+                      f"{r['backbone']:>8.0%} {r['transcoder']:>7.0%} {flops / 1e9:>9.2f} {achieved / 1e9:>8.1f} "
+                      f"{achieved / peak:>8.1%} {r['peak_mib']:>8.0f} {ref_s:>9} {ratio:>8}", flush=True)
 
 
 if __name__ == "__main__":

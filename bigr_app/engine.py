@@ -77,6 +77,7 @@ class Engine(EditsMixin, FeaturesMixin):
         self.defaults = defaults or SamplingParams()
         self.source = source
         self.folder = folder  # the weights folder it came from (None for official files or in-memory models)
+        self.decode_loop = masked_decode  # benchmarks swap in reference.reference_decode
         if compile and self.bigr is not None:
             self._compile()
 
@@ -255,7 +256,7 @@ class Engine(EditsMixin, FeaturesMixin):
         cond = model.backbone.class_condition(classes.to(self.device))
         uncond = model.backbone.null_condition(b)
         with self._autocast():
-            out = masked_decode(model, flat_tokens, flat_mask, cond, uncond, params, self.generator(seed), progress, timer)
+            out = self.decode_loop(model, flat_tokens, flat_mask, cond, uncond, params, self.generator(seed), progress, timer)
         return out.reshape(b, self.grid, self.grid, self.bits) > 0.5
 
     def generate(

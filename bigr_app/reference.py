@@ -11,7 +11,7 @@ import math
 import torch
 
 from .model import BiGR
-from .sampler import SamplingParams, gumbel_noise, scheduled, share_still_masked
+from .sampler import PhaseTimer, SamplingParams, gumbel_noise, scheduled, still_masked
 from .transcoder import Transcoder
 
 
@@ -45,7 +45,8 @@ def reference_transcoder_sample(transcoder: Transcoder, cond, uncond, cfg_scale,
 @torch.inference_mode()
 def reference_decode(
     model: BiGR, tokens: torch.Tensor, to_generate: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor | None,
-    params: SamplingParams, generator: torch.Generator | None = None, return_order: bool = False,
+    params: SamplingParams, generator: torch.Generator | None = None, progress=None, timer: PhaseTimer | None = None,
+    return_order: bool = False,
 ):
     """Same contract as `sampler.masked_decode`, computed the slow, literal way."""
     params = params.validated(model.cfg.train_diffusion_steps)
@@ -57,14 +58,18 @@ def reference_decode(
     if schedule == "auto":
         schedule = "cosine" if bool(unknown.all()) else "linear"
     decided_at = torch.full((b, n), -1, dtype=torch.long, device=tokens.device)
+    timer = timer or PhaseTimer()
     for it in range(params.iterations):
         ratio = (it + 1) / params.iterations
-        n_fix = int(unknown[0].sum()) - math.floor(share_still_masked(ratio, schedule) * total)
+        n_fix = int(unknown[0].sum()) - still_masked(total, ratio, schedule)
         cfg = scheduled(params.cfg_scale, ratio, params.cfg_schedule)
-        h_cond = model.backbone(tokens, unknown, cond).reshape(b * n, -1)
-        h_uncond = model.backbone(tokens, unknown, uncond).reshape(b * n, -1) if uncond is not None else None
-        p = reference_transcoder_sample(model.transcoder, h_cond, h_uncond, cfg, params.diffusion_steps,
-                                        params.temperature, generator).reshape(b, n, k)
+        if progress is not None:
+            progress(it + 1, params.iterations)
+        h_cond = timer.measure("backbone", model.backbone, tokens, unknown, cond).reshape(b * n, -1)
+        h_uncond = (timer.measure("backbone", model.backbone, tokens, unknown, uncond).reshape(b * n, -1)
+                    if uncond is not None else None)
+        p = timer.measure("transcoder", reference_transcoder_sample, model.transcoder, h_cond, h_uncond, cfg,
+                          params.diffusion_steps, params.temperature, generator).reshape(b, n, k)
         confidence = (p - 0.5).abs().mul(2).mean(-1)
         confidence = torch.where(unknown, confidence, torch.full_like(confidence, -math.inf))
         gumbel = scheduled(params.gumbel, ratio, params.gumbel_schedule)

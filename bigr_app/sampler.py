@@ -62,6 +62,17 @@ def share_still_masked(ratio: float, schedule: str) -> float:
     return math.cos(math.pi / 2 * ratio) if schedule == "cosine" else 1.0 - ratio
 
 
+def still_masked(total, ratio: float, schedule: str):
+    """How many of `total` tokens (int or LongTensor) stay masked after the iteration at `ratio`.
+
+    Computed in float64 with a tolerance, so 1 - 0.8 = 0.19999... does not lose a token to rounding.
+    """
+    share = share_still_masked(ratio, schedule)
+    if isinstance(total, torch.Tensor):
+        return torch.floor(total.double() * share + 1e-9).long()
+    return math.floor(total * share + 1e-9)
+
+
 def scheduled(value: float, ratio: float, schedule: str) -> float:
     if schedule == "linear":  # guidance ramps from 1 to value
         return 1.0 + (value - 1.0) * ratio
@@ -140,7 +151,7 @@ def masked_decode(
 
     for it in range(params.iterations):
         ratio = (it + 1) / params.iterations
-        stay = torch.floor(share_still_masked(ratio, schedule) * total).long()
+        stay = still_masked(total, ratio, schedule)
         n_fix = unknown.sum(1) - stay
         if progress is not None:
             progress(it + 1, params.iterations)

@@ -21,6 +21,7 @@ from .cli import save_png, write_strip_and_gif
 from .engine import Engine
 from .errors import BiGRError, InputError
 from .explore import INDEX_FILE, ExploreIndex, class_colours
+from .timing import measure_costs
 
 log = logging.getLogger("bigr_app.ui")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -72,7 +73,7 @@ class Studio:
         self.engine = engine
         self.max_samples = max_samples
         self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
-        self.seconds_per_image = None
+        self.costs = measure_costs(engine) if engine.bigr is not None else None
         self.explore = load_explore_index(engine)
 
     # ---- plumbing -------------------------------------------------------------------------
@@ -106,6 +107,23 @@ class Studio:
         folder = self.session_dir(request)
         task = params.get("task", "result")
         return [str(save_png(img, folder / f"{task}_{i:02d}.png", dict(params, index=i))) for i, img in enumerate(images)]
+
+    def expected_time(self, n, cfg, iterations, steps) -> str:
+        """The expected time of a generation at these settings, from the start-up measurements."""
+        if self.costs is None:
+            return ""
+        try:
+            params = self.engine.sampling_params(cfg_scale=float(cfg), iterations=int(iterations),
+                                                 diffusion_steps=int(steps))
+        except (BiGRError, TypeError, ValueError):
+            return "Expected time: — (settings out of range)"
+        tokens = self.engine.grid**2
+        one = self.costs.estimate(params, tokens, tokens)
+        many = self.costs.estimate(params, tokens, tokens, batch=int(n))
+        half = self.costs.estimate(params, tokens // 2, tokens)
+        return (f"Expected time on this {self.costs.device.upper()}: about **{format_seconds(one)}** per picture "
+                f"({format_seconds(many)} for {int(n)}), half-picture inpainting about {format_seconds(half)}; "
+                f"measured at start-up")
 
     @staticmethod
     def reporter(progress: gr.Progress):
@@ -250,6 +268,10 @@ def load_explore_index(engine: Engine) -> ExploreIndex | None:
         return None
 
 
+def format_seconds(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 def hex_colour(rgb: tuple[int, int, int]) -> str:
     return "#%02x%02x%02x" % rgb
 
@@ -368,7 +390,12 @@ def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
                 iterations = gr.Slider(1, 64, value=d.iterations, step=1, label="Iterations N")
                 gumbel = gr.Slider(0.0, 5.0, value=d.gumbel, step=0.01, label="Gumbel temperature")
                 steps = gr.Slider(1, 256, value=d.diffusion_steps, step=1, label="Diffusion steps T")
+        timing = gr.Markdown(studio.expected_time(n.value, d.cfg_scale, d.iterations, d.diffusion_steps),
+                             elem_id="expected-time")
         dice.click(lambda: random.randint(0, 2**31 - 1), None, seed, api_name=False)
+        for knob in (n, cfg, iterations, steps):
+            knob.change(studio.expected_time, [n, cfg, iterations, steps], timing, api_name=False,
+                        show_progress="hidden")
         knobs = [seed, cfg, iterations, gumbel, steps]
         samp = [n, *knobs]
 

@@ -1,0 +1,79 @@
+"""Expected sampling time for given settings, from a few timings taken once on the current device.
+
+The sampler's cost is one backbone pass per iteration (two sequences with guidance) plus, per
+diffusion step, a transcoder pass over the rows still masked; the mask schedule says how many
+rows that is at every iteration, so the total follows from three measured unit costs.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .sampler import SamplingParams, still_masked
+
+
+@dataclass(frozen=True)
+class CostModel:
+    backbone_s: float  # one backbone pass over one sequence
+    step_s: float  # fixed cost of one transcoder step
+    row_step_s: float  # plus this per token row in the step
+    decode_s: float  # tokenizer decode of one image
+    device: str
+
+    def estimate(self, params: SamplingParams, to_generate: int, grid_tokens: int, batch: int = 1) -> float:
+        """Seconds to fill `to_generate` of `grid_tokens` tokens in each of `batch` images."""
+        if to_generate <= 0:
+            return batch * self.decode_s
+        guided = 2 if params.cfg_scale != 1.0 else 1
+        schedule = params.mask_schedule
+        if schedule == "auto":
+            schedule = "cosine" if to_generate == grid_tokens else "linear"
+        seconds, unknown = 0.0, to_generate
+        for it in range(params.iterations):
+            stay = still_masked(to_generate, (it + 1) / params.iterations, schedule)
+            if unknown - stay > 0:
+                rows = unknown * batch * guided
+                seconds += guided * batch * self.backbone_s + params.diffusion_steps * (self.step_s + rows * self.row_step_s)
+                unknown = stay
+        return seconds + batch * self.decode_s
+
+
+def _best_time(fn, repeats: int, device: torch.device) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@torch.inference_mode()
+def measure_costs(engine, repeats: int = 3) -> CostModel:
+    """Time the three unit costs on the engine's device (about a second for the bundled model)."""
+    model, device = engine._require_bigr(), engine.device
+    n, dim = engine.grid**2, model.cfg.dim
+    bits = torch.zeros(2, n, engine.bits, device=device)
+    masked = torch.ones(2, n, dtype=torch.bool, device=device)
+    cond = model.backbone.null_condition(2)
+    g = torch.Generator(device).manual_seed(0)
+    steps, small, large = 4, 8, min(2 * n, 512)
+
+    def transcoder(rows: int):
+        h = torch.zeros(rows, dim, device=device)
+        return lambda: model.transcoder.sample(h, h, cfg_scale=3.0, steps=steps, temperature=1.0, generator=g)
+
+    with engine._autocast():
+        backbone = _best_time(lambda: model.backbone(bits, masked, cond), repeats, device) / 2
+        t_small = _best_time(transcoder(small), repeats, device) / steps
+        t_large = _best_time(transcoder(large), repeats, device) / steps
+    decode = _best_time(lambda: engine.decode_tensor(bits[:1].reshape(1, engine.grid, engine.grid, -1)), repeats, device)
+    # the transcoder's rows count twice under guidance (conditional and unconditional)
+    per_row = max(0.0, (t_large - t_small) / (2 * (large - small)))
+    return CostModel(backbone, max(0.0, t_small - 2 * small * per_row), per_row, decode, device.type)

@@ -1,0 +1,62 @@
+"""The expected-time model counts exactly the work the sampler does."""
+import pytest
+import torch
+
+from bigr_app.sampler import PhaseTimer, SamplingParams, masked_decode
+from bigr_app.timing import CostModel, measure_costs
+
+
+class CountingTimer(PhaseTimer):
+    """Counts backbone sequences and transcoder row-steps instead of seconds."""
+
+    def __init__(self):
+        super().__init__()
+        self.sequences = 0
+        self.row_steps = 0
+        self.steps = 0
+
+    def measure(self, phase, fn, *args, **kwargs):
+        if phase == "backbone":
+            self.sequences += args[0].shape[0]
+        else:
+            rows = args[0].shape[0] + (args[1].shape[0] if args[1] is not None else 0)
+            self.row_steps += rows * kwargs["steps"]
+            self.steps += kwargs["steps"]
+        return fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize("todo_count,batch,cfg,iterations,steps", [
+    (256, 1, 3.0, 6, 5), (256, 3, 1.0, 4, 3), (100, 2, 3.0, 5, 2), (1, 1, 2.0, 3, 4),
+])
+def test_estimate_counts_the_samplers_work(tiny_models, todo_count, batch, cfg, iterations, steps):
+    _, model = tiny_models
+    params = SamplingParams(cfg_scale=cfg, iterations=iterations, diffusion_steps=steps)
+    todo = torch.zeros(batch, 256, dtype=torch.bool)
+    todo[:, :todo_count] = True
+    timer = CountingTimer()
+    masked_decode(model, torch.zeros(batch, 256, 8), todo, model.backbone.class_condition(torch.zeros(batch, dtype=torch.long)),
+                  model.backbone.null_condition(batch), params, torch.Generator().manual_seed(0), timer=timer)
+    unit = dict(backbone_s=0.0, step_s=0.0, row_step_s=0.0, decode_s=0.0, device="cpu")
+    assert CostModel(**{**unit, "backbone_s": 1.0}).estimate(params, todo_count, 256, batch) == timer.sequences
+    assert CostModel(**{**unit, "row_step_s": 1.0}).estimate(params, todo_count, 256, batch) == timer.row_steps
+    assert CostModel(**{**unit, "step_s": 1.0}).estimate(params, todo_count, 256, batch) == timer.steps
+    assert CostModel(**{**unit, "decode_s": 1.0}).estimate(params, todo_count, 256, batch) == batch
+
+
+def test_measured_costs_are_positive_and_grow_with_the_settings(tiny_engine):
+    costs = measure_costs(tiny_engine, repeats=1)
+    assert costs.backbone_s > 0 and costs.decode_s > 0 and costs.row_step_s >= 0 and costs.device == "cpu"
+    base = SamplingParams(iterations=4, diffusion_steps=10)
+    t = costs.estimate(base, 256, 256)
+    assert costs.estimate(SamplingParams(iterations=8, diffusion_steps=10), 256, 256) > t
+    assert costs.estimate(SamplingParams(iterations=4, diffusion_steps=40), 256, 256) > t
+    assert costs.estimate(base, 256, 256, batch=4) > t > costs.estimate(base, 64, 256)
+
+
+def test_app_shows_the_expected_time(tiny_engine):
+    from bigr_app.ui import Studio
+
+    studio = Studio(tiny_engine)
+    text = studio.expected_time(2, 3.0, 10, 25)
+    assert "per picture" in text and "for 2" in text and "CPU" in text
+    assert "out of range" in studio.expected_time(2, 3.0, 10, 100000)

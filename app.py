@@ -8,6 +8,7 @@ import sys
 from bigr_app.cli import add_model_args, load_engine
 from bigr_app.engine import DEFAULT_WEIGHTS, Engine
 from bigr_app.errors import BiGRError
+from bigr_app.images import set_max_pixels
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -18,7 +19,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--share", action="store_true", help="also open a public share link (off by default)")
     ap.add_argument("--max-samples", type=int, default=8, help="most samples one request may ask for")
     ap.add_argument("--max-file-size", default="20mb", help="largest upload accepted")
+    ap.add_argument("--max-pixels", type=int, default=40_000_000, help="largest picture accepted, in pixels")
     ap.add_argument("--concurrency", type=int, default=1, help="requests sampled at the same time")
+    ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
     return ap.parse_args(argv)
 
 
@@ -35,6 +38,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
+        set_max_pixels(args.max_pixels)
         engine = load_app_engine(args)
     except BiGRError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -42,7 +46,7 @@ def main(argv=None) -> int:
     from bigr_app.ui import build_ui
 
     demo = build_ui(engine, max_samples=args.max_samples)
-    demo.queue(default_concurrency_limit=args.concurrency, max_size=64)
+    demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
                 show_error=True)
     return 0

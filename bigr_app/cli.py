@@ -16,6 +16,7 @@ from PIL import Image, PngImagePlugin
 from tqdm.auto import tqdm
 
 from .errors import BiGRError
+from .images import open_image
 from .resumable import gather_chunks, parts_folder, run_chunks
 
 TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz", "features", "probe",
@@ -181,19 +182,6 @@ def save_png(image: Image.Image, path: Path, params: dict) -> Path:
     image.save(path, pnginfo=info)
     path.with_suffix(".json").write_text(json.dumps(params, indent=2, default=str))
     return path
-
-
-def open_image(path: Path) -> Image.Image:
-    from .errors import InputError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.copy()  # an animation's first frame
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: not a readable image ({e})") from None
 
 
 def run_task(args) -> list[Path]:

@@ -63,6 +63,10 @@ class EditsMixin:
         todo = torch.from_numpy(cells).to(self.device).expand(n, -1, -1)
         return self.decode(self.sample_tokens(bits, todo, classes, seed, progress, **sampling))
 
+    def mask_cells(self, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0) -> np.ndarray:
+        """The latent cells [grid, grid] (bool) that a mask on this image regenerates."""
+        return self._prepare(image, mask, fit, threshold, grow)[4]
+
     def mask_preview(self, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0) -> Image.Image:
         """The image with the latent cells that will be regenerated outlined."""
         rgb, _, _, place, cells = self._prepare(image, mask, fit, threshold, grow)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,15 +14,47 @@ FIT_MODES = ("crop", "letterbox")
 MAX_PIXELS = 40_000_000  # larger pictures are refused with a message, before any work is done
 
 
+def set_max_pixels(limit: int) -> None:
+    """Our limit, and Pillow's decompression-bomb guard (which errors at twice its value) with it."""
+    global MAX_PIXELS
+    if limit < 1:
+        raise InputError(f"the pixel limit must be positive, got {limit}")
+    MAX_PIXELS = int(limit)
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+set_max_pixels(MAX_PIXELS)
+
+
+def check_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise InputError(f"picture of {width}x{height} pixels is larger than the limit of {MAX_PIXELS:,} pixels; "
+                         "downscale it first")
+    if width < 1 or height < 1:
+        raise InputError("the picture is empty")
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Read a picture file (an animation's first frame), checking its size before decoding it."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            check_size(img.width, img.height)
+            img.load()
+            return img.copy()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except Image.DecompressionBombError as e:
+        raise InputError(f"{path}: {e}") from None
+    except (OSError, ValueError, SyntaxError) as e:  # truncated, unknown format, corrupt header
+        raise InputError(f"{path}: not a readable image ({e})") from None
+
+
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
     """EXIF orientation applied; any mode to RGB, transparency composited on `background`."""
     if not isinstance(image, Image.Image):
         raise InputError(f"expected a PIL image, got {type(image).__name__}")
-    if image.width * image.height > MAX_PIXELS:
-        raise InputError(f"picture of {image.width}x{image.height} pixels is larger than the limit of "
-                         f"{MAX_PIXELS:,} pixels; downscale it first")
-    if image.width < 1 or image.height < 1:
-        raise InputError("the picture is empty")
+    check_size(image.width, image.height)
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(image, dtype=np.float64)

@@ -2,7 +2,8 @@
 
 A mask may be a PIL image (L, 1, RGB; RGBA uses its alpha when it has transparency, so a
 painted layer works), a NumPy array or a torch tensor (bool, or numbers in [0, 1] / [0, 255]).
-Soft masks are thresholded at one half. A mask must have the image's size.
+Soft masks are thresholded at one half. A mask of another size but the same shape as the image is
+scaled to it; any other size is refused.
 """
 from __future__ import annotations
 
@@ -42,10 +43,18 @@ def mask_array(mask, size: tuple[int, int]) -> np.ndarray:
     else:
         raise InputError(f"a mask must be an image or an array, got {type(mask).__name__}")
     if arr.shape != (size[1], size[0]):
-        raise InputError(
-            f"mask size {arr.shape[1]}x{arr.shape[0]} does not match the image size {size[0]}x{size[1]}"
-        )
+        arr = rescale_mask(arr, size)
     return arr >= 0.5
+
+
+def rescale_mask(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A mask of another size but the image's shape (a preview-sized or upscaled mask) is resized to fit;
+    a mask of a different shape would be a guess, so it is refused."""
+    (h, w), (width, height) = arr.shape, size
+    if min(h, w) < 1 or abs((w / h) / (width / height) - 1.0) > 0.01:
+        raise InputError(f"mask size {w}x{h} does not match the image size {width}x{height} "
+                         "(and has a different shape, so it cannot be scaled to fit)")
+    return cv2.resize(arr.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
 
 
 def fit_mask(mask: np.ndarray, place: Placement, resolution: int) -> np.ndarray:

@@ -242,16 +242,18 @@ def train_tokenizer(args) -> None:
 
 # ---- stage 2: BiGR on the tokenizer's codes -----------------------------------------------
 @torch.no_grad()
-def encode_dataset(tokenizer: BinaryAutoencoder, data: ImageFolder, cache: Path, device, batch: int = 64) -> torch.Tensor:
-    """Deterministic bits [N, h*w, K] (bool) for every image, cached on disk."""
+def encode_dataset(tokenizer: BinaryAutoencoder, data: ImageFolder, cache: Path, device, batch: int = 64,
+                   mirrored: bool = False) -> torch.Tensor:
+    """Deterministic bits [N, h*w, K] (bool) for every image (or its mirror image), cached on disk."""
     if cache.is_file():
         codes = torch.load(cache, weights_only=True)
         if codes.shape[0] == len(data):
             return codes
     tokenizer = tokenizer.to(device)
+    pixels = data.pixels.flip(-1) if mirrored else data.pixels
     out = []
     for i in range(0, len(data), batch):
-        x = data.pixels[i : i + batch].to(device).float() / 255
+        x = pixels[i : i + batch].to(device).float() / 255
         bits = tokenizer.encode(x, deterministic=True)
         out.append((bits.flatten(2).transpose(1, 2) > 0.5).cpu())
     codes = torch.cat(out)
@@ -267,7 +269,10 @@ def train_bigr(args) -> None:
     train_dir, _ = splits(args.data)
     train_set = ImageFolder(train_dir, tokenizer.cfg.resolution)
     classes = train_set.classes
-    codes = encode_dataset(tokenizer, train_set, args.out / "codes.pt", acc.device)
+    codes, labels = encode_dataset(tokenizer, train_set, args.out / "codes.pt", acc.device), train_set.labels
+    if args.hflip:  # mirrored pictures as extra training codes (codes cannot be flipped after encoding)
+        mirrored = encode_dataset(tokenizer, train_set, args.out / "codes_mirrored.pt", acc.device, mirrored=True)
+        codes, labels = torch.cat([codes, mirrored]), torch.cat([labels, labels])
     cfg = BiGRConfig(
         dim=args.dim, n_layer=args.layers, n_head=args.heads, bits=tokenizer.cfg.bits, grid=tokenizer.cfg.grid,
         num_classes=len(classes), transcoder_dim=args.transcoder_dim, transcoder_blocks=args.transcoder_blocks,
@@ -282,7 +287,7 @@ def train_bigr(args) -> None:
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr, betas=(0.9, 0.95),
     )
-    dataset = torch.utils.data.TensorDataset(codes, train_set.labels)
+    dataset = torch.utils.data.TensorDataset(codes, labels)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, drop_last=True)
     model, opt, loader = acc.prepare(model, opt, loader)
     counter = Counter()
@@ -382,6 +387,7 @@ def parser() -> argparse.ArgumentParser:
     big.add_argument("--dropout", type=float, default=0.1)
     big.add_argument("--class-dropout", type=float, default=0.1)
     big.add_argument("--weight-decay", type=float, default=0.05)
+    big.add_argument("--hflip", action="store_true", help="also train on mirrored pictures")
     big.add_argument("--sample-iterations", type=int, default=10)
     big.add_argument("--sample-steps", type=int, default=50)
     big.add_argument("--sample-cfg", type=float, default=3.0)

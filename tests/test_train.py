@@ -77,3 +77,14 @@ def test_training_entry_points_learn_save_and_resume(tmp_path):
     eng = Engine.from_pretrained(bigr_run / "model")
     assert eng.class_names == sorted(p.name for p in (FIXTURE / "train").iterdir())
     assert len(eng.generate(eng.class_names[0], iterations=2, diffusion_steps=2)) == 1
+
+
+def test_bigr_trains_on_mirrored_codes_too(tmp_path):
+    tok_run, bigr_run = tmp_path / "tok", tmp_path / "bigr"
+    common = ["--data", str(FIXTURE), "--eval-every", "100", "--save-every", "100"]
+    train_main(["tokenizer", *common, "--out", str(tok_run), "--steps", "2", *TOKENIZER_ARGS])
+    train_main(["bigr", *common, "--tokenizer", str(tok_run / "model"), "--out", str(bigr_run), "--steps", "2",
+                "--hflip", *BIGR_ARGS])
+    codes = torch.load(bigr_run / "codes.pt", weights_only=True)
+    mirrored = torch.load(bigr_run / "codes_mirrored.pt", weights_only=True)
+    assert codes.shape == mirrored.shape and not torch.equal(codes, mirrored)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from bigr_app.cli import main
 
-from .app_server import ROOT, AppServer
+from bigr_app.server_process import ROOT, AppServer
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from ..images import fit, to_rgb
+from ..images import fit, open_image, to_rgb
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -50,11 +49,9 @@ class ImageFolder(Dataset):
         pixels, labels, self.files, self.skipped = [], [], [], []
         for path, label in items:
             try:
-                with Image.open(path) as img:
-                    img.load()
-                    fitted = fit(to_rgb(img), resolution, fit_mode)[0]
-            except (UnidentifiedImageError, OSError, ValueError) as e:
-                self.skipped.append(f"{path}: {e}")
+                fitted = fit(to_rgb(open_image(path)), resolution, fit_mode)[0]
+            except InputError as e:
+                self.skipped.append(str(e))
                 continue
             pixels.append(np.asarray(fitted, dtype=np.uint8))
             labels.append(label)

@@ -1,4 +1,4 @@
-"""Start `python app.py` on a free loopback port for the browser and API tests."""
+"""Run `python app.py` in a child process on a free loopback port (browser tests, API tests, load test)."""
 from __future__ import annotations
 
 import socket
@@ -41,6 +41,13 @@ class AppServer:
             except OSError:
                 time.sleep(0.5)
         raise TimeoutError(f"app not ready after {timeout}s")
+
+    def rss_mib(self) -> float:
+        """The server process's resident memory now (Linux /proc)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS in /proc status")
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -1,0 +1,86 @@
+"""The server under stress: a failing worker, many clients at once, files it must not serve."""
+import importlib.util
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from bigr_app.server_process import ROOT, AppServer
+
+EXAMPLE = ROOT / "assets" / "examples" / "smiley.png"
+KNOBS = dict(seed=1, cfg=3.0, iterations=3, gumbel=0.0, steps=4)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def in_process_app(tiny_engine):
+    """The app served from this process, so a test can make its engine fail."""
+    from gradio_client import Client
+
+    from bigr_app.ui import build_ui
+
+    demo = build_ui(tiny_engine)
+    demo.queue(default_concurrency_limit=1)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo.close()
+
+
+def test_a_failing_worker_fails_one_request_and_the_server_carries_on(in_process_app, tiny_engine, monkeypatch):
+    from gradio_client.exceptions import AppError
+
+    demo, client = in_process_app
+    real = type(tiny_engine).generate
+    calls = []
+
+    def out_of_memory_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("CUDA out of memory (injected)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny_engine), "generate", out_of_memory_once)
+    with pytest.raises(AppError, match="MemoryError"):
+        client.predict("c1", 1, *KNOBS.values(), api_name="/generate")
+    gallery, files = client.predict("c1", 1, *KNOBS.values(), api_name="/generate")
+    assert len(gallery) == 1 and len(calls) == 2
+
+
+@pytest.fixture(scope="module")
+def server(tiny_engine, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("load")
+    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log")
+    yield server
+    server.stop()
+
+
+def test_concurrent_clients_all_answered_correctly(server):
+    spec = importlib.util.spec_from_file_location("load_test", ROOT / "benchmarks" / "load_test.py")
+    load_test = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(load_test)
+    r = load_test.run_load(server, clients=3, requests=2, image=EXAMPLE,
+                           knobs=dict(cfg=3.0, iterations=3, gumbel=0.0, steps=4))
+    assert r["failures"] == [] and r["answered"] == r["requests"] == 6
+    assert r["rss_peak_mib"] >= r["rss_before_mib"] > 0
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", str(ROOT / "app.py"), str(ROOT / "weights")])
+def test_files_outside_the_served_folders_are_refused(server, path):
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{server.url}gradio_api/file={path}", timeout=10)
+    assert e.value.code in (403, 404)
+
+
+def test_server_binds_loopback_only(server):
+    import app
+
+    args = app.parse_args([])
+    assert args.host == "127.0.0.1" and not args.share
+    assert server.url.startswith("http://127.0.0.1:")

@@ -22,10 +22,12 @@ def feather_alpha(mask: np.ndarray, radius: float) -> np.ndarray:
 def poisson_blend(original: np.ndarray, generated: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """cv2.seamlessClone of the masked generated pixels into the original (uint8 RGB arrays)."""
     pad = 2  # seamlessClone needs the masked region clear of the border
-    src = cv2.copyMakeBorder(generated, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    dst = cv2.copyMakeBorder(original, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    src = cv2.copyMakeBorder(generated, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    dst = cv2.copyMakeBorder(original, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     m = np.pad(mask.astype(np.uint8) * 255, pad)
     x, y, w, h = cv2.boundingRect(m)
+    if min(w, h) < 3:  # seamlessClone cannot solve a region this thin; nothing to smooth anyway
+        return np.where(mask[..., None], generated, original)
     # Make the box even-sized so that the clone lands exactly where it came from.
     if w % 2:
         m[y : y + h, x + w] = np.maximum(m[y : y + h, x + w], m[y : y + h, x + w - 1])

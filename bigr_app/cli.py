@@ -112,15 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=50)
     p.add_argument("--batch", type=int, default=16)
 
-    p = sub.add_parser("features", help="features of an ImageFolder tree (.npz; resumable)")
-    add_model_args(p)
-    add_feature_args(p)
+    p = feature_task(sub, "features", "features of an ImageFolder tree (.npz; resumable)")
     p.add_argument("--data", type=Path, required=True, help="ImageFolder root: one sub-folder per class")
     p.add_argument("--out", type=Path, required=True, help="the .npz to write")
 
-    p = sub.add_parser("probe", help="linear probe on frozen features, swept over layers")
-    add_model_args(p)
-    add_feature_args(p)
+    p = feature_task(sub, "probe", "linear probe on frozen features, swept over layers")
     p.add_argument("--train", type=Path, required=True, help="features .npz (or an ImageFolder tree)")
     p.add_argument("--test", type=Path, required=True, help="features .npz (or an ImageFolder tree)")
     p.add_argument("--layer", type=int, default=None, help="probe only this layer (default: every layer)")
@@ -128,9 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--record", type=Path, default=None, help="weights folder whose config gets the best layer")
 
-    p = sub.add_parser("explore-index", help="the Explore tab's map of a reference ImageFolder tree")
-    add_model_args(p)
-    add_feature_args(p)
+    p = feature_task(sub, "explore-index", "the Explore tab's map of a reference ImageFolder tree")
     p.add_argument("--data", type=Path, required=True, help="ImageFolder root of reference images (e.g. held-out)")
     p.add_argument("--layer", type=int, default=None, help="feature layer (default: the model's best)")
     p.add_argument("--seed", type=int, default=0)
@@ -138,11 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def add_feature_args(p: argparse.ArgumentParser) -> None:
+def feature_task(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A representation subcommand: model options plus the feature options."""
+    p = sub.add_parser(name, help=help_text)
+    add_model_args(p)
     p.add_argument("--kind", choices=["bigr", "bits", "pixels"], default="bigr",
                    help="BiGR hidden states (every layer), the tokenizer's bits, or raw pixels")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--fit", choices=["crop", "letterbox"], default="crop")
+    return p
 
 
 # ---- running ----------------------------------------------------------------------------

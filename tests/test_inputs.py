@@ -281,3 +281,17 @@ def test_generate_and_interpolate_property(tiny_engine, a, b, ratios, sample, n)
 def test_features_property(tiny_engine, imgs, layer, pooling):
     expect_size_or_our_error(lambda: tiny_engine.features(imgs, layer=layer, pooling=pooling),
                              lambda f: f.shape == (len(imgs), 128) or pytest.fail("features"))
+
+
+@pytest.mark.parametrize("size", [(1, 6), (6, 1), (2, 2), (40, 3), (5, 40)])
+def test_poisson_blend_on_tiny_pictures_and_thin_masks(size):
+    """Found by the property test: seamlessClone fails on regions under 3 px; those are pasted."""
+    from bigr_app.blend import blend
+
+    rng = np.random.default_rng(0)
+    h, w = size
+    original, generated = (Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for _ in range(2))
+    mask = np.zeros((h, w), bool)
+    mask[: max(1, h // 2), : max(1, w // 2)] = True
+    out = np.asarray(blend(original, generated, mask, "poisson"))
+    assert out.shape == (h, w, 3)

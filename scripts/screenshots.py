@@ -63,6 +63,15 @@ def main() -> None:
             page.locator("#interp-image img").wait_for(state="visible")
             page.wait_for_timeout(1000)
             page.screenshot(path=str(args.out / "interpolate.png"))
+
+            page.get_by_role("tab", name="Explore").click()
+            page.wait_for_function("document.querySelectorAll('#explore-plot .mark-symbol.role-mark path').length > 0")
+            page.locator("#explore-image input[type=file]").set_input_files(str(args.example))
+            page.wait_for_timeout(1000)
+            page.locator("#explore-button").click()
+            page.locator("#explore-neighbours img").first.wait_for(state="visible")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(args.out / "explore.png"))
             browser.close()
     finally:
         server.stop()

@@ -30,7 +30,7 @@ def load_app_engine(args) -> Engine:
         logging.warning("the bundled model is not in %s yet; serving a random tiny model", DEFAULT_WEIGHTS)
         from bigr_app.tiny import random_tiny_engine
 
-        return random_tiny_engine(args.device)
+        return random_tiny_engine(args.device, precision=args.precision)
     return load_engine(args)
 
 

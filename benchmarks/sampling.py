@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -30,19 +31,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bigr_app import BiGR, BinaryAutoencoder, Engine, bigr_preset, tokenizer_preset  # noqa: E402
 from bigr_app.engine import DEFAULT_WEIGHTS  # noqa: E402
 from bigr_app.reference import reference_decode  # noqa: E402
-from bigr_app.sampler import PhaseTimer, masked_decode  # noqa: E402
+from bigr_app.sampler import PhaseTimer, masked_decode, synchronize  # noqa: E402
 
 TASKS = ("generate", "inpaint", "interpolate", "enrich")
 
 
-def build_engine(preset: str, device: str) -> Engine:
+def build_engine(preset: str, device: str, precision: str) -> Engine:
     if preset == "bundled":
-        return Engine.from_pretrained(DEFAULT_WEIGHTS, device=device)
+        return Engine.from_pretrained(DEFAULT_WEIGHTS, device=device, precision=precision)
     bits = 32 if preset.endswith("-d32") or preset == "BiGR-L-512" else 24
     name = preset.removesuffix("-d24").removesuffix("-d32")
     tok_name = "BAE-d32-512" if name == "BiGR-L-512" else f"BAE-d{bits}"
     return Engine(BinaryAutoencoder(tokenizer_preset(tok_name)), BiGR(bigr_preset(name, bits=bits)), device=device,
-                  source=f"random {preset}")
+                  source=f"random {preset}", precision=precision)
 
 
 @dataclass
@@ -83,11 +84,6 @@ def run_job(eng: Engine, job: Job, seed: int, timer: PhaseTimer | None = None) -
     eng.decode_tensor(bits)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def count_flops(eng: Engine, job: Job) -> float:
     with FlopCounterMode(display=False) as counter:
         run_job(eng, job, seed=0)
@@ -95,19 +91,22 @@ def count_flops(eng: Engine, job: Job) -> float:
 
 
 def time_job(eng: Engine, job: Job, repeats: int) -> dict[str, float]:
+    """Median over repeats of the time per image (a stray slow repeat on a shared machine does not
+    move it), and the backbone / transcoder shares of the total."""
     run_job(eng, job, seed=0)  # warm-up
     if eng.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    timer = PhaseTimer(sync=eng.device.type == "cuda")
-    sync(eng.device)
-    start = time.perf_counter()
+    timer = PhaseTimer(eng.device)
+    times = []
     for r in range(repeats):
+        synchronize(eng.device)
+        start = time.perf_counter()
         run_job(eng, job, seed=r + 1, timer=timer)
-    sync(eng.device)
-    seconds = time.perf_counter() - start
-    images = job.batch * repeats
-    return dict(s_per_image=seconds / images, backbone=timer.seconds["backbone"] / seconds,
-                transcoder=timer.seconds["transcoder"] / seconds, peak_mib=peak_memory_mib(eng.device))
+        synchronize(eng.device)
+        times.append(time.perf_counter() - start)
+    total = sum(times)
+    return dict(s_per_image=statistics.median(times) / job.batch, backbone=timer.seconds["backbone"] / total,
+                transcoder=timer.seconds["transcoder"] / total, peak_mib=peak_memory_mib(eng.device))
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -116,22 +115,23 @@ def peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak so far
 
 
-def matmul_peak_flops(device: torch.device) -> float:
+def matmul_peak_flops(device: torch.device, precision: str) -> float:
     """Throughput of a large square matmul in the sampler's dtype: a practical ceiling."""
-    n, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (2048, torch.float32)
+    n = 8192 if device.type == "cuda" else 2048
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
-    sync(device)
+    synchronize(device)
     reps, start = 5, time.perf_counter()
     for _ in range(reps):
         a @ b
-    sync(device)
+    synchronize(device)
     return 2 * n**3 * reps / (time.perf_counter() - start)
 
 
-def with_loop(eng: Engine, loop: Callable) -> Engine:
-    eng.decode_loop = loop
+def with_loop(eng: Engine, loop: Callable, precision: str) -> Engine:
+    eng.decode_loop, eng.precision = loop, precision
     return eng
 
 
@@ -148,6 +148,9 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true", help="skip the straightforward implementation")
     ap.add_argument("--reference-max-batch", type=int, default=16, help="time the reference up to this batch")
     ap.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help="ours (the app's: auto)")
+    ap.add_argument("--reference-precision", choices=["fp32", "bf16"], default=None,
+                    help="the reference's (default: the same as ours)")
     args = ap.parse_args()
     presets = args.preset or (["bundled"] if (DEFAULT_WEIGHTS / "config.json").is_file() else ["BiGR-L-d24"])
     torch.set_grad_enabled(False)
@@ -155,29 +158,31 @@ def main() -> None:
     header = (f"{'model':<12} {'task':<11} {'batch':>5} {'s/image':>8} {'img/s':>7} {'backbone':>8} {'transc.':>7} "
               f"{'GFLOP/img':>9} {'GFLOP/s':>8} {'%mm-peak':>8} {'peak MiB':>8} {'ref s/img':>9} {'ours/ref':>8}")
     for preset in presets:
-        eng = build_engine(preset, args.device)
+        eng = build_engine(preset, args.device, args.precision)
+        ours, theirs = eng.precision, args.reference_precision or eng.precision
         if args.compile:
             eng._compile()
         d = eng.defaults if preset == "bundled" else None
         sampling = dict(iterations=args.iterations or (d.iterations if d else 20),
                         diffusion_steps=args.steps or (d.diffusion_steps if d else 100), cfg_scale=args.cfg)
-        peak = matmul_peak_flops(eng.device)
+        peak = matmul_peak_flops(eng.device, ours)
         batches = args.batch or ([1, 64] if eng.device.type == "cuda" else [1, 16])
-        print(f"\n{preset} on {eng.device.type}: N={sampling['iterations']} T={sampling['diffusion_steps']} "
-              f"cfg={args.cfg} (enrich: cfg 10); matmul peak measured {peak / 1e9:.0f} GFLOP/s")
+        print(f"\n{preset} on {eng.device.type}, ours in {ours}, reference in {theirs}: N={sampling['iterations']} "
+              f"T={sampling['diffusion_steps']} cfg={args.cfg} (enrich: cfg 10); {ours} matmul peak measured "
+              f"{peak / 1e9:.0f} GFLOP/s; s/image = median of {args.repeats} repeats")
         print(header)
         print("-" * len(header))
         for task in args.task:
             for batch in batches:
                 job = make_job(eng, task, batch, sampling)
-                r = time_job(with_loop(eng, masked_decode), job, args.repeats)
+                r = time_job(with_loop(eng, masked_decode, ours), job, args.repeats)
                 flops = count_flops(eng, job) / batch
                 achieved = flops / r["s_per_image"]
                 ref_s = ratio = ""
                 if not args.no_reference and batch <= args.reference_max_batch:
-                    ref = time_job(with_loop(eng, reference_decode), job, max(1, args.repeats - 1))
+                    ref = time_job(with_loop(eng, reference_decode, theirs), job, max(1, args.repeats - 1))
                     ref_s, ratio = f"{ref['s_per_image']:.3f}", f"{r['s_per_image'] / ref['s_per_image']:.2f}x"
-                    with_loop(eng, masked_decode)
+                    with_loop(eng, masked_decode, ours)
                 print(f"{preset:<12} {task:<11} {batch:>5} {r['s_per_image']:>8.3f} {1 / r['s_per_image']:>7.2f} "
                       f"{r['backbone']:>8.0%} {r['transcoder']:>7.0%} {flops / 1e9:>9.2f} {achieved / 1e9:>8.1f} "
                       f"{achieved / peak:>8.1%} {r['peak_mib']:>8.0f} {ref_s:>9} {ratio:>8}", flush=True)

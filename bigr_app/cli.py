@@ -31,6 +31,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bae", type=Path, default=None, help="official B-AE checkpoint (.th)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto: bf16 on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32")
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -147,9 +149,10 @@ def feature_task(sub, name: str, help_text: str) -> argparse.ArgumentParser:
 def load_engine(args):
     from .engine import Engine
 
+    options = dict(device=args.device, compile=args.compile, precision=args.precision)
     if args.bigr or args.bae:
-        return Engine.from_pretrained(bigr=args.bigr, bae=args.bae, device=args.device, compile=args.compile)
-    return Engine.from_pretrained(args.weights, device=args.device, compile=args.compile)
+        return Engine.from_pretrained(bigr=args.bigr, bae=args.bae, **options)
+    return Engine.from_pretrained(args.weights, **options)
 
 
 def sampling_kwargs(args) -> dict:

@@ -38,6 +38,28 @@ def pick_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def pick_precision(precision: str, device: torch.device) -> str:
+    """'fp32' or 'bf16'. 'auto' is bf16 on a GPU and on a CPU with native bf16 matrix units
+    (AVX512-BF16 / AMX), where it roughly halves the sampling time; fp32 elsewhere, where bf16
+    would only be emulated."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
+
+
 def _default_class_names(n: int) -> list[str]:
     if n == 1000 and IMAGENET_CLASSES.is_file():
         names = [line.strip() for line in IMAGENET_CLASSES.read_text().splitlines() if line.strip()]
@@ -57,8 +79,10 @@ class Engine(EditsMixin, FeaturesMixin):
         source: str = "",
         compile: bool = False,
         folder: Path | None = None,
+        precision: str = "auto",
     ):
         self.device = pick_device(device)
+        self.precision = pick_precision(precision, self.device)
         self.tokenizer = tokenizer.to(self.device).eval()
         self.bigr = bigr.to(self.device).eval() if bigr is not None else None
         if bigr is not None and bigr.cfg.bits != tokenizer.cfg.bits:
@@ -98,6 +122,7 @@ class Engine(EditsMixin, FeaturesMixin):
         device: str | torch.device | None = None,
         class_names: Sequence[str] | None = None,
         compile: bool = False,
+        precision: str = "auto",
     ) -> "Engine":
         """Our weights folder (default: the bundled model), or the release's `bigr=` + `bae=` files."""
         if bigr is not None or bae is not None:
@@ -112,7 +137,7 @@ class Engine(EditsMixin, FeaturesMixin):
                     f"{bae}: B-AE makes {tokenizer.cfg.bits}-bit codes but {bigr} expects {model.cfg.bits} bits"
                 )
             return cls(tokenizer, model, class_names, device, source=f"official: {Path(bigr).name} + {Path(bae).name}",
-                       compile=compile)
+                       compile=compile, precision=precision)
         folder = Path(path) if path is not None else DEFAULT_WEIGHTS
         tokenizer, model, config = load_folder(folder)
         sampling = config.get("sampling") or {}
@@ -121,7 +146,7 @@ class Engine(EditsMixin, FeaturesMixin):
         except TypeError as e:
             raise CheckpointError(f"{folder / 'config.json'}: bad 'sampling' section: {e}") from None
         return cls(tokenizer, model, class_names or config.get("class_names"), device, defaults, source=str(folder),
-                   compile=compile, folder=folder)
+                   compile=compile, folder=folder, precision=precision)
 
     def save_pretrained(self, folder: str | Path) -> Path:
         return save_folder(folder, self.tokenizer, self.bigr, self.class_names, {"sampling": self.defaults.to_dict()})
@@ -147,12 +172,12 @@ class Engine(EditsMixin, FeaturesMixin):
         what = f"BiGR {self.bigr.cfg.n_layer}x{self.bigr.cfg.dim}" if self.bigr else "tokenizer only"
         return (
             f"{what}, {self.num_classes} classes, {self.resolution}px as {self.grid}x{self.grid} tokens "
-            f"x {self.bits} bits, on {self.device.type} ({self.source})"
+            f"x {self.bits} bits, on {self.device.type} in {self.precision} ({self.source})"
         )
 
     def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _require_bigr(self) -> BiGR:

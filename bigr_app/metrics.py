@@ -3,6 +3,8 @@ samples (judged by an independent classifier trained on real images only), and d
 nearest training image (are samples copies?)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -42,8 +44,10 @@ class SmallCNN(nn.Module):
 
 
 def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Small random shifts and scale changes (emoji sit centred on white)."""
+    """Mirror images, small random shifts and scale changes (emoji sit centred on white)."""
     b = x.shape[0]
+    flip = torch.rand(b, generator=g) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     scale = 1 + (torch.rand(b, generator=g) - 0.5) * 0.2
     shift = (torch.rand(b, 2, generator=g) - 0.5) * 0.15
     theta = torch.zeros(b, 2, 3)
@@ -76,6 +80,26 @@ def train_classifier(train: ImageFolder, epochs: int = 12, batch: int = 64, seed
         if log and (step + 1) % 100 == 0:
             log(f"classifier step {step + 1}/{steps} loss {loss.item():.3f}")
     return model.eval()
+
+
+def load_or_train_classifier(path: Path | None, train: ImageFolder, epochs: int = 12, seed: int = 0,
+                             log=print) -> SmallCNN:
+    """The judge from `path` if it was trained there before on the same classes and epochs, else train
+    it (and save it there), so repeated evaluations of new weights share one judge."""
+    if path is not None and path.is_file():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved["classes"] == list(train.classes) and saved["epochs"] == epochs and saved["seed"] == seed:
+            model = SmallCNN(len(train.classes))
+            model.load_state_dict(saved["state_dict"])
+            return model.eval()
+        log(f"{path} was trained on other classes or settings; training a new judge")
+    with torch.enable_grad():
+        model = train_classifier(train, epochs=epochs, seed=seed, log=log)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"classes": list(train.classes), "epochs": epochs, "seed": seed,
+                    "state_dict": model.state_dict()}, path)
+    return model
 
 
 @torch.no_grad()

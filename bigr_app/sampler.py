@@ -99,20 +99,24 @@ def confidence_rank(confidence: torch.Tensor, generator: torch.Generator | None)
     return shuffle.gather(1, order).argsort(dim=1)
 
 
-class PhaseTimer:
-    """Wall time spent in the backbone and in the transcoder (synchronising CUDA when asked)."""
+def synchronize(device: torch.device | None) -> None:
+    """Wait for queued GPU work, so a wall-clock reading covers it (no-op elsewhere)."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
 
-    def __init__(self, sync: bool = False):
-        self.sync = sync
+
+class PhaseTimer:
+    """Wall time spent in the backbone and in the transcoder (waiting for the GPU when `device` is one)."""
+
+    def __init__(self, device: torch.device | None = None):
+        self.device = device
         self.seconds = {"backbone": 0.0, "transcoder": 0.0}
 
     def measure(self, phase: str, fn: Callable, *args, **kwargs):
-        if self.sync:
-            torch.cuda.synchronize()
+        synchronize(self.device)
         start = time.perf_counter()
         out = fn(*args, **kwargs)
-        if self.sync:
-            torch.cuda.synchronize()
+        synchronize(self.device)
         self.seconds[phase] += time.perf_counter() - start
         return out
 

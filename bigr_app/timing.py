@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .sampler import SamplingParams, still_masked
+from .sampler import SamplingParams, still_masked, synchronize
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,10 @@ class CostModel:
 def _best_time(fn, repeats: int, device: torch.device) -> float:
     best = math.inf
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         start = time.perf_counter()
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return best
 

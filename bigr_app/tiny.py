@@ -26,8 +26,8 @@ def randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return module
 
 
-def random_tiny_engine(device: str | None = "cpu", seed: int = 0) -> Engine:
+def random_tiny_engine(device: str | None = "cpu", seed: int = 0, precision: str = "fp32") -> Engine:
     tok = randomize(BinaryAutoencoder(TINY_TOKENIZER), seed + 1).eval()
     bigr = randomize(BiGR(TINY_BIGR), seed + 2).eval()
     return Engine(tok, bigr, class_names=[f"c{i}" for i in range(TINY_BIGR.num_classes)], device=device,
-                  source="random tiny weights")
+                  source="random tiny weights", precision=precision)

@@ -4,6 +4,7 @@ which calls one Engine method and saves the results as PNGs with their parameter
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import random
 import shutil
@@ -347,6 +348,17 @@ def masked_tab(prefix: str, title: str, editor_label: str, choices: list[str], b
                            button=btn, stop=stop, gallery=gallery, files=files, send=send)
 
 
+def class_legend(colours: dict[str, str]) -> str:
+    """Colour swatches for the map's classes (the plot's own legend is cut off below it)."""
+    items = "".join(
+        f'<span style="display:inline-block;margin:0 10px 4px 0;white-space:nowrap">'
+        f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;background:{colour};'
+        f'margin-right:4px"></span>{html.escape(name)}</span>'
+        for name, colour in colours.items()
+    )
+    return f'<div style="font-size:0.85em;line-height:1.4">{items}</div>'
+
+
 def explore_tab(studio: Studio) -> SimpleNamespace | None:
     """t-SNE of the reference set's BiGR features; an upload lands on it with its neighbours."""
     with gr.Tab("Explore", id="explore"):
@@ -363,6 +375,7 @@ def explore_tab(studio: Studio) -> SimpleNamespace | None:
                                   color_map={**colours, YOUR_IMAGE: "#000000"}, height=580, elem_id="explore-plot",
                                   x_lim=[-1.1, 1.1], y_lim=[-1.1, 1.1], label="Feature map (t-SNE)")
             with gr.Column():
+                gr.HTML(class_legend({**colours, YOUR_IMAGE: "#000000"}), elem_id="explore-legend")
                 image = gr.Image(label="Your picture", type="pil", sources=["upload", "clipboard"], height=240,
                                  elem_id="explore-image")
                 k = gr.Slider(1, 24, value=8, step=1, label="Neighbours")

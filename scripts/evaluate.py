@@ -22,7 +22,7 @@ from bigr_app import Engine  # noqa: E402
 from bigr_app.data.folder import ImageFolder  # noqa: E402
 from bigr_app.images import pils_to_tensor  # noqa: E402
 from bigr_app.metrics import (  # noqa: E402
-    nearest_distances, predict, reconstruction_psnr, summarize, train_classifier,
+    load_or_train_classifier, nearest_distances, predict, reconstruction_psnr, summarize,
 )
 from bigr_app.train import save_grid  # noqa: E402
 
@@ -37,6 +37,19 @@ def reconstruction_figure(eng: Engine, test: ImageFolder, path: Path, count: int
     save_grid(tensor_to_pils(torch.cat([x, recon.clamp(0, 1)])), path, count)
 
 
+def class_faithfulness(eng: Engine, judge, per_class: int, seed: int, **sampling) -> tuple[torch.Tensor, np.ndarray, dict]:
+    """Generate `per_class` samples of every class; the share the judge gives the requested class."""
+    generated, labels = [], []
+    for c in range(eng.num_classes):
+        images = eng.generate(c, num_samples=per_class, seed=seed + c, **sampling)
+        generated.append((pils_to_tensor(images) * 255).round().to(torch.uint8))
+        labels += [c] * per_class
+    generated, labels = torch.cat(generated), np.array(labels)
+    pred = predict(judge, generated)
+    per = {eng.class_names[c]: float((pred[labels == c] == c).mean()) for c in range(eng.num_classes)}
+    return generated, labels, {"mean": float(np.mean(list(per.values()))), "per_class": per}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=Path("weights/default"))
@@ -45,6 +58,11 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=50, help="generated samples per class")
     ap.add_argument("--grid-per-class", type=int, default=8)
     ap.add_argument("--classifier-epochs", type=int, default=12)
+    ap.add_argument("--judge", type=Path, default=None,
+                    help="cache for the judge classifier: loaded if trained before with the same settings, else saved")
+    ap.add_argument("--cfg-sweep", type=float, nargs="*", default=[],
+                    help="also report class faithfulness at these guidance scales (to choose the default)")
+    ap.add_argument("--sweep-per-class", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_grad_enabled(False)
@@ -60,24 +78,22 @@ def main() -> None:
     reconstruction_figure(eng, test, args.out / "reconstructions.png")
     print(f"tokenizer held-out PSNR {values.mean():.2f} dB")
 
-    with torch.enable_grad():
-        judge = train_classifier(train, epochs=args.classifier_epochs, seed=args.seed)
+    judge = load_or_train_classifier(args.judge, train, epochs=args.classifier_epochs, seed=args.seed)
     test_pred = predict(judge, test.pixels)
     metrics["classifier_test_accuracy"] = float((test_pred == test.labels.numpy()).mean())
     print(f"judge classifier held-out accuracy {metrics['classifier_test_accuracy']:.3f}")
 
+    if args.cfg_sweep:
+        metrics["faithfulness_by_guidance"] = {}
+        print(f"\n| guidance | class faithfulness ({args.sweep_per_class} per class) |\n|---|---|")
+        for cfg in args.cfg_sweep:
+            _, _, faith = class_faithfulness(eng, judge, args.sweep_per_class, args.seed + 100, cfg_scale=cfg)
+            metrics["faithfulness_by_guidance"][str(cfg)] = faith
+            print(f"| {cfg:g} | {faith['mean']:.1%} |", flush=True)
+
     start = time.time()
-    generated, labels = [], []
-    for c in range(eng.num_classes):
-        images = eng.generate(c, num_samples=args.per_class, seed=args.seed + c)
-        generated.append((pils_to_tensor(images) * 255).round().to(torch.uint8))
-        labels += [c] * args.per_class
+    generated, labels, metrics["class_faithfulness"] = class_faithfulness(eng, judge, args.per_class, args.seed)
     metrics["generation_seconds_per_image"] = (time.time() - start) / len(labels)
-    generated = torch.cat(generated)
-    labels = np.array(labels)
-    pred = predict(judge, generated)
-    per_class = {eng.class_names[c]: float((pred[labels == c] == c).mean()) for c in range(eng.num_classes)}
-    metrics["class_faithfulness"] = {"mean": float(np.mean(list(per_class.values()))), "per_class": per_class}
     print(f"class faithfulness {metrics['class_faithfulness']['mean']:.3f}")
 
     metrics["nearest_train_rms"] = {

@@ -50,3 +50,16 @@ def test_known_tokens_are_kept_by_both_paths(tiny_models):
     for decode in (masked_decode, reference_decode):
         bits, order = draw(decode, model, params, 0, todo)
         assert (order[:, 100:] == -1).all() and (bits[:, 100:] == 0).all() and (order[:, :100] >= 0).all()
+
+
+def test_bf16_fast_path_matches_the_fp32_reference_in_distribution(tiny_models):
+    """The CPU/GPU default precision: bf16 autocast must not change what is sampled."""
+    _, model = tiny_models
+    params = SamplingParams(cfg_scale=3.0, iterations=4, diffusion_steps=8, gumbel=0.01)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast_bf16 = draw(masked_decode, model, params, seed=0)
+    ref = draw(reference_decode, model, params, seed=1)
+    other_seed = draw(reference_decode, model, params, seed=2)
+    bit_gap, pos_gap, order_corr = distance(fast_bf16, ref)
+    _, seed_pos_gap, seed_corr = distance(ref, other_seed)
+    assert bit_gap < 0.03 and pos_gap < 1.5 * seed_pos_gap + 0.01 and order_corr > 0.8 * seed_corr

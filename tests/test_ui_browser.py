@@ -151,6 +151,8 @@ def test_explore_map_renders_and_places_an_upload(page):
     points = page.locator("#explore-plot .mark-symbol.role-mark path")
     page.wait_for_function("document.querySelectorAll('#explore-plot .mark-symbol.role-mark path').length >= 32")
     assert points.count() == 32  # one per reference picture
+    legend = page.locator("#explore-legend").inner_text()
+    assert "your image" in legend and all(f"c{i}" in legend for i in range(5))
     page.locator("#explore-image input[type=file]").set_input_files(str(EXAMPLE))
     page.wait_for_timeout(1000)
     page.click("#explore-button")

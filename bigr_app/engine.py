@@ -109,7 +109,7 @@ class Engine(EditsMixin, FeaturesMixin):
         """torch.compile the backbone and the transcoder step (the masked-token count varies)."""
         self.bigr.backbone.compile(dynamic=True)
         net = self.bigr.transcoder.net
-        net.forward_projected = torch.compile(net.forward_projected, dynamic=True)
+        net.forward_modulated = torch.compile(net.forward_modulated, dynamic=True)
 
     # ---- loading ------------------------------------------------------------------------
     @classmethod

@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data.folder import ImageFolder
+from .engine import cpu_has_native_bf16
 from .train import psnr
 
 
@@ -68,11 +69,13 @@ def train_classifier(train: ImageFolder, epochs: int = 12, batch: int = 64, seed
     # balance the classes: the person class alone is half the emoji
     counts = torch.bincount(train.labels, minlength=len(train.classes)).float().clamp_min(1)
     weights = (1.0 / counts[train.labels]).double()
+    bf16 = cpu_has_native_bf16()
     model.train()
     for step in range(steps):
         idx = torch.multinomial(weights, batch, replacement=True, generator=g)
         x = augment(train.pixels[idx].float() / 255, g)
-        loss = F.cross_entropy(model(x), train.labels[idx], label_smoothing=0.05)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # twice as fast where native
+            loss = F.cross_entropy(model(x), train.labels[idx], label_smoothing=0.05)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -98,29 +99,39 @@ class DenoiseMLP(nn.Module):
         self.final = FinalLayer(hidden, bits)
 
     def modulation_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All blocks' adaLN projections stacked into one matrix, so a step needs one GEMM for them."""
+        """All blocks' adaLN projections stacked into one matrix, so they take one GEMM."""
         layers = [blk.modulation[1] for blk in self.blocks] + [self.final.modulation[1]]
         return torch.cat([m.weight for m in layers]), torch.cat([m.bias for m in layers])
 
-    def forward_projected(
-        self,
-        x_t: torch.Tensor,
-        t_emb: torch.Tensor,
-        cond_h: torch.Tensor,
-        fused: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """x_t [M, K] in {0,1}, t_emb [1 or M, H], cond_h = cond_proj(cond) [M, H] -> logits [M, K]."""
-        c = F.silu(cond_h + t_emb)
+    def modulations(self, cond_h: torch.Tensor, t_emb: torch.Tensor,
+                    fused: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """adaLN shift/scale/gate of every block, stacked on the last dim: [..., (3 * blocks + 2) * H]."""
         weight, bias = fused if fused is not None else self.modulation_weights()
-        mods = F.linear(c, weight, bias).split([3 * cond_h.shape[-1]] * len(self.blocks) + [2 * cond_h.shape[-1]], -1)
-        x = self.in_proj((x_t.to(cond_h.dtype) - 0.5) * 2.0)
+        return F.linear(F.silu(cond_h + t_emb), weight, bias)
+
+    def step_modulations(self, cond_h: torch.Tensor, t_embs: torch.Tensor,
+                         budget_bytes: int = 64 * 2**20) -> Iterator[torch.Tensor]:
+        """Per sampling step, the modulations of all rows. They do not depend on the noisy bits, so
+        several steps are computed in one large GEMM (a batch-1 step alone is too small to run the
+        matrix units well), as many as fit in `budget_bytes`."""
+        fused = self.modulation_weights()
+        per_step = cond_h.shape[0] * fused[0].shape[0] * cond_h.element_size()
+        chunk = max(1, budget_bytes // max(1, per_step))
+        for start in range(0, len(t_embs), chunk):
+            yield from self.modulations(cond_h[None], t_embs[start : start + chunk, None], fused)
+
+    def forward_modulated(self, x_t: torch.Tensor, mods: torch.Tensor) -> torch.Tensor:
+        """x_t [M, K] in {0,1} and modulations [M, (3 * blocks + 2) * H] -> flip logits [M, K]."""
+        hidden = self.in_proj.out_features
+        mods = mods.split([3 * hidden] * len(self.blocks) + [2 * hidden], -1)
+        x = self.in_proj((x_t.to(mods[0].dtype) - 0.5) * 2.0)
         for blk, mod in zip(self.blocks, mods):
             x = blk(x, mod)
         return self.final(x, mods[-1])
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Reference form: t [M] holds each row's network timestep (diffusion step - 1)."""
-        return self.forward_projected(x_t, self.time_embed(t), self.cond_proj(cond))
+        return self.forward_modulated(x_t, self.modulations(self.cond_proj(cond), self.time_embed(t)))
 
 
 def class_balanced_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -196,14 +207,13 @@ class Transcoder(nn.Module):
         m, device = cond.shape[0], cond.device
         guided = uncond is not None
         cond_h = self.net.cond_proj(torch.cat([cond, uncond]) if guided else cond)
-        fused = self.net.modulation_weights()
         plan = self.plan(steps)
         t_embs = self.net.time_embed(torch.tensor([s.net_t for s in plan], device=device))
         x_t = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator)
         p0 = x_t
-        for step, t_emb in zip(plan, t_embs):
+        for step, mods in zip(plan, self.net.step_modulations(cond_h, t_embs)):
             x_in = torch.cat([x_t, x_t]) if guided else x_t
-            logits = self.net.forward_projected(x_in, t_emb[None], cond_h, fused).float()
+            logits = self.net.forward_modulated(x_in, mods).float()
             if guided:
                 logit_c, logit_u = logits.chunk(2)
                 logits = logit_u + cfg_scale * (logit_c - logit_u)

@@ -143,7 +143,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=None, help="default: 1 and 16 (CPU) or 1 and 64 (GPU)")
     ap.add_argument("--iterations", type=int, default=None, help="default: the model's (bundled) or 20")
     ap.add_argument("--steps", type=int, default=None, help="default: the model's (bundled) or 100")
-    ap.add_argument("--cfg", type=float, default=3.0)
+    ap.add_argument("--cfg", type=float, default=None, help="default: the model's (bundled) or 3")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-reference", action="store_true", help="skip the straightforward implementation")
     ap.add_argument("--reference-max-batch", type=int, default=16, help="time the reference up to this batch")
@@ -164,11 +164,12 @@ def main() -> None:
             eng._compile()
         d = eng.defaults if preset == "bundled" else None
         sampling = dict(iterations=args.iterations or (d.iterations if d else 20),
-                        diffusion_steps=args.steps or (d.diffusion_steps if d else 100), cfg_scale=args.cfg)
+                        diffusion_steps=args.steps or (d.diffusion_steps if d else 100),
+                        cfg_scale=args.cfg or (d.cfg_scale if d else 3.0))
         peak = matmul_peak_flops(eng.device, ours)
         batches = args.batch or ([1, 64] if eng.device.type == "cuda" else [1, 16])
         print(f"\n{preset} on {eng.device.type}, ours in {ours}, reference in {theirs}: N={sampling['iterations']} "
-              f"T={sampling['diffusion_steps']} cfg={args.cfg} (enrich: cfg 10); {ours} matmul peak measured "
+              f"T={sampling['diffusion_steps']} cfg={sampling['cfg_scale']:g} (enrich: cfg 10); {ours} matmul peak measured "
               f"{peak / 1e9:.0f} GFLOP/s; s/image = median of {args.repeats} repeats")
         print(header)
         print("-" * len(header))

@@ -110,7 +110,7 @@ class DenoiseMLP(nn.Module):
         return F.linear(F.silu(cond_h + t_emb), weight, bias)
 
     def step_modulations(self, cond_h: torch.Tensor, t_embs: torch.Tensor,
-                         budget_bytes: int = 64 * 2**20) -> Iterator[torch.Tensor]:
+                         budget_bytes: int = 8 * 2**20) -> Iterator[torch.Tensor]:
         """Per sampling step, the modulations of all rows. They do not depend on the noisy bits, so
         several steps are computed in one large GEMM (a batch-1 step alone is too small to run the
         matrix units well), as many as fit in `budget_bytes`."""

@@ -15,3 +15,14 @@ def tiny_engine():
 @pytest.fixture(scope="session")
 def tiny_models(tiny_engine):
     return tiny_engine.tokenizer, tiny_engine.bigr
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fp32_when_auto():
+    """In-process engines resolve precision 'auto' to fp32, so exact comparisons between engines hold
+    on any CPU; bf16 has its own tests (test_precision.py, test_reference.py)."""
+    from bigr_app import engine
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "cpu_has_native_bf16", lambda: False)
+        yield

@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bigr_app import BiGR, BinaryAutoencoder, Engine, bigr_preset, tokenizer_preset  # noqa: E402
+from bigr_app.config import PRECISIONS  # noqa: E402
 from bigr_app.engine import DEFAULT_WEIGHTS  # noqa: E402
 from bigr_app.reference import reference_decode  # noqa: E402
 from bigr_app.sampler import PhaseTimer, masked_decode, synchronize  # noqa: E402
@@ -148,8 +149,8 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true", help="skip the straightforward implementation")
     ap.add_argument("--reference-max-batch", type=int, default=16, help="time the reference up to this batch")
     ap.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
-    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help="ours (the app's: auto)")
-    ap.add_argument("--reference-precision", choices=["fp32", "bf16"], default=None,
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto", help="ours (the app's: auto)")
+    ap.add_argument("--reference-precision", choices=PRECISIONS[1:], default=None,
                     help="the reference's (default: the same as ours)")
     args = ap.parse_args()
     presets = args.preset or (["bundled"] if (DEFAULT_WEIGHTS / "config.json").is_file() else ["BiGR-L-d24"])

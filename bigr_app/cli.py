@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 from tqdm.auto import tqdm
 
+from .config import PRECISIONS
 from .errors import BiGRError
 from .images import open_image
 from .resumable import gather_chunks, parts_folder, run_chunks
@@ -31,7 +32,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bae", type=Path, default=None, help="official B-AE checkpoint (.th)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+    g.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32")
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from .errors import ConfigError
 
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 where the device runs it natively, else fp32
+
 
 
 def _from_dict(cls, data: dict[str, Any], where: str):

@@ -87,7 +87,7 @@ def train_classifier(train: ImageFolder, epochs: int = 12, batch: int = 64, seed
 
 def load_or_train_classifier(path: Path | None, train: ImageFolder, epochs: int = 12, seed: int = 0,
                              log=print) -> SmallCNN:
-    """The judge from `path` if it was trained there before on the same classes and epochs, else train
+    """The judge from `path` if it was trained there before with the same classes, epochs and seed, else train
     it (and save it there), so repeated evaluations of new weights share one judge."""
     if path is not None and path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)

@@ -139,7 +139,8 @@ class BinaryQuantizer(nn.Module):
 
     def embed(self, bits: torch.Tensor) -> torch.Tensor:
         """[B, K, h, w] bits (or soft bits) -> [B, D, h, w] decoder input."""
-        return torch.einsum("bkhw,kd->bdhw", bits, self.codebook.weight)
+        # contiguous: backward through the decoder segfaults on einsum's strides when this input needs no gradient
+        return torch.einsum("bkhw,kd->bdhw", bits, self.codebook.weight).contiguous()
 
 
 def binarize(p: torch.Tensor, deterministic: bool, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -161,22 +161,43 @@ def tokenizer_psnr(model: BinaryAutoencoder, data: ImageFolder, batch: int = 64)
     return float(torch.cat(values).mean())
 
 
+def initial_tokenizer(args) -> tuple[BinaryAutoencoder, dict]:
+    """A new tokenizer from the architecture flags, or (with --init) a trained one to continue from, and
+    what its checkpoints carry along besides the tokenizer.
+
+    With --decoder-only the encoder and quantizer are frozen: the codes stay exactly as they were, so a
+    BiGR trained on them (kept from the --init folder) stays valid while the decoder learns to draw them
+    more sharply.
+    """
+    if args.init is None:
+        if args.decoder_only:
+            raise SystemExit("--decoder-only needs --init: the trained weights folder whose codes are kept")
+        return BinaryAutoencoder(TokenizerConfig(
+            resolution=args.resolution, bits=args.bits, nf=args.nf, ch_mult=tuple(args.ch_mult),
+            res_blocks=args.res_blocks, attn_resolutions=tuple(args.attn_resolutions), emb_dim=args.emb_dim,
+            norm_first=True, norm_groups=args.norm_groups,
+        )), {}
+    model, bigr, config = load_folder(args.init)
+    if not args.decoder_only:
+        return model, {}
+    model.encoder.requires_grad_(False)
+    model.quantizer.requires_grad_(False)
+    extra = {k: v for k, v in config.items() if k not in ("format", "tokenizer", "bigr", "class_names")}
+    return model, {"bigr": bigr, "class_names": config.get("class_names"), "extra": extra}
+
+
 def train_tokenizer(args) -> None:
     acc = make_accelerator(args)
     set_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     train_dir, test_dir = splits(args.data)
-    cfg = TokenizerConfig(
-        resolution=args.resolution, bits=args.bits, nf=args.nf, ch_mult=tuple(args.ch_mult),
-        res_blocks=args.res_blocks, attn_resolutions=tuple(args.attn_resolutions), emb_dim=args.emb_dim,
-        norm_first=True, norm_groups=args.norm_groups,
-    )
-    train_set = ImageFolder(train_dir, cfg.resolution)
-    test_set = ImageFolder(test_dir, cfg.resolution) if test_dir else None
-    model = BinaryAutoencoder(cfg)
+    model, carried = initial_tokenizer(args)
+    train_set = ImageFolder(train_dir, model.cfg.resolution)
+    test_set = ImageFolder(test_dir, model.cfg.resolution) if test_dir else None
     disc = PatchDiscriminator()
     ema = EMA(model, args.ema)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0)
     loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch, shuffle=True, drop_last=True)
     model, disc, opt, opt_d, loader = acc.prepare(model, disc, opt, opt_d, loader)
@@ -196,7 +217,7 @@ def train_tokenizer(args) -> None:
             group["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
         use_gan = args.disc_weight > 0 and step >= args.disc_start
         with acc.autocast():
-            recon, p = model(x, deterministic=step >= args.deterministic_after)
+            recon, p = model(x, deterministic=args.decoder_only or step >= args.deterministic_after)
         recon, p = recon.float(), p.float()
         l1, l2 = (recon - x).abs().mean(), (recon - x).pow(2).mean()
         balance = (p.mean(dim=(0, 2, 3)) - 0.5).pow(2).mean()  # every bit used about half the time
@@ -235,7 +256,11 @@ def train_tokenizer(args) -> None:
         acc.print(f"step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in record.items() if isinstance(v, float)))
 
     def on_save(step: int) -> None:
-        save_folder(args.out / "model", ema.model, None, train_set.classes, {"trained_steps": step})
+        if not carried:
+            save_folder(args.out / "model", ema.model, None, train_set.classes, {"trained_steps": step})
+            return
+        extra = {**carried["extra"], "decoder_trained_steps": step}
+        save_folder(args.out / "model", ema.model, carried["bigr"], carried["class_names"] or train_set.classes, extra)
 
     run_loop(args, acc, counter, train_step, on_eval, on_save)
 
@@ -373,6 +398,10 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("--disc-weight", type=float, default=0.0, help="patch-discriminator loss weight (0: off)")
     tok.add_argument("--disc-start", type=int, default=2000)
     tok.add_argument("--hflip", action="store_true", help="random horizontal flips")
+    tok.add_argument("--init", type=Path, default=None,
+                     help="start from this trained tokenizer (weights folder); its architecture replaces the flags above")
+    tok.add_argument("--decoder-only", action="store_true",
+                     help="with --init: train only the decoder; the codes, and the folder's BiGR, are kept")
     tok.set_defaults(run=train_tokenizer)
 
     big = sub.add_parser("bigr", help="train BiGR on a trained tokenizer's codes")

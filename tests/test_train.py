@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from bigr_app import BiGR, BinaryAutoencoder, Engine
@@ -88,3 +89,30 @@ def test_bigr_trains_on_mirrored_codes_too(tmp_path):
     codes = torch.load(bigr_run / "codes.pt", weights_only=True)
     mirrored = torch.load(bigr_run / "codes_mirrored.pt", weights_only=True)
     assert codes.shape == mirrored.shape and not torch.equal(codes, mirrored)
+
+
+def test_decoder_only_fine_tuning_keeps_codes_and_bigr(tmp_path):
+    tok_run, bigr_run, dec_run = tmp_path / "tok", tmp_path / "bigr", tmp_path / "dec"
+    common = ["--data", str(FIXTURE), "--eval-every", "100", "--save-every", "100"]
+    train_main(["tokenizer", *common, "--out", str(tok_run), "--steps", "2", *TOKENIZER_ARGS])
+    train_main(["bigr", *common, "--tokenizer", str(tok_run / "model"), "--out", str(bigr_run), "--steps", "2",
+                *BIGR_ARGS])
+    train_main(["tokenizer", *common, "--out", str(dec_run), "--steps", "6", "--init", str(bigr_run / "model"),
+                "--decoder-only", "--lr", "1e-3", *TOKENIZER_ARGS])
+    before, after = Engine.from_pretrained(bigr_run / "model"), Engine.from_pretrained(dec_run / "model")
+    for part in ("encoder", "quantizer"):
+        old, new = getattr(before.tokenizer, part).state_dict(), getattr(after.tokenizer, part).state_dict()
+        assert all(torch.equal(old[k], new[k]) for k in old), part
+    old, new = before.tokenizer.decoder.state_dict(), after.tokenizer.decoder.state_dict()
+    assert any(not torch.equal(old[k], new[k]) for k in old)
+    old, new = before.bigr.state_dict(), after.bigr.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old)
+    config = json.loads((dec_run / "model" / "config.json").read_text())
+    assert config["decoder_trained_steps"] == 6 and config["trained_steps"] == 2
+    assert config["class_names"] == before.class_names
+
+
+def test_decoder_only_needs_a_folder_to_start_from(tmp_path):
+    with pytest.raises(SystemExit, match="--init"):
+        train_main(["tokenizer", "--data", str(FIXTURE), "--out", str(tmp_path / "dec"), "--steps", "1",
+                    "--decoder-only", *TOKENIZER_ARGS])

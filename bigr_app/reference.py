@@ -24,6 +24,14 @@ def denoise_logits(transcoder: Transcoder, x_t: torch.Tensor, t: torch.Tensor, c
     return net.final(x, net.final.modulation(c))
 
 
+def posterior(p0: torch.Tensor, x_t: torch.Tensor, step) -> torch.Tensor:
+    """P(z_prev = 1 | z_t, P(z_0 = 1) = p0) for the Bernoulli forward process."""
+    noise = 0.5 * (1 - step.k_jump)
+    like1 = (step.k_prev * p0 + step.b_prev) * (step.k_jump * x_t + noise)
+    like0 = (step.k_prev * (1 - p0) + step.b_prev) * (step.k_jump * (1 - x_t) + noise)
+    return like1 / (like1 + like0)
+
+
 def reference_transcoder_sample(transcoder: Transcoder, cond, uncond, cfg_scale, steps, temperature, generator):
     m = cond.shape[0]
     x_t = torch.bernoulli(torch.full((m, transcoder.bits), 0.5, device=cond.device), generator=generator)
@@ -38,7 +46,7 @@ def reference_transcoder_sample(transcoder: Transcoder, cond, uncond, cfg_scale,
         p0 = x_t * (1 - flip) + (1 - x_t) * flip
         if step.last:
             break
-        x_t = torch.bernoulli(Transcoder.posterior(p0, x_t, step), generator=generator)
+        x_t = torch.bernoulli(posterior(p0, x_t, step), generator=generator)
     return p0
 
 

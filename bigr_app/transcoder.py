@@ -99,13 +99,19 @@ class DenoiseMLP(nn.Module):
         self.final = FinalLayer(hidden, bits)
 
     def modulation_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All blocks' adaLN projections stacked into one matrix, so they take one GEMM."""
+        """All blocks' adaLN projections stacked into one matrix, so they take one GEMM. The bias of each
+        scale part carries modulate()'s "+ 1", so a block applies shift + norm(x) * scale in one kernel."""
         layers = [blk.modulation[1] for blk in self.blocks] + [self.final.modulation[1]]
-        return torch.cat([m.weight for m in layers]), torch.cat([m.bias for m in layers])
+        bias = torch.cat([m.bias for m in layers])
+        hidden = self.in_proj.out_features
+        ones = torch.zeros_like(bias).unflatten(0, (-1, hidden))
+        ones[[3 * i + 1 for i in range(len(self.blocks))] + [3 * len(self.blocks) + 1]] = 1.0
+        return torch.cat([m.weight for m in layers]), bias + ones.flatten()
 
     def modulations(self, cond_h: torch.Tensor, t_emb: torch.Tensor,
                     fused: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """adaLN shift/scale/gate of every block, stacked on the last dim: [..., (3 * blocks + 2) * H]."""
+        """adaLN (shift, 1 + scale, gate) of every block and (shift, 1 + scale) of the final layer,
+        stacked on the last dim: [..., (3 * blocks + 2) * H]."""
         weight, bias = fused if fused is not None else self.modulation_weights()
         return F.linear(F.silu(cond_h + t_emb), weight, bias)
 
@@ -120,18 +126,24 @@ class DenoiseMLP(nn.Module):
         for start in range(0, len(t_embs), chunk):
             yield from self.modulations(cond_h[None], t_embs[start : start + chunk, None], fused)
 
-    def forward_modulated(self, x_t: torch.Tensor, mods: torch.Tensor) -> torch.Tensor:
-        """x_t [M, K] in {0,1} and modulations [M, (3 * blocks + 2) * H] -> flip logits [M, K]."""
+    def forward_modulated(self, spins: torch.Tensor, mods: torch.Tensor,
+                          out: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Noisy bits as spins [M, K] (2 z_t - 1, what the network reads) and modulations from
+        `modulations` -> flip logits [M, K], through `out` (weight, bias) instead of the final linear
+        layer's own where given. The blocks' arithmetic is ResidualBlock's, in fused kernels."""
         hidden = self.in_proj.out_features
-        mods = mods.split([3 * hidden] * len(self.blocks) + [2 * hidden], -1)
-        x = self.in_proj((x_t.to(mods[0].dtype) - 0.5) * 2.0)
-        for blk, mod in zip(self.blocks, mods):
-            x = blk(x, mod)
-        return self.final(x, mods[-1])
+        *block_mods, final_mod = mods.split([3 * hidden] * len(self.blocks) + [2 * hidden], -1)
+        x = self.in_proj(spins.to(mods.dtype))
+        for blk, mod in zip(self.blocks, block_mods):
+            shift, scale, gate = mod.chunk(3, dim=-1)
+            x = torch.addcmul(x, gate, blk.mlp(torch.addcmul(shift, blk.norm(x), scale)))
+        shift, scale = final_mod.chunk(2, dim=-1)
+        weight, bias = out if out is not None else (self.final.linear.weight, self.final.linear.bias)
+        return F.linear(torch.addcmul(shift, self.final.norm(x), scale), weight, bias)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Reference form: t [M] holds each row's network timestep (diffusion step - 1)."""
-        return self.forward_modulated(x_t, self.modulations(self.cond_proj(cond), self.time_embed(t)))
+        """Training form: x_t [M, K] in {0, 1}, t [M] each row's network timestep (diffusion step - 1)."""
+        return self.forward_modulated(x_t * 2 - 1, self.modulations(self.cond_proj(cond), self.time_embed(t)))
 
 
 def class_balanced_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -150,6 +162,11 @@ class _Step:
     b_prev: float
     k_jump: float  # q(z_t | z_prev) = k_jump z_prev + (1 - k_jump) / 2
     last: bool
+
+    @property
+    def jump_log_odds(self) -> float:
+        """log q(z_t = z | z_prev = z) / q(z_t = z | z_prev = 1 - z): what seeing z_t adds to the log-odds of z_prev."""
+        return math.log((1 + self.k_jump) / (1 - self.k_jump))
 
 
 @functools.lru_cache(maxsize=64)
@@ -203,31 +220,37 @@ class Transcoder(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Bit probabilities [M, K] for M tokens with backbone outputs cond (and uncond) [M, D]."""
+        """Bit probabilities [M, K] for M tokens with backbone outputs cond (and uncond) [M, D].
+
+        Few kernels per step, because at batch 1 their count, not the arithmetic, sets the time: the bits
+        are carried as spins s = 2 z - 1, the output layer is negated and divided by the temperature once
+        (guidance is linear, so it commutes), which makes P(z_0 = 1) = sigmoid(s * out), and the next bits
+        are drawn by comparing logistic noise with the posterior's log-odds.
+        """
         m, device = cond.shape[0], cond.device
+        net = self.net
         guided = uncond is not None
-        cond_h = self.net.cond_proj(torch.cat([cond, uncond]) if guided else cond)
+        cond_h = net.cond_proj(torch.cat([cond, uncond]) if guided else cond)
         plan = self.plan(steps)
-        t_embs = self.net.time_embed(torch.tensor([s.net_t for s in plan], device=device))
-        x_t = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator)
-        p0 = x_t
-        for step, mods in zip(plan, self.net.step_modulations(cond_h, t_embs)):
-            x_in = torch.cat([x_t, x_t]) if guided else x_t
-            logits = self.net.forward_modulated(x_in, mods).float()
+        t_embs = net.time_embed(torch.tensor([s.net_t for s in plan], device=device))
+        negated_out = (net.final.linear.weight / -temperature, net.final.linear.bias / -temperature)
+        spins = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator).mul_(2).sub_(1)
+        for step, mods in zip(plan, net.step_modulations(cond_h, t_embs)):
+            out = net.forward_modulated(torch.cat([spins, spins]) if guided else spins, mods, negated_out).float()
             if guided:
-                logit_c, logit_u = logits.chunk(2)
-                logits = logit_u + cfg_scale * (logit_c - logit_u)
-            flip = torch.sigmoid(logits / temperature)
-            p0 = x_t * (1 - flip) + (1 - x_t) * flip  # P(z_0 = 1)
+                out = torch.lerp(out[m:], out[:m], cfg_scale)  # uncond + cfg * (cond - uncond)
+            p0 = torch.sigmoid(out * spins)  # P(z_0 = 1)
             if step.last:
-                break
-            x_t = torch.bernoulli(self.posterior(p0, x_t, step), generator=generator)
+                return p0
+            spins = self.draw_previous(p0, spins, step, generator)
         return p0
 
     @staticmethod
-    def posterior(p0: torch.Tensor, x_t: torch.Tensor, step: _Step) -> torch.Tensor:
-        """P(z_prev = 1 | z_t, P(z_0 = 1) = p0) for the Bernoulli forward process."""
-        noise = 0.5 * (1 - step.k_jump)
-        like1 = (step.k_prev * p0 + step.b_prev) * (step.k_jump * x_t + noise)
-        like0 = (step.k_prev * (1 - p0) + step.b_prev) * (step.k_jump * (1 - x_t) + noise)
-        return like1 / (like1 + like0)
+    def draw_previous(p0: torch.Tensor, spins: torch.Tensor, step: _Step,
+                      generator: torch.Generator | None) -> torch.Tensor:
+        """z_prev ~ q(z_prev | z_t, P(z_0 = 1) = p0) as spins. Its log-odds are those of the prior
+        q(z_prev = 1 | p0) = k_prev p0 + b_prev plus the evidence of z_t; z_prev = 1 where they exceed
+        logistic noise."""
+        log_odds = torch.logit(p0 * step.k_prev + step.b_prev).add_(spins, alpha=step.jump_log_odds)
+        noise = torch.logit(torch.rand(p0.shape, generator=generator, device=p0.device))
+        return torch.where(noise < log_odds, 1.0, -1.0)

@@ -3,6 +3,7 @@ samples (judged by an independent classifier trained on real images only), and d
 nearest training image (are samples copies?)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +106,35 @@ def load_or_train_classifier(path: Path | None, train: ImageFolder, epochs: int 
     return model
 
 
+class Ensemble(nn.Module):
+    """Judges voting with their probabilities; returns log mean probabilities (usable as logits)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x).log_softmax(1) for m in self.members]).logsumexp(0) - math.log(len(self.members))
+
+
+def load_or_train_judge(folder: Path | None, train: ImageFolder, epochs: list[int], seed: int = 0,
+                        log=print) -> nn.Module:
+    """One judge per entry of `epochs` (an ensemble if several), each cached in `folder`."""
+    members = [
+        load_or_train_classifier(folder / f"judge-e{e}-s{seed}.pt" if folder else None, train, e, seed, log)
+        for e in epochs
+    ]
+    return members[0] if len(members) == 1 else Ensemble(members).eval()
+
+
 @torch.no_grad()
 def predict(model: nn.Module, pixels: torch.Tensor, batch: int = 128) -> np.ndarray:
-    out = [model(pixels[i : i + batch].float() / 255).argmax(1) for i in range(0, len(pixels), batch)]
+    """Labels for uint8 pixels [N, 3, H, W]: the class most probable on average over the picture and its
+    mirror image (the judge was trained on both)."""
+    out = []
+    for i in range(0, len(pixels), batch):
+        x = pixels[i : i + batch].float() / 255
+        out.append((model(x).softmax(1) + model(x.flip(-1)).softmax(1)).argmax(1))
     return torch.cat(out).numpy()
 
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,9 @@ from bigr_app import Engine  # noqa: E402
 from bigr_app.data.folder import ImageFolder  # noqa: E402
 from bigr_app.images import pils_to_tensor  # noqa: E402
 from bigr_app.metrics import (  # noqa: E402
-    load_or_train_classifier, nearest_distances, predict, reconstruction_psnr, summarize,
+    load_or_train_judge, nearest_distances, predict, reconstruction_psnr, summarize,
 )
+from bigr_app.sampler import SamplingParams  # noqa: E402
 from bigr_app.train import save_grid  # noqa: E402
 
 
@@ -50,6 +52,21 @@ def class_faithfulness(eng: Engine, judge, per_class: int, seed: int, **sampling
     return generated, labels, {"mean": float(np.mean(list(per.values()))), "per_class": per}
 
 
+def parse_setting(text: str) -> dict:
+    """'cfg_scale=4,temperature=0.7' -> {'cfg_scale': 4.0, 'temperature': 0.7} (names of SamplingParams)."""
+    types = {f.name: f.type for f in fields(SamplingParams)}
+    setting = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name not in types or not value:
+            raise SystemExit(f"--sweep: {item!r} is not NAME=VALUE with NAME one of {', '.join(types)}")
+        try:
+            setting[name] = {"float": float, "int": int}.get(types[name], str)(value)
+        except ValueError:
+            raise SystemExit(f"--sweep: {name} needs a {types[name]}, got {value!r}") from None
+    return setting
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=Path("weights/default"))
@@ -57,17 +74,22 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--per-class", type=int, default=50, help="generated samples per class")
     ap.add_argument("--grid-per-class", type=int, default=8)
-    ap.add_argument("--classifier-epochs", type=int, default=12)
+    ap.add_argument("--classifier-epochs", type=int, nargs="+", default=[16, 40],
+                    help="one judge classifier per value, trained for that many epochs; several vote")
     ap.add_argument("--judge", type=Path, default=None,
-                    help="cache for the judge classifier: loaded if trained before with the same settings, else saved")
-    ap.add_argument("--cfg-sweep", type=float, nargs="*", default=[],
-                    help="also report class faithfulness at these guidance scales (to choose the default)")
+                    help="folder caching the judges: each loaded if trained before with the same settings, else saved")
+    ap.add_argument("--sweep", nargs="*", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+                    help="also report class faithfulness at these sampling settings (to choose the defaults), "
+                         "e.g. cfg_scale=3 cfg_scale=4,temperature=0.7")
     ap.add_argument("--sweep-per-class", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    settings = [parse_setting(text) for text in args.sweep]  # bad settings fail before any work
     torch.set_grad_enabled(False)
     args.out.mkdir(parents=True, exist_ok=True)
     eng = Engine.from_pretrained(args.weights, device="cpu")
+    for setting in settings:
+        replace(eng.defaults, **setting).validated()
     train = ImageFolder(args.data / "train", eng.resolution, class_names=eng.class_names)
     test = ImageFolder(args.data / "test", eng.resolution, class_names=eng.class_names)
     metrics: dict = {"weights": str(args.weights), "data": str(args.data), "train_images": len(train),
@@ -78,18 +100,18 @@ def main() -> None:
     reconstruction_figure(eng, test, args.out / "reconstructions.png")
     print(f"tokenizer held-out PSNR {values.mean():.2f} dB")
 
-    judge = load_or_train_classifier(args.judge, train, epochs=args.classifier_epochs, seed=args.seed)
+    judge = load_or_train_judge(args.judge, train, epochs=args.classifier_epochs, seed=args.seed)
     test_pred = predict(judge, test.pixels)
     metrics["classifier_test_accuracy"] = float((test_pred == test.labels.numpy()).mean())
     print(f"judge classifier held-out accuracy {metrics['classifier_test_accuracy']:.3f}")
 
-    if args.cfg_sweep:
-        metrics["faithfulness_by_guidance"] = {}
-        print(f"\n| guidance | class faithfulness ({args.sweep_per_class} per class) |\n|---|---|")
-        for cfg in args.cfg_sweep:
-            _, _, faith = class_faithfulness(eng, judge, args.sweep_per_class, args.seed + 100, cfg_scale=cfg)
-            metrics["faithfulness_by_guidance"][str(cfg)] = faith
-            print(f"| {cfg:g} | {faith['mean']:.1%} |", flush=True)
+    if args.sweep:
+        metrics["faithfulness_by_setting"] = {}
+        print(f"\n| setting | class faithfulness ({args.sweep_per_class} per class) |\n|---|---|")
+        for text, setting in zip(args.sweep, settings):
+            _, _, faith = class_faithfulness(eng, judge, args.sweep_per_class, args.seed + 100, **setting)
+            metrics["faithfulness_by_setting"][text] = faith
+            print(f"| {text} | {faith['mean']:.1%} |", flush=True)
 
     start = time.time()
     generated, labels, metrics["class_faithfulness"] = class_faithfulness(eng, judge, args.per_class, args.seed)

@@ -1,10 +1,15 @@
-"""The judge classifier used for class faithfulness: trained once, cached, reloaded identically."""
+"""The model card's measurements: the judge classifier (trained once, cached, reloaded identically) and
+scripts/evaluate.py end to end on the fixture."""
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bigr_app.data.folder import ImageFolder
-from bigr_app.metrics import load_or_train_classifier, predict
+from bigr_app.metrics import load_or_train_classifier, load_or_train_judge, predict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "emoji_tiny"
 
@@ -20,3 +25,63 @@ def test_judge_is_cached_and_reloaded(tmp_path):
     assert not any("other classes" in m for m in messages)
     load_or_train_classifier(path, train, epochs=2, log=messages.append)  # other settings: trained anew
     assert any("other classes or settings" in m for m in messages)
+
+
+def test_several_judges_vote_and_are_cached_one_by_one(tmp_path):
+    train = ImageFolder(FIXTURE / "train", 32)
+    messages = []
+    ensemble = load_or_train_judge(tmp_path, train, epochs=[1, 2], log=messages.append)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["judge-e1-s0.pt", "judge-e2-s0.pt"]
+    single = load_or_train_judge(tmp_path, train, epochs=[2], log=messages.append)  # reloaded, not retrained
+    assert not any("other classes" in m for m in messages)
+    x = train.pixels[:8].float() / 255
+    with torch.no_grad():
+        mean_probs = (ensemble.members[0](x).softmax(1) + single(x).softmax(1)) / 2
+        assert torch.allclose(ensemble(x).exp(), mean_probs, atol=1e-5)
+    assert predict(ensemble, train.pixels).shape == (len(train),)
+
+
+def tiny_model_for_fixture(folder: Path) -> Path:
+    """Random tiny weights with the fixture's 12 class names and fast sampling defaults."""
+    from dataclasses import replace
+
+    from bigr_app import BiGR, BinaryAutoencoder, Engine
+    from bigr_app.sampler import SamplingParams
+
+    from .conftest import TINY_BIGR, TINY_TOKENIZER, randomize
+
+    names = sorted(p.name for p in (FIXTURE / "train").iterdir())
+    bigr = randomize(BiGR(replace(TINY_BIGR, num_classes=len(names))), 1)
+    eng = Engine(randomize(BinaryAutoencoder(TINY_TOKENIZER), 2), bigr, names, "cpu",
+                 SamplingParams(iterations=2, diffusion_steps=2), precision="fp32")
+    return eng.save_pretrained(folder)
+
+
+def test_evaluate_script_writes_the_model_card_numbers(tmp_path):
+    weights, out = tiny_model_for_fixture(tmp_path / "model"), tmp_path / "eval"
+    script = Path(__file__).parents[1] / "scripts" / "evaluate.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--weights", str(weights), "--data", str(FIXTURE), "--out", str(out),
+         "--per-class", "2", "--grid-per-class", "1", "--classifier-epochs", "1",
+         "--sweep", "cfg_scale=2", "cfg_scale=3,temperature=0.5,cfg_schedule=linear", "--sweep-per-class", "1"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["faithfulness_by_setting"]) == {"cfg_scale=2", "cfg_scale=3,temperature=0.5,cfg_schedule=linear"}
+    faith = metrics["class_faithfulness"]
+    assert len(faith["per_class"]) == 12 and 0.0 <= faith["mean"] <= 1.0
+    assert metrics["nearest_train_rms"]["generated"]["median"] > 0
+    assert 0 < metrics["tokenizer_test_psnr"]["mean"] < 60
+    assert (out / "samples.png").is_file() and (out / "reconstructions.png").is_file()
+    assert "| class faithfulness" in run.stdout
+
+
+def test_evaluate_script_refuses_unknown_sampling_settings(tmp_path):
+    script = Path(__file__).parents[1] / "scripts" / "evaluate.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--weights", str(tiny_model_for_fixture(tmp_path / "model")),
+         "--data", str(FIXTURE), "--out", str(tmp_path / "eval"), "--sweep", "guidance=3"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode != 0 and "--sweep: 'guidance=3' is not NAME=VALUE" in run.stderr

@@ -241,7 +241,7 @@ class Transcoder(nn.Module):
                 out = torch.lerp(out[m:], out[:m], cfg_scale)  # uncond + cfg * (cond - uncond)
             p0 = torch.sigmoid(out * spins)  # P(z_0 = 1)
             if step.last:
-                return p0
+                break
             spins = self.draw_previous(p0, spins, step, generator)
         return p0
 

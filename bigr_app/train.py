@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .checkpoints import load_folder, save_folder
 from .config import BiGRConfig, TokenizerConfig
-from .data.folder import ImageFolder
+from .data.folder import ImageFolder, list_image_folder
 from .images import tensor_to_pils
 from .model import BiGR
 from .sampler import SamplingParams, masked_decode
@@ -76,6 +77,17 @@ def splits(data: Path) -> tuple[Path, Path | None]:
     if (data / "train").is_dir():
         return data / "train", (data / "test" if (data / "test").is_dir() else None)
     return data, None
+
+
+def training_loader(dataset, labels: torch.Tensor, batch: int, balance: float) -> torch.utils.data.DataLoader:
+    """Shuffled batches; with balance > 0 each picture is drawn with weight n_c ** -balance, where n_c is the
+    size of its class: 0 keeps the data's class frequencies, 1 shows every class equally often."""
+    if balance == 0:
+        return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True)
+    sizes = torch.bincount(labels).double()
+    weights = sizes[labels] ** -balance
+    sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=len(labels), replacement=True)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True)
 
 
 def endless(loader):
@@ -199,7 +211,7 @@ def train_tokenizer(args) -> None:
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch, shuffle=True, drop_last=True)
+    loader = training_loader(train_set, train_set.labels, args.batch, args.balance)
     model, disc, opt, opt_d, loader = acc.prepare(model, disc, opt, opt_d, loader)
     counter = Counter()
     acc.register_for_checkpointing(ema, counter)
@@ -286,24 +298,49 @@ def encode_dataset(tokenizer: BinaryAutoencoder, data: ImageFolder, cache: Path,
     return codes
 
 
+def initial_bigr(args, classes: list[str]) -> tuple[BinaryAutoencoder, BiGR, dict]:
+    """The tokenizer and a BiGR to train: a new BiGR from the flags on --tokenizer's codes, or (with --init) a
+    trained folder's pair to continue from with a fresh schedule, and what its checkpoints carry along.
+
+    A folder trained on other classes keeps everything but its class table, which starts afresh.
+    """
+    if (args.init is None) == (args.tokenizer is None):
+        raise SystemExit("bigr needs exactly one of --tokenizer (a trained tokenizer's folder, for a new BiGR) "
+                         "or --init (a trained model folder to continue from)")
+    if args.init is None:
+        tokenizer, _, tok_config = load_folder(args.tokenizer)
+        cfg = BiGRConfig(
+            dim=args.dim, n_layer=args.layers, n_head=args.heads, bits=tokenizer.cfg.bits, grid=tokenizer.cfg.grid,
+            num_classes=len(classes), transcoder_dim=args.transcoder_dim, transcoder_blocks=args.transcoder_blocks,
+            multiple_of=args.multiple_of, dropout=args.dropout, class_dropout=args.class_dropout,
+        )
+        return tokenizer, BiGR(cfg), {"sampling": args.sampling, "trained_steps": 0,
+                                      "tokenizer_trained_steps": tok_config.get("trained_steps")}
+    tokenizer, bigr, config = load_folder(args.init)
+    if bigr is None:
+        raise SystemExit(f"{args.init} holds a tokenizer only; pass it as --tokenizer to train a new BiGR")
+    if config.get("class_names") != classes:
+        print(f"{args.init} was trained on other classes ({config.get('class_names')}): its class table starts afresh")
+        weights = {k: v for k, v in bigr.state_dict().items() if k != "backbone.class_embed.weight"}
+        bigr = BiGR(dataclasses.replace(bigr.cfg, num_classes=len(classes)))
+        bigr.load_state_dict(weights, strict=False)
+    carried = {k: v for k, v in config.items() if k not in ("format", "tokenizer", "bigr", "class_names")}
+    return tokenizer, bigr, {"sampling": args.sampling, "trained_steps": 0, **carried}
+
+
 def train_bigr(args) -> None:
     acc = make_accelerator(args)
     set_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    tokenizer, _, tok_config = load_folder(args.tokenizer)
     train_dir, _ = splits(args.data)
+    classes = list_image_folder(train_dir)[0]
+    tokenizer, model, carried = initial_bigr(args, classes)
+    cfg = model.cfg
     train_set = ImageFolder(train_dir, tokenizer.cfg.resolution)
-    classes = train_set.classes
     codes, labels = encode_dataset(tokenizer, train_set, args.out / "codes.pt", acc.device), train_set.labels
     if args.hflip:  # mirrored pictures as extra training codes (codes cannot be flipped after encoding)
         mirrored = encode_dataset(tokenizer, train_set, args.out / "codes_mirrored.pt", acc.device, mirrored=True)
         codes, labels = torch.cat([codes, mirrored]), torch.cat([labels, labels])
-    cfg = BiGRConfig(
-        dim=args.dim, n_layer=args.layers, n_head=args.heads, bits=tokenizer.cfg.bits, grid=tokenizer.cfg.grid,
-        num_classes=len(classes), transcoder_dim=args.transcoder_dim, transcoder_blocks=args.transcoder_blocks,
-        multiple_of=args.multiple_of, dropout=args.dropout, class_dropout=args.class_dropout,
-    )
-    model = BiGR(cfg)
     ema = EMA(model, args.ema)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -312,8 +349,7 @@ def train_bigr(args) -> None:
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr, betas=(0.9, 0.95),
     )
-    dataset = torch.utils.data.TensorDataset(codes, labels)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, drop_last=True)
+    loader = training_loader(torch.utils.data.TensorDataset(codes, labels), labels, args.batch, args.balance)
     model, opt, loader = acc.prepare(model, opt, loader)
     counter = Counter()
     acc.register_for_checkpointing(ema, counter)
@@ -354,7 +390,7 @@ def train_bigr(args) -> None:
         save_grid(tensor_to_pils(images), args.out / "samples" / f"samples_{step:06d}.png", per_class * 4)
 
     def on_save(step: int) -> None:
-        extra = {"sampling": args.sampling, "trained_steps": step, "tokenizer_trained_steps": tok_config.get("trained_steps")}
+        extra = {**carried, "trained_steps": carried["trained_steps"] + step}
         save_folder(args.out / "model", tokenizer, ema.model, classes, extra)
 
     run_loop(args, acc, counter, train_step, on_eval, on_save)
@@ -377,6 +413,8 @@ def add_common(p: argparse.ArgumentParser, steps: int, batch: int, lr: float, em
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--save-every", type=int, default=250)
+    p.add_argument("--balance", type=float, default=0.0,
+                   help="draw pictures with weight (class size) ** -BALANCE: 0 natural frequencies, 1 classes equally often")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -406,7 +444,10 @@ def parser() -> argparse.ArgumentParser:
 
     big = sub.add_parser("bigr", help="train BiGR on a trained tokenizer's codes")
     add_common(big, steps=20000, batch=64, lr=4e-4, ema=0.9995)
-    big.add_argument("--tokenizer", type=Path, required=True, help="weights folder of a trained tokenizer")
+    big.add_argument("--tokenizer", type=Path, default=None, help="weights folder of a trained tokenizer (new BiGR)")
+    big.add_argument("--init", type=Path, default=None,
+                     help="continue from this trained model folder (its tokenizer and BiGR; the architecture flags "
+                          "below are ignored) with a fresh schedule")
     big.add_argument("--dim", type=int, default=256)
     big.add_argument("--layers", type=int, default=6)
     big.add_argument("--heads", type=int, default=4)

@@ -1,11 +1,13 @@
 import json
+import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 
 from bigr_app import BiGR, BinaryAutoencoder, Engine
-from bigr_app.train import main as train_main
+from bigr_app.train import main as train_main, training_loader
 
 from .conftest import TINY_BIGR, TINY_TOKENIZER
 
@@ -116,3 +118,55 @@ def test_decoder_only_needs_a_folder_to_start_from(tmp_path):
     with pytest.raises(SystemExit, match="--init"):
         train_main(["tokenizer", "--data", str(FIXTURE), "--out", str(tmp_path / "dec"), "--steps", "1",
                     "--decoder-only", *TOKENIZER_ARGS])
+
+
+def test_balance_draws_classes_by_size_to_the_minus_power():
+    labels = torch.tensor([0] * 900 + [1] * 100)
+    data = torch.utils.data.TensorDataset(torch.arange(1000), labels)
+
+    def class_shares(balance: float) -> list[float]:
+        torch.manual_seed(0)
+        drawn = Counter(int(y) for _, ys in training_loader(data, labels, 50, balance) for y in ys)
+        return [drawn[0] / 1000, drawn[1] / 1000]
+
+    natural = torch.cat([i for i, _ in training_loader(data, labels, 50, 0.0)])
+    assert sorted(natural.tolist()) == list(range(1000))  # an epoch shows every picture once
+    assert class_shares(1.0) == pytest.approx([0.5, 0.5], abs=0.05)
+    assert class_shares(0.5) == pytest.approx([0.75, 0.25], abs=0.05)  # 900 ** 0.5 : 100 ** 0.5 = 3 : 1
+
+
+def test_bigr_continues_from_a_trained_folder(tmp_path):
+    tok_run, first, second = tmp_path / "tok", tmp_path / "bigr", tmp_path / "more"
+    common = ["--data", str(FIXTURE), "--eval-every", "100", "--save-every", "100"]
+    train_main(["tokenizer", *common, "--out", str(tok_run), "--steps", "2", *TOKENIZER_ARGS])
+    train_main(["bigr", *common, "--tokenizer", str(tok_run / "model"), "--out", str(first), "--steps", "2",
+                *BIGR_ARGS])
+    train_main(["bigr", *common, "--init", str(first / "model"), "--out", str(second), "--steps", "3",
+                "--balance", "1", "--lr", "1e-3", *BIGR_ARGS])
+    before, after = Engine.from_pretrained(first / "model"), Engine.from_pretrained(second / "model")
+    old, new = before.tokenizer.state_dict(), after.tokenizer.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old)
+    assert after.bigr.cfg == before.bigr.cfg
+    old, new = before.bigr.state_dict(), after.bigr.state_dict()
+    assert any(not torch.equal(old[k], new[k]) for k in old)
+    config = json.loads((second / "model" / "config.json").read_text())
+    assert config["trained_steps"] == 5 and config["sampling"] == json.loads(
+        (first / "model" / "config.json").read_text())["sampling"]
+
+    fewer = tmp_path / "two_classes"  # other classes: the class table starts afresh, the rest is kept
+    for name in ("flag", "smiley"):
+        shutil.copytree(FIXTURE / "train" / name, fewer / name)
+    train_main(["bigr", "--data", str(fewer), "--init", str(first / "model"), "--out", str(tmp_path / "other"),
+                "--steps", "1", "--lr", "1e-12", "--eval-every", "100", "--save-every", "100", *BIGR_ARGS])
+    other = Engine.from_pretrained(tmp_path / "other" / "model")
+    assert other.class_names == ["flag", "smiley"] and other.bigr.cfg.num_classes == 2
+    kept = other.bigr.backbone.layers[0].state_dict()
+    first_layer = before.bigr.backbone.layers[0].state_dict()
+    assert all(torch.allclose(first_layer[k], kept[k], atol=1e-6) for k in first_layer)
+
+
+def test_bigr_needs_one_place_to_start_from(tmp_path):
+    for start in ([], ["--tokenizer", str(tmp_path / "a"), "--init", str(tmp_path / "b")]):
+        with pytest.raises(SystemExit, match="exactly one of --tokenizer"):
+            train_main(["bigr", "--data", str(FIXTURE), "--out", str(tmp_path / "run"), "--steps", "1", *start,
+                        *BIGR_ARGS])

@@ -13,16 +13,22 @@ import torch.nn.functional as F
 
 from .data.folder import ImageFolder
 from .engine import cpu_has_native_bf16
-from .train import psnr
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB for images in [0, 1]."""
+    mse = (a.float().clamp(0, 1) - b.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10 * torch.log10(1.0 / mse)
 
 
 @torch.no_grad()
 def reconstruction_psnr(tokenizer, data: ImageFolder, batch: int = 64) -> np.ndarray:
-    """Per-image PSNR (dB) of deterministic-code reconstructions."""
+    """Per-image PSNR (dB) of deterministic-code reconstructions, on the tokenizer's device."""
+    device = next(tokenizer.parameters()).device
     values = []
     for i in range(0, len(data), batch):
-        x = data.pixels[i : i + batch].float() / 255
-        values.append(psnr(tokenizer.decode(tokenizer.encode(x, deterministic=True)), x))
+        x = data.pixels[i : i + batch].to(device).float() / 255
+        values.append(psnr(tokenizer.decode(tokenizer.encode(x, deterministic=True)), x).cpu())
     return torch.cat(values).numpy()
 
 

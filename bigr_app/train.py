@@ -2,7 +2,10 @@
 
     python -m bigr_app.train tokenizer --data DIR --out runs/tok --steps 4000
     python -m bigr_app.train bigr --data DIR --tokenizer runs/tok/model --out runs/bigr --steps 20000
+    python -m bigr_app.train bigr --data DIR --init weights/default --out runs/more --steps 2000   # continue
     accelerate launch -m bigr_app.train bigr ...          # the same on several GPUs (DDP)
+
+Skewed class sizes: `--balance 1` shows every class equally often (`--balance 0.5` halfway, in log scale).
 
 DIR is either ROOT/<class>/<images> or ROOT/{train,test}/<class>/<images> (then `test` is the
 held-out split used for evaluation). Each run writes OUT/state (resumable with --resume),
@@ -30,6 +33,7 @@ from .checkpoints import load_folder, save_folder
 from .config import BiGRConfig, TokenizerConfig
 from .data.folder import ImageFolder, list_image_folder
 from .images import tensor_to_pils
+from .metrics import psnr, reconstruction_psnr
 from .model import BiGR
 from .sampler import SamplingParams, masked_decode
 from .tokenizer import BinaryAutoencoder
@@ -157,22 +161,6 @@ class PatchDiscriminator(nn.Module):
         return self.net(x * 2 - 1)
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB for images in [0, 1]."""
-    mse = (a.float().clamp(0, 1) - b.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return 10 * torch.log10(1.0 / mse)
-
-
-@torch.no_grad()
-def tokenizer_psnr(model: BinaryAutoencoder, data: ImageFolder, batch: int = 64) -> float:
-    device = next(model.parameters()).device
-    values = []
-    for i in range(0, len(data), batch):
-        x = data.pixels[i : i + batch].to(device).float() / 255
-        values.append(psnr(model.decode(model.encode(x, deterministic=True)), x))
-    return float(torch.cat(values).mean())
-
-
 def initial_tokenizer(args) -> tuple[BinaryAutoencoder, dict]:
     """A new tokenizer from the architecture flags, or (with --init) a trained one to continue from, and
     what its checkpoints carry along besides the tokenizer.
@@ -259,7 +247,7 @@ def train_tokenizer(args) -> None:
         ema.model.to(acc.device)
         record = {"step": step, "eval": True}
         if test_set is not None:
-            record["test_psnr"] = tokenizer_psnr(ema.model, test_set)
+            record["test_psnr"] = float(reconstruction_psnr(ema.model, test_set).mean())
         x = fixed.to(acc.device)
         with torch.no_grad():
             recon = ema.model.decode(ema.model.encode(x, deterministic=True))

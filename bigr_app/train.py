@@ -86,6 +86,9 @@ def splits(data: Path) -> tuple[Path, Path | None]:
 def training_loader(dataset, labels: torch.Tensor, batch: int, balance: float) -> torch.utils.data.DataLoader:
     """Shuffled batches; with balance > 0 each picture is drawn with weight n_c ** -balance, where n_c is the
     size of its class: 0 keeps the data's class frequencies, 1 shows every class equally often."""
+    if len(labels) < batch:  # drop_last would leave no batch at all
+        raise SystemExit(f"only {len(labels)} training pictures, fewer than one batch: pass --batch {len(labels)} "
+                         "or less, or add pictures")
     if balance == 0:
         return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True)
     sizes = torch.bincount(labels).double()

@@ -157,7 +157,8 @@ def test_bigr_continues_from_a_trained_folder(tmp_path):
     for name in ("flag", "smiley"):
         shutil.copytree(FIXTURE / "train" / name, fewer / name)
     train_main(["bigr", "--data", str(fewer), "--init", str(first / "model"), "--out", str(tmp_path / "other"),
-                "--steps", "1", "--lr", "1e-12", "--eval-every", "100", "--save-every", "100", *BIGR_ARGS])
+                "--steps", "1", "--lr", "1e-12", "--eval-every", "100", "--save-every", "100", *BIGR_ARGS,
+                "--batch", "4"])
     other = Engine.from_pretrained(tmp_path / "other" / "model")
     assert other.class_names == ["flag", "smiley"] and other.bigr.cfg.num_classes == 2
     kept = other.bigr.backbone.layers[0].state_dict()
@@ -170,3 +171,11 @@ def test_bigr_needs_one_place_to_start_from(tmp_path):
         with pytest.raises(SystemExit, match="exactly one of --tokenizer"):
             train_main(["bigr", "--data", str(FIXTURE), "--out", str(tmp_path / "run"), "--steps", "1", *start,
                         *BIGR_ARGS])
+
+
+def test_fewer_pictures_than_a_batch_is_refused(tmp_path):
+    few = tmp_path / "few"
+    shutil.copytree(FIXTURE / "train" / "smiley", few / "smiley")  # 3 pictures, batch 8
+    with pytest.raises(SystemExit, match="fewer than one batch: pass --batch 3"):
+        train_main(["tokenizer", "--data", str(few), "--out", str(tmp_path / "tok"), "--steps", "1",
+                    *TOKENIZER_ARGS])

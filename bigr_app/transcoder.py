@@ -115,31 +115,44 @@ class DenoiseMLP(nn.Module):
         weight, bias = fused if fused is not None else self.modulation_weights()
         return F.linear(F.silu(cond_h + t_emb), weight, bias)
 
-    def step_modulations(self, cond_h: torch.Tensor, t_embs: torch.Tensor,
+    def step_modulations(self, cond_h: torch.Tensor, t_embs: torch.Tensor, dtype: torch.dtype,
                          budget_bytes: int = 8 * 2**20) -> Iterator[torch.Tensor]:
         """Per sampling step, the modulations of all rows. They do not depend on the noisy bits, so
         several steps are computed in one large GEMM (a batch-1 step alone is too small to run the
         matrix units well), as many as fit in `budget_bytes`."""
-        fused = self.modulation_weights()
+        fused = tuple(w.to(dtype) for w in self.modulation_weights())
         per_step = cond_h.shape[0] * fused[0].shape[0] * cond_h.element_size()
         chunk = max(1, budget_bytes // max(1, per_step))
         for start in range(0, len(t_embs), chunk):
             yield from self.modulations(cond_h[None], t_embs[start : start + chunk, None], fused)
 
+    def bit_path_weights(self, dtype: torch.dtype | None = None,
+                         out_scale: float = 1.0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(weight, bias) of the linear layers the noisy bits pass through: the input projection, each
+        block's two MLP layers, the output layer (scaled by `out_scale`). With `dtype` they are cast once
+        per sampling call; under autocast F.linear would cast them again at every diffusion step."""
+        layers = [self.in_proj, *(lin for blk in self.blocks for lin in (blk.mlp[0], blk.mlp[2])), self.final.linear]
+        pairs = [(lin.weight, lin.bias) for lin in layers]
+        if out_scale != 1.0:
+            pairs[-1] = (pairs[-1][0] * out_scale, pairs[-1][1] * out_scale)
+        return pairs if dtype is None else [(w.to(dtype), b.to(dtype)) for w, b in pairs]
+
     def forward_modulated(self, spins: torch.Tensor, mods: torch.Tensor,
-                          out: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                          weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
         """Noisy bits as spins [M, K] (2 z_t - 1, what the network reads) and modulations from
-        `modulations` -> flip logits [M, K], through `out` (weight, bias) instead of the final linear
-        layer's own where given. The blocks' arithmetic is ResidualBlock's, in fused kernels."""
+        `modulations` -> flip logits [M, K], through `weights` from `bit_path_weights` (default: the
+        layers' own). The blocks' arithmetic is ResidualBlock's, in fused kernels."""
         hidden = self.in_proj.out_features
         *block_mods, final_mod = mods.split([3 * hidden] * len(self.blocks) + [2 * hidden], -1)
-        x = self.in_proj(spins.to(mods.dtype))
-        for blk, mod in zip(self.blocks, block_mods):
+        (w_in, b_in), *mlp, (w_out, b_out) = weights if weights is not None else self.bit_path_weights()
+        x = F.linear(spins.to(mods.dtype), w_in, b_in)
+        for i, (blk, mod) in enumerate(zip(self.blocks, block_mods)):
             shift, scale, gate = mod.chunk(3, dim=-1)
-            x = torch.addcmul(x, gate, blk.mlp(torch.addcmul(shift, blk.norm(x), scale)))
+            (w1, b1), (w2, b2) = mlp[2 * i], mlp[2 * i + 1]
+            h = F.linear(F.silu(F.linear(torch.addcmul(shift, blk.norm(x), scale), w1, b1)), w2, b2)
+            x = torch.addcmul(x, gate, h)
         shift, scale = final_mod.chunk(2, dim=-1)
-        weight, bias = out if out is not None else (self.final.linear.weight, self.final.linear.bias)
-        return F.linear(torch.addcmul(shift, self.final.norm(x), scale), weight, bias)
+        return F.linear(torch.addcmul(shift, self.final.norm(x), scale), w_out, b_out)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Training form: x_t [M, K] in {0, 1}, t [M] each row's network timestep (diffusion step - 1)."""
@@ -225,7 +238,8 @@ class Transcoder(nn.Module):
         Few kernels per step, because at batch 1 their count, not the arithmetic, sets the time: the bits
         are carried as spins s = 2 z - 1, the output layer is negated and divided by the temperature once
         (guidance is linear, so it commutes), which makes P(z_0 = 1) = sigmoid(s * out), and the next bits
-        are drawn by comparing logistic noise with the posterior's log-odds.
+        are drawn by comparing logistic noise with the posterior's log-odds. The weights are cast to the
+        compute dtype once per call, not by autocast at every step.
         """
         m, device = cond.shape[0], cond.device
         net = self.net
@@ -233,10 +247,11 @@ class Transcoder(nn.Module):
         cond_h = net.cond_proj(torch.cat([cond, uncond]) if guided else cond)
         plan = self.plan(steps)
         t_embs = net.time_embed(torch.tensor([s.net_t for s in plan], device=device))
-        negated_out = (net.final.linear.weight / -temperature, net.final.linear.bias / -temperature)
+        dtype = cond_h.dtype  # the compute dtype (bf16 under autocast)
+        weights = net.bit_path_weights(dtype, out_scale=-1.0 / temperature)
         spins = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator).mul_(2).sub_(1)
-        for step, mods in zip(plan, net.step_modulations(cond_h, t_embs)):
-            out = net.forward_modulated(torch.cat([spins, spins]) if guided else spins, mods, negated_out).float()
+        for step, mods in zip(plan, net.step_modulations(cond_h, t_embs, dtype)):
+            out = net.forward_modulated(torch.cat([spins, spins]) if guided else spins, mods, weights).float()
             if guided:
                 out = torch.lerp(out[m:], out[:m], cfg_scale)  # uncond + cfg * (cond - uncond)
             p0 = torch.sigmoid(out * spins)  # P(z_0 = 1)

@@ -298,6 +298,7 @@ def initial_bigr(args, classes: list[str]) -> tuple[BinaryAutoencoder, BiGR, dic
     if (args.init is None) == (args.tokenizer is None):
         raise SystemExit("bigr needs exactly one of --tokenizer (a trained tokenizer's folder, for a new BiGR) "
                          "or --init (a trained model folder to continue from)")
+    fresh = {"sampling": args.sampling, "trained_steps": 0}
     if args.init is None:
         tokenizer, _, tok_config = load_folder(args.tokenizer)
         cfg = BiGRConfig(
@@ -305,8 +306,7 @@ def initial_bigr(args, classes: list[str]) -> tuple[BinaryAutoencoder, BiGR, dic
             num_classes=len(classes), transcoder_dim=args.transcoder_dim, transcoder_blocks=args.transcoder_blocks,
             multiple_of=args.multiple_of, dropout=args.dropout, class_dropout=args.class_dropout,
         )
-        return tokenizer, BiGR(cfg), {"sampling": args.sampling, "trained_steps": 0,
-                                      "tokenizer_trained_steps": tok_config.get("trained_steps")}
+        return tokenizer, BiGR(cfg), {**fresh, "tokenizer_trained_steps": tok_config.get("trained_steps")}
     tokenizer, bigr, config = load_folder(args.init)
     if bigr is None:
         raise SystemExit(f"{args.init} holds a tokenizer only; pass it as --tokenizer to train a new BiGR")
@@ -316,7 +316,7 @@ def initial_bigr(args, classes: list[str]) -> tuple[BinaryAutoencoder, BiGR, dic
         bigr = BiGR(dataclasses.replace(bigr.cfg, num_classes=len(classes)))
         bigr.load_state_dict(weights, strict=False)
     carried = {k: v for k, v in config.items() if k not in ("format", "tokenizer", "bigr", "class_names")}
-    return tokenizer, bigr, {"sampling": args.sampling, "trained_steps": 0, **carried}
+    return tokenizer, bigr, {**fresh, **carried}
 
 
 def train_bigr(args) -> None:

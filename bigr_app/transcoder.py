@@ -115,12 +115,12 @@ class DenoiseMLP(nn.Module):
         weight, bias = fused if fused is not None else self.modulation_weights()
         return F.linear(F.silu(cond_h + t_emb), weight, bias)
 
-    def step_modulations(self, cond_h: torch.Tensor, t_embs: torch.Tensor, dtype: torch.dtype,
-                         budget_bytes: int = 8 * 2**20) -> Iterator[torch.Tensor]:
+    def step_modulations(self, cond_h: torch.Tensor, t_embs: torch.Tensor, budget_bytes: int = 8 * 2**20) -> Iterator[torch.Tensor]:
         """Per sampling step, the modulations of all rows. They do not depend on the noisy bits, so
         several steps are computed in one large GEMM (a batch-1 step alone is too small to run the
-        matrix units well), as many as fit in `budget_bytes`."""
-        fused = tuple(w.to(dtype) for w in self.modulation_weights())
+        matrix units well), as many as fit in `budget_bytes`. The fused weights are cast to cond_h's
+        (compute) dtype once."""
+        fused = tuple(w.to(cond_h.dtype) for w in self.modulation_weights())
         per_step = cond_h.shape[0] * fused[0].shape[0] * cond_h.element_size()
         chunk = max(1, budget_bytes // max(1, per_step))
         for start in range(0, len(t_embs), chunk):
@@ -146,9 +146,8 @@ class DenoiseMLP(nn.Module):
         *block_mods, final_mod = mods.split([3 * hidden] * len(self.blocks) + [2 * hidden], -1)
         (w_in, b_in), *mlp, (w_out, b_out) = weights if weights is not None else self.bit_path_weights()
         x = F.linear(spins.to(mods.dtype), w_in, b_in)
-        for i, (blk, mod) in enumerate(zip(self.blocks, block_mods)):
+        for blk, mod, (w1, b1), (w2, b2) in zip(self.blocks, block_mods, mlp[::2], mlp[1::2]):
             shift, scale, gate = mod.chunk(3, dim=-1)
-            (w1, b1), (w2, b2) = mlp[2 * i], mlp[2 * i + 1]
             h = F.linear(F.silu(F.linear(torch.addcmul(shift, blk.norm(x), scale), w1, b1)), w2, b2)
             x = torch.addcmul(x, gate, h)
         shift, scale = final_mod.chunk(2, dim=-1)
@@ -247,10 +246,9 @@ class Transcoder(nn.Module):
         cond_h = net.cond_proj(torch.cat([cond, uncond]) if guided else cond)
         plan = self.plan(steps)
         t_embs = net.time_embed(torch.tensor([s.net_t for s in plan], device=device))
-        dtype = cond_h.dtype  # the compute dtype (bf16 under autocast)
-        weights = net.bit_path_weights(dtype, out_scale=-1.0 / temperature)
+        weights = net.bit_path_weights(cond_h.dtype, out_scale=-1.0 / temperature)  # bf16 under autocast
         spins = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator).mul_(2).sub_(1)
-        for step, mods in zip(plan, net.step_modulations(cond_h, t_embs, dtype)):
+        for step, mods in zip(plan, net.step_modulations(cond_h, t_embs)):
             out = net.forward_modulated(torch.cat([spins, spins]) if guided else spins, mods, weights).float()
             if guided:
                 out = torch.lerp(out[m:], out[:m], cfg_scale)  # uncond + cfg * (cond - uncond)

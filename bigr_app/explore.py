@@ -90,9 +90,18 @@ def build_index(features: np.ndarray, labels: np.ndarray, classes: list[str], im
                         thumbs, layer)
 
 
+# Kelly's colours of maximum contrast without white, black (the user's own picture in the map) and olive
+# (too close to black), ordered so that every prefix keeps its colours as far apart as it can.
+KELLY = ("F3C300", "0067A5", "BE0032", "A1CAF1", "875692", "F99379", "654522", "8DB600", "E25822", "008856",
+         "C2B280", "B3446C", "F38400", "E68FAC", "848482", "882D17", "604E97", "F6A600", "DCD300")
+
+
 def class_colours(n: int) -> list[tuple[int, int, int]]:
-    """n well-separated hues."""
-    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb(i / max(1, n), 0.75, 0.85)) for i in range(n)]
+    """n colours that stay apart: Kelly's list, then evenly spaced hues beyond its 19."""
+    kelly = [tuple(int(h[i:i + 2], 16) for i in (0, 2, 4)) for h in KELLY]
+    if n <= len(kelly):
+        return kelly[:n]
+    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb(i / n, 0.75, 0.85)) for i in range(n)]
 
 
 def scatter_figure(coords: np.ndarray, labels: np.ndarray, classes: list[str], title: str, size: int = 480) -> Image.Image:

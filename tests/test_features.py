@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -9,7 +10,7 @@ from PIL import Image
 
 from bigr_app.cli import main
 from bigr_app.errors import InputError
-from bigr_app.explore import ExploreIndex, build_index, scatter_figure
+from bigr_app.explore import ExploreIndex, build_index, class_colours, scatter_figure
 from bigr_app.probe import best_layer, layer_sweep, linear_probe
 
 FIXTURE = Path(__file__).parent / "fixtures" / "emoji_tiny"
@@ -184,3 +185,14 @@ def test_explore_index_round_trip_and_placement(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     with pytest.raises(InputError, match="not a map index"):
         ExploreIndex.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("n, min_delta_e", [(1, 0), (12, 30), (19, 14), (31, 5)])
+def test_class_colours_stay_apart_and_never_black(n, min_delta_e):
+    colours = np.array(class_colours(n), dtype=np.float32)
+    assert colours.shape == (n, 3)
+    assert (colours.sum(1) > 60).all()  # black is the user's own picture in the Explore map
+    if n > 1:  # CIE76 colour difference; evenly spaced hues gave 18 at 12 classes (the bundled model)
+        lab = cv2.cvtColor(colours[None] / 255, cv2.COLOR_RGB2Lab)[0]
+        gaps = np.linalg.norm(lab[:, None] - lab[None], axis=-1)[np.triu_indices(n, 1)]
+        assert gaps.min() > min_delta_e

@@ -91,23 +91,30 @@ def count_flops(eng: Engine, job: Job) -> float:
     return float(counter.get_total_flops())
 
 
-def time_job(eng: Engine, job: Job, repeats: int) -> dict[str, float]:
-    """Median over repeats of the time per image (a stray slow repeat on a shared machine does not
-    move it), and the backbone / transcoder shares of the total."""
-    run_job(eng, job, seed=0)  # warm-up
-    if eng.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    timer = PhaseTimer(eng.device)
-    times = []
+def time_jobs(eng: Engine, job: Job, loops: dict[str, tuple[Callable, str]], repeats: int) -> dict[str, dict]:
+    """For each decoding loop (name -> (loop, precision)): the median over repeats of the time per image, and
+    the backbone / transcoder shares of its total. The loops take turns within every repeat, so a slow spell
+    of a shared machine falls on all of them alike, and their ratio holds still when the times do not."""
+    stats = {}
+    for name, (loop, precision) in loops.items():
+        if eng.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        run_job(with_loop(eng, loop, precision), job, seed=0)  # warm-up, and this loop's peak memory
+        stats[name] = dict(timer=PhaseTimer(eng.device), times=[], peak_mib=peak_memory_mib(eng.device))
     for r in range(repeats):
-        synchronize(eng.device)
-        start = time.perf_counter()
-        run_job(eng, job, seed=r + 1, timer=timer)
-        synchronize(eng.device)
-        times.append(time.perf_counter() - start)
-    total = sum(times)
-    return dict(s_per_image=statistics.median(times) / job.batch, backbone=timer.seconds["backbone"] / total,
-                transcoder=timer.seconds["transcoder"] / total, peak_mib=peak_memory_mib(eng.device))
+        for name, (loop, precision) in loops.items():
+            with_loop(eng, loop, precision)
+            synchronize(eng.device)
+            start = time.perf_counter()
+            run_job(eng, job, seed=r + 1, timer=stats[name]["timer"])
+            synchronize(eng.device)
+            stats[name]["times"].append(time.perf_counter() - start)
+    results = {}
+    for name, st in stats.items():
+        total, seconds = sum(st["times"]), st["timer"].seconds
+        results[name] = dict(s_per_image=statistics.median(st["times"]) / job.batch, backbone=seconds["backbone"] / total,
+                             transcoder=seconds["transcoder"] / total, peak_mib=st["peak_mib"])
+    return results
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -171,20 +178,23 @@ def main() -> None:
         batches = args.batch or ([1, 64] if eng.device.type == "cuda" else [1, 16])
         print(f"\n{preset} on {eng.device.type}, ours in {ours}, reference in {theirs}: N={sampling['iterations']} "
               f"T={sampling['diffusion_steps']} cfg={sampling['cfg_scale']:g} (enrich: cfg 10); {ours} matmul peak measured "
-              f"{peak / 1e9:.0f} GFLOP/s; s/image = median of {args.repeats} repeats")
+              f"{peak / 1e9:.0f} GFLOP/s; s/image = median of {args.repeats} repeats, ours and the reference taking turns")
         print(header)
         print("-" * len(header))
         for task in args.task:
             for batch in batches:
                 job = make_job(eng, task, batch, sampling)
-                r = time_job(with_loop(eng, masked_decode, ours), job, args.repeats)
-                flops = count_flops(eng, job) / batch
+                loops = {"ours": (masked_decode, ours)}
+                if not args.no_reference and batch <= args.reference_max_batch:
+                    loops["reference"] = (reference_decode, theirs)
+                timed = time_jobs(eng, job, loops, args.repeats)
+                r = timed["ours"]
+                flops = count_flops(with_loop(eng, masked_decode, ours), job) / batch
                 achieved = flops / r["s_per_image"]
                 ref_s = ratio = ""
-                if not args.no_reference and batch <= args.reference_max_batch:
-                    ref = time_job(with_loop(eng, reference_decode, theirs), job, max(1, args.repeats - 1))
+                if "reference" in timed:
+                    ref = timed["reference"]
                     ref_s, ratio = f"{ref['s_per_image']:.3f}", f"{r['s_per_image'] / ref['s_per_image']:.2f}x"
-                    with_loop(eng, masked_decode, ours)
                 print(f"{preset:<12} {task:<11} {batch:>5} {r['s_per_image']:>8.3f} {1 / r['s_per_image']:>7.2f} "
                       f"{r['backbone']:>8.0%} {r['transcoder']:>7.0%} {flops / 1e9:>9.2f} {achieved / 1e9:>8.1f} "
                       f"{achieved / peak:>8.1%} {r['peak_mib']:>8.0f} {ref_s:>9} {ratio:>8}", flush=True)

@@ -91,7 +91,7 @@ def build_index(features: np.ndarray, labels: np.ndarray, classes: list[str], im
 
 
 # Kelly's colours of maximum contrast without white, black (the user's own picture in the map) and olive
-# (too close to black), ordered so that every prefix keeps its colours as far apart as it can.
+# (too close to black), in farthest-first order: the first n are far apart for any n.
 KELLY = ("F3C300", "0067A5", "BE0032", "A1CAF1", "875692", "F99379", "654522", "8DB600", "E25822", "008856",
          "C2B280", "B3446C", "F38400", "E68FAC", "848482", "882D17", "604E97", "F6A600", "DCD300")
 

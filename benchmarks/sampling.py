@@ -37,14 +37,14 @@ from bigr_app.sampler import PhaseTimer, masked_decode, synchronize  # noqa: E40
 TASKS = ("generate", "inpaint", "interpolate", "enrich")
 
 
-def build_engine(preset: str, device: str, precision: str) -> Engine:
+def build_engine(preset: str, device: str, precision: str, compile: bool) -> Engine:
     if preset == "bundled":
-        return Engine.from_pretrained(DEFAULT_WEIGHTS, device=device, precision=precision)
+        return Engine.from_pretrained(DEFAULT_WEIGHTS, device=device, precision=precision, compile=compile)
     bits = 32 if preset.endswith("-d32") or preset == "BiGR-L-512" else 24
     name = preset.removesuffix("-d24").removesuffix("-d32")
     tok_name = "BAE-d32-512" if name == "BiGR-L-512" else f"BAE-d{bits}"
     return Engine(BinaryAutoencoder(tokenizer_preset(tok_name)), BiGR(bigr_preset(name, bits=bits)), device=device,
-                  source=f"random {preset}", precision=precision)
+                  source=f"random {preset}", precision=precision, compile=compile)
 
 
 @dataclass
@@ -166,10 +166,8 @@ def main() -> None:
     header = (f"{'model':<12} {'task':<11} {'batch':>5} {'s/image':>8} {'img/s':>7} {'backbone':>8} {'transc.':>7} "
               f"{'GFLOP/img':>9} {'GFLOP/s':>8} {'%mm-peak':>8} {'peak MiB':>8} {'ref s/img':>9} {'ours/ref':>8}")
     for preset in presets:
-        eng = build_engine(preset, args.device, args.precision)
+        eng = build_engine(preset, args.device, args.precision, args.compile)
         ours, theirs = eng.precision, args.reference_precision or eng.precision
-        if args.compile:
-            eng._compile()
         d = eng.defaults if preset == "bundled" else None
         sampling = dict(iterations=args.iterations or (d.iterations if d else 20),
                         diffusion_steps=args.steps or (d.diffusion_steps if d else 100),

@@ -6,6 +6,7 @@ loop of `sampler.py`.
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -19,7 +20,7 @@ from .checkpoints import load_folder, load_official_bae, load_official_bigr, sav
 from .config import PRECISIONS
 from .errors import CheckpointError, InputError
 from .images import fit, pils_to_tensor, tensor_to_pils, to_rgb
-from .model import BiGR
+from .model import BiGR, with_linear_weights_in
 from .sampler import PhaseTimer, SamplingParams, masked_decode
 from .tokenizer import BinaryAutoencoder
 
@@ -56,6 +57,13 @@ def pick_precision(precision: str, device: torch.device) -> str:
     if device.type == "cpu" and cpu_has_native_bf16():
         return "bf16"
     return "fp32"
+
+
+def compile_sampling_steps(model: BiGR) -> None:
+    """torch.compile, in place, the backbone and the transcoder step (the masked-token count varies)."""
+    model.backbone.compile(dynamic=True)
+    net = model.transcoder.net
+    net.forward_modulated = torch.compile(net.forward_modulated, dynamic=True)
 
 
 def _default_class_names(n: int) -> list[str]:
@@ -100,14 +108,23 @@ class Engine(EditsMixin, FeaturesMixin):
         self.source = source
         self.folder = folder  # the weights folder it came from (None for official files or in-memory models)
         self.decode_loop = masked_decode  # benchmarks swap in reference.reference_decode
-        if compile and self.bigr is not None:
-            self._compile()
+        self.compile = compile
+        self._sampling_models: dict[str, BiGR] = {}
 
-    def _compile(self) -> None:
-        """torch.compile the backbone and the transcoder step (the masked-token count varies)."""
-        self.bigr.backbone.compile(dynamic=True)
-        net = self.bigr.transcoder.net
-        net.forward_modulated = torch.compile(net.forward_modulated, dynamic=True)
+    def sampling_model(self) -> BiGR:
+        """The BiGR that sampling runs at the current precision, made once per precision: in bf16 a copy
+        with bf16 linear weights (same results as autocast over `self.bigr`, without re-casting every
+        weight at every call); compiled when the engine was asked to compile. `self.bigr` stays as loaded."""
+        model = self._require_bigr()
+        if self.precision not in self._sampling_models:
+            if self.precision == "bf16":
+                model = with_linear_weights_in(model, torch.bfloat16)
+            elif self.compile:
+                model = copy.deepcopy(model)
+            if self.compile:
+                compile_sampling_steps(model)
+            self._sampling_models[self.precision] = model
+        return self._sampling_models[self.precision]
 
     # ---- loading ------------------------------------------------------------------------
     @classmethod
@@ -271,7 +288,7 @@ class Engine(EditsMixin, FeaturesMixin):
         tokens [B, h, w, K] bool/{0,1}; to_generate [B, h, w] bool; classes: ids [B] (long, the
         null id for unconditional) or mixing weights [B, num_classes + 1]. Returns bits [B, h, w, K].
         """
-        model = self._require_bigr()
+        model = self.sampling_model()
         params = self.sampling_params(**sampling)
         b = tokens.shape[0]
         flat_tokens = tokens.to(self.device).float().reshape(b, -1, self.bits)

@@ -1,6 +1,7 @@
 """BiGR = backbone + binary transcoder, and its masked-modelling training loss."""
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -64,3 +65,18 @@ class BiGR(nn.Module):
         cond = self.backbone(bits, masked, self.backbone.class_condition(classes))
         per_bit = self.transcoder.loss(bits[masked].float(), cond[masked], generator)
         return {"loss": per_bit.mean(), "mask_ratio": masked.float().mean()}
+
+
+def with_linear_weights_in(model: BiGR, dtype: torch.dtype) -> BiGR:
+    """A copy of `model` whose linear layers keep their weight matrices in `dtype`.
+
+    Under autocast to `dtype` it computes exactly what `model` does, but autocast does not cache its
+    weight casts in inference mode: with fp32 weights every linear layer is cast again at every call,
+    ten times per image for the backbone alone. Biases stay fp32 (they are small, and the transcoder
+    adds adaLN's "+ 1" to some of them before rounding).
+    """
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        if isinstance(module, nn.Linear):
+            module.weight = nn.Parameter(module.weight.detach().to(dtype), requires_grad=False)
+    return clone

@@ -138,10 +138,15 @@ class DenoiseMLP(nn.Module):
         return pairs if dtype is None else [(w.to(dtype), b.to(dtype)) for w, b in pairs]
 
     def forward_modulated(self, spins: torch.Tensor, mods: torch.Tensor,
-                          weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+                          weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                          cfg_scale: float | None = None) -> torch.Tensor:
         """Noisy bits as spins [M, K] (2 z_t - 1, what the network reads) and modulations from
-        `modulations` -> flip logits [M, K], through `weights` from `bit_path_weights` (default: the
-        layers' own). The blocks' arithmetic is ResidualBlock's, in fused kernels."""
+        `modulations` [M, F] -> flip logits [M, K], through `weights` from `bit_path_weights` (default:
+        the layers' own). The blocks' arithmetic is ResidualBlock's, in fused kernels.
+
+        With `cfg_scale`, mods are [2, M, F] (conditional, unconditional) and the result is the guided
+        logits uncond + cfg_scale * (cond - uncond). The input layer and first norm see only the bits, so
+        they run once for both; guidance mixes the output layer's inputs, since that layer is affine."""
         hidden = self.in_proj.out_features
         *block_mods, final_mod = mods.split([3 * hidden] * len(self.blocks) + [2 * hidden], -1)
         (w_in, b_in), *mlp, (w_out, b_out) = weights if weights is not None else self.bit_path_weights()
@@ -151,7 +156,10 @@ class DenoiseMLP(nn.Module):
             h = F.linear(F.silu(F.linear(torch.addcmul(shift, blk.norm(x), scale), w1, b1)), w2, b2)
             x = torch.addcmul(x, gate, h)
         shift, scale = final_mod.chunk(2, dim=-1)
-        return F.linear(torch.addcmul(shift, self.final.norm(x), scale), w_out, b_out)
+        y = torch.addcmul(shift, self.final.norm(x), scale)
+        if cfg_scale is not None:
+            y = torch.lerp(y[1], y[0], cfg_scale)
+        return F.linear(y, w_out, b_out)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Training form: x_t [M, K] in {0, 1}, t [M] each row's network timestep (diffusion step - 1)."""
@@ -248,22 +256,27 @@ class Transcoder(nn.Module):
         t_embs = net.time_embed(torch.tensor([s.net_t for s in plan], device=device))
         weights = net.bit_path_weights(cond_h.dtype, out_scale=-1.0 / temperature)  # bf16 under autocast
         spins = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator).mul_(2).sub_(1)
-        for step, mods in zip(plan, net.step_modulations(cond_h, t_embs)):
-            out = net.forward_modulated(torch.cat([spins, spins]) if guided else spins, mods, weights).float()
+        noise = logistic_noise((len(plan) - 1, m, self.bits), device, generator)  # all steps' draws at once
+        for i, (step, mods) in enumerate(zip(plan, net.step_modulations(cond_h, t_embs))):
             if guided:
-                out = torch.lerp(out[m:], out[:m], cfg_scale)  # uncond + cfg * (cond - uncond)
-            p0 = torch.sigmoid(out * spins)  # P(z_0 = 1)
+                out = net.forward_modulated(spins, mods.unflatten(0, (2, m)), weights, cfg_scale)
+            else:
+                out = net.forward_modulated(spins, mods, weights)
+            p0 = torch.sigmoid(out * spins)  # P(z_0 = 1), in fp32: spins are
             if step.last:
                 break
-            spins = self.draw_previous(p0, spins, step, generator)
+            spins = self.draw_previous(p0, spins, step, noise[i])
         return p0
 
     @staticmethod
-    def draw_previous(p0: torch.Tensor, spins: torch.Tensor, step: _Step,
-                      generator: torch.Generator | None) -> torch.Tensor:
+    def draw_previous(p0: torch.Tensor, spins: torch.Tensor, step: _Step, noise: torch.Tensor) -> torch.Tensor:
         """z_prev ~ q(z_prev | z_t, P(z_0 = 1) = p0) as spins. Its log-odds are those of the prior
         q(z_prev = 1 | p0) = k_prev p0 + b_prev plus the evidence of z_t; z_prev = 1 where they exceed
-        logistic noise."""
+        the logistic `noise`."""
         log_odds = torch.logit(p0 * step.k_prev + step.b_prev).add_(spins, alpha=step.jump_log_odds)
-        noise = torch.logit(torch.rand(p0.shape, generator=generator, device=p0.device))
         return torch.where(noise < log_odds, 1.0, -1.0)
+
+
+def logistic_noise(shape: tuple[int, ...], device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard logistic draws: x < log-odds(p) happens with probability p."""
+    return torch.logit(torch.rand(shape, generator=generator, device=device))

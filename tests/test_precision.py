@@ -54,3 +54,22 @@ def test_bf16_reconstruction_is_close_to_fp32(engines):
     assert (fp32.encode(x) == bf16.encode(x)).float().mean() > 0.97
     diff = (fp32.decode_tensor(fp32.encode(x)) - bf16.decode_tensor(fp32.encode(x))).abs().mean()
     assert diff < 0.02
+
+
+def test_bf16_sampling_runs_a_bf16_copy_that_samples_what_autocast_over_the_loaded_weights_does(engines):
+    _, bf16 = engines
+    copy = bf16.sampling_model()
+    assert copy is bf16.sampling_model() and copy is not bf16.bigr
+    linears = [name for name, m in copy.named_modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(copy.get_submodule(n).weight.dtype == torch.bfloat16 for n in linears)
+    assert all(p.dtype == torch.float32 for p in bf16.bigr.parameters())  # the loaded weights are untouched
+    tokens = torch.zeros(3, bf16.grid, bf16.grid, bf16.bits, dtype=torch.bool)
+    everything = torch.ones(3, bf16.grid, bf16.grid, dtype=torch.bool)
+    classes = torch.tensor([0, 1, 2])
+    from_copy = bf16.sample_tokens(tokens, everything, classes, seed=5, **FAST)
+    bf16._sampling_models["bf16"] = bf16.bigr  # what autocast alone would run
+    try:
+        from_loaded = bf16.sample_tokens(tokens, everything, classes, seed=5, **FAST)
+    finally:
+        bf16._sampling_models["bf16"] = copy
+    assert torch.equal(from_copy, from_loaded)

@@ -183,7 +183,7 @@ def masked_decode(
         new_bits[rows] = torch.bernoulli(p, generator=generator)
         tokens = torch.where(fix[..., None], new_bits, tokens)
         unknown &= ~fix
-        decided_at[fix] = it
+        decided_at = torch.where(fix, it, decided_at)  # not decided_at[fix] = it: a boolean index waits for the GPU
 
     if bool(unknown.any()):  # cannot happen with the schedules above; kept as a guard
         raise SamplingError(f"{int(unknown.sum())} tokens were left undecided")

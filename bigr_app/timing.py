@@ -55,7 +55,7 @@ def _best_time(fn, repeats: int, device: torch.device) -> float:
 @torch.inference_mode()
 def measure_costs(engine, repeats: int = 3) -> CostModel:
     """Time the three unit costs on the engine's device (about a second for the bundled model)."""
-    model, device = engine._require_bigr(), engine.device
+    model, device = engine.sampling_model(), engine.device
     n, dim = engine.grid**2, model.cfg.dim
     bits = torch.zeros(2, n, engine.bits, device=device)
     masked = torch.ones(2, n, dtype=torch.bool, device=device)

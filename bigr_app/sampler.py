@@ -62,15 +62,12 @@ def share_still_masked(ratio: float, schedule: str) -> float:
     return math.cos(math.pi / 2 * ratio) if schedule == "cosine" else 1.0 - ratio
 
 
-def still_masked(total, ratio: float, schedule: str):
-    """How many of `total` tokens (int or LongTensor) stay masked after the iteration at `ratio`.
+def still_masked(total: int, ratio: float, schedule: str) -> int:
+    """How many of `total` tokens stay masked after the iteration at `ratio`.
 
-    Computed in float64 with a tolerance, so 1 - 0.8 = 0.19999... does not lose a token to rounding.
+    With a tolerance, so 1 - 0.8 = 0.19999... does not lose a token to rounding.
     """
-    share = share_still_masked(ratio, schedule)
-    if isinstance(total, torch.Tensor):
-        return torch.floor(total.double() * share + 1e-9).long()
-    return math.floor(total * share + 1e-9)
+    return math.floor(total * share_still_masked(ratio, schedule) + 1e-9)
 
 
 def scheduled(value: float, ratio: float, schedule: str) -> float:
@@ -145,26 +142,28 @@ def masked_decode(
     timer = timer or PhaseTimer()
     tokens = torch.where(to_generate[..., None], torch.zeros_like(tokens), tokens).float()
     unknown = to_generate.clone()
-    total = unknown.sum(1)
+    # Each row's count of unknown tokens follows from the schedule alone, so it is kept on the host:
+    # reading these counts is the loop's only wait for the device.
+    totals = unknown.sum(1).tolist()
+    unknown_counts = list(totals)
     schedule = params.mask_schedule
     if schedule == "auto":
-        schedule = "cosine" if bool(unknown.all()) else "linear"
+        schedule = "cosine" if all(t == unknown.shape[1] for t in totals) else "linear"
     use_cfg = uncond is not None and params.cfg_scale != 1.0
     both_conds = torch.cat([cond, uncond]) if use_cfg else cond
     decided_at = torch.full(unknown.shape, -1, dtype=torch.long, device=tokens.device)
 
     for it in range(params.iterations):
         ratio = (it + 1) / params.iterations
-        stay = still_masked(total, ratio, schedule)
-        n_fix = unknown.sum(1) - stay
+        stay = [still_masked(t, ratio, schedule) for t in totals]
         if progress is not None:
             progress(it + 1, params.iterations)
-        if not bool((n_fix > 0).any()):
+        if all(u <= s for u, s in zip(unknown_counts, stay)):
             continue
         batch_tokens = torch.cat([tokens, tokens]) if use_cfg else tokens
         batch_unknown = torch.cat([unknown, unknown]) if use_cfg else unknown
         hidden = timer.measure("backbone", model.backbone, batch_tokens, batch_unknown, both_conds)
-        rows = unknown.nonzero(as_tuple=True)
+        rows = torch.nonzero_static(unknown, size=sum(unknown_counts)).unbind(1)  # nonzero() would wait for the device
         h_cond = hidden[: len(tokens)][rows]
         h_uncond = hidden[len(tokens):][rows] if use_cfg else None
         p = timer.measure(
@@ -178,12 +177,14 @@ def masked_decode(
         if gumbel > 0:
             score = score + gumbel * gumbel_noise(score.shape, score.device, generator)
         confidence[rows] = score
+        n_fix = torch.tensor([u - s for u, s in zip(unknown_counts, stay)], device=tokens.device)
         fix = (confidence_rank(confidence, generator) < n_fix[:, None]) & unknown
         new_bits = torch.zeros_like(tokens)
         new_bits[rows] = torch.bernoulli(p, generator=generator)
         tokens = torch.where(fix[..., None], new_bits, tokens)
         unknown &= ~fix
         decided_at = torch.where(fix, it, decided_at)  # not decided_at[fix] = it: a boolean index waits for the GPU
+        unknown_counts = [min(u, s) for u, s in zip(unknown_counts, stay)]
 
     if bool(unknown.any()):  # cannot happen with the schedules above; kept as a guard
         raise SamplingError(f"{int(unknown.sum())} tokens were left undecided")

@@ -65,6 +65,21 @@ def test_cosine_schedule_decides_few_tokens_first(tiny_models):
     assert counts == [256 - stay[0], stay[0] - stay[1], stay[1] - stay[2], stay[2] - stay[3]]
 
 
+def test_each_row_decides_its_own_share_of_tokens_every_iteration(tiny_models):
+    _, model = tiny_models
+    to_generate = torch.zeros(3, 256, dtype=torch.bool)
+    for row, count in enumerate((256, 100, 7)):
+        to_generate[row, torch.randperm(256, generator=torch.Generator().manual_seed(row))[:count]] = True
+    cond = model.backbone.class_condition(torch.tensor([0, 1, 2]))
+    _, order = masked_decode(model, torch.zeros(3, 256, 8), to_generate, cond, None,
+                             SamplingParams(iterations=5, diffusion_steps=2), torch.Generator().manual_seed(0),
+                             return_order=True)
+    for row, count in enumerate((256, 100, 7)):
+        left = [count * (4 - i) // 5 for i in range(5)]  # linear (the rows do not all start full): floor(count * (1 - r))
+        expected = [count - left[0]] + [a - b for a, b in zip(left, left[1:])]
+        assert torch.bincount(order[row][order[row] >= 0], minlength=5).tolist() == expected
+
+
 def test_progress_is_reported(tiny_engine):
     seen = []
     tiny_engine.generate(0, seed=0, progress=lambda i, n: seen.append((i, n)), **FAST)

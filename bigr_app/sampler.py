@@ -62,12 +62,15 @@ def share_still_masked(ratio: float, schedule: str) -> float:
     return math.cos(math.pi / 2 * ratio) if schedule == "cosine" else 1.0 - ratio
 
 
-def still_masked(total: int, ratio: float, schedule: str) -> int:
-    """How many of `total` tokens stay masked after the iteration at `ratio`.
+def still_masked(total, ratio: float, schedule: str):
+    """How many of `total` tokens (int or LongTensor) stay masked after the iteration at `ratio`.
 
-    With a tolerance, so 1 - 0.8 = 0.19999... does not lose a token to rounding.
+    Computed in float64 with a tolerance, so 1 - 0.8 = 0.19999... does not lose a token to rounding.
     """
-    return math.floor(total * share_still_masked(ratio, schedule) + 1e-9)
+    share = share_still_masked(ratio, schedule)
+    if isinstance(total, torch.Tensor):
+        return torch.floor(total.double() * share + 1e-9).long()
+    return math.floor(total * share + 1e-9)
 
 
 def scheduled(value: float, ratio: float, schedule: str) -> float:
@@ -144,7 +147,8 @@ def masked_decode(
     unknown = to_generate.clone()
     # Each row's count of unknown tokens follows from the schedule alone, so it is kept on the host:
     # reading these counts is the loop's only wait for the device.
-    totals = unknown.sum(1).tolist()
+    total = unknown.sum(1)
+    totals = total.tolist()
     unknown_counts = list(totals)
     schedule = params.mask_schedule
     if schedule == "auto":
@@ -177,7 +181,7 @@ def masked_decode(
         if gumbel > 0:
             score = score + gumbel * gumbel_noise(score.shape, score.device, generator)
         confidence[rows] = score
-        n_fix = torch.tensor([u - s for u, s in zip(unknown_counts, stay)], device=tokens.device)
+        n_fix = unknown.sum(1) - still_masked(total, ratio, schedule)  # the host's counts, without a copy to the device
         fix = (confidence_rank(confidence, generator) < n_fix[:, None]) & unknown
         new_bits = torch.zeros_like(tokens)
         new_bits[rows] = torch.bernoulli(p, generator=generator)

@@ -253,7 +253,7 @@ class Transcoder(nn.Module):
         guided = uncond is not None
         cond_h = net.cond_proj(torch.cat([cond, uncond]) if guided else cond)
         plan = self.plan(steps)
-        t_embs = net.time_embed(torch.tensor([s.net_t for s in plan], device=device))
+        t_embs = net.time_embed(torch.tensor([s.net_t for s in plan]).to(device, non_blocking=True))  # no wait on a GPU
         weights = net.bit_path_weights(cond_h.dtype, out_scale=-1.0 / temperature)  # bf16 under autocast
         spins = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator).mul_(2).sub_(1)
         noise = logistic_noise((len(plan) - 1, m, self.bits), device, generator)  # all steps' draws at once

@@ -146,7 +146,7 @@ def masked_decode(
     tokens = torch.where(to_generate[..., None], torch.zeros_like(tokens), tokens).float()
     unknown = to_generate.clone()
     # Each row's count of unknown tokens follows from the schedule alone, so it is kept on the host:
-    # reading these counts is the loop's only wait for the device.
+    # reading the starting counts here is the only wait for the device until the loop ends.
     total = unknown.sum(1)
     totals = total.tolist()
     unknown_counts = list(totals)

@@ -262,7 +262,7 @@ class Transcoder(nn.Module):
                 out = net.forward_modulated(spins, mods.unflatten(0, (2, m)), weights, cfg_scale)
             else:
                 out = net.forward_modulated(spins, mods, weights)
-            p0 = torch.sigmoid(out * spins)  # P(z_0 = 1), in fp32: spins are
+            p0 = torch.sigmoid(out * spins)  # P(z_0 = 1), in fp32 (the spins are)
             if step.last:
                 break
             spins = self.draw_previous(p0, spins, step, noise[i])

@@ -145,11 +145,10 @@ def masked_decode(
     timer = timer or PhaseTimer()
     tokens = torch.where(to_generate[..., None], torch.zeros_like(tokens), tokens).float()
     unknown = to_generate.clone()
-    # Each row's count of unknown tokens follows from the schedule alone, so it is kept on the host:
-    # reading the starting counts here is the only wait for the device until the loop ends.
+    # Each row's count of unknown tokens before and after an iteration follows from the schedule alone,
+    # so the host knows it: reading the starting counts here is the only wait for the device until the end.
     total = unknown.sum(1)
     totals = total.tolist()
-    unknown_counts = list(totals)
     schedule = params.mask_schedule
     if schedule == "auto":
         schedule = "cosine" if all(t == unknown.shape[1] for t in totals) else "linear"
@@ -159,15 +158,15 @@ def masked_decode(
 
     for it in range(params.iterations):
         ratio = (it + 1) / params.iterations
-        stay = [still_masked(t, ratio, schedule) for t in totals]
+        before = [still_masked(t, it / params.iterations, schedule) for t in totals]
         if progress is not None:
             progress(it + 1, params.iterations)
-        if all(u <= s for u, s in zip(unknown_counts, stay)):
+        if before == [still_masked(t, ratio, schedule) for t in totals]:
             continue
         batch_tokens = torch.cat([tokens, tokens]) if use_cfg else tokens
         batch_unknown = torch.cat([unknown, unknown]) if use_cfg else unknown
         hidden = timer.measure("backbone", model.backbone, batch_tokens, batch_unknown, both_conds)
-        rows = torch.nonzero_static(unknown, size=sum(unknown_counts)).unbind(1)  # nonzero() would wait for the device
+        rows = torch.nonzero_static(unknown, size=sum(before)).unbind(1)  # nonzero() would wait for the device
         h_cond = hidden[: len(tokens)][rows]
         h_uncond = hidden[len(tokens):][rows] if use_cfg else None
         p = timer.measure(
@@ -188,7 +187,6 @@ def masked_decode(
         tokens = torch.where(fix[..., None], new_bits, tokens)
         unknown &= ~fix
         decided_at = torch.where(fix, it, decided_at)  # not decided_at[fix] = it: a boolean index waits for the GPU
-        unknown_counts = [min(u, s) for u, s in zip(unknown_counts, stay)]
 
     if bool(unknown.any()):  # cannot happen with the schedules above; kept as a guard
         raise SamplingError(f"{int(unknown.sum())} tokens were left undecided")

@@ -126,30 +126,74 @@ def _tensor_dict(obj: Any, path: Path, what: str) -> dict[str, torch.Tensor]:
 
 def _shape(sd: dict[str, torch.Tensor], key: str, path: Path) -> tuple[int, ...]:
     if key not in sd:
-        raise CheckpointError(f"{path}: missing key {key!r}; is this an official BiGR checkpoint?")
+        raise CheckpointError(f"{path}: missing key {key!r}; is this an official checkpoint of the release?")
     return tuple(sd[key].shape)
 
 
-def infer_bigr_config(sd: dict[str, torch.Tensor], path: Path) -> BiGRConfig:
-    """Read the architecture off the tensor shapes of an official `ema` state dict."""
-    dim, bits = _shape(sd, "tok_embeddings.weight", path)
-    n_layer = len({k.split(".")[1] for k in sd if k.startswith("layers.")})
-    seq_len = _shape(sd, "diffusion_pos_embed_learned", path)[1]
+def _agreed(sd: dict[str, torch.Tensor], path: Path, what: str, readings: dict[str, int]) -> int:
+    """The size most of several tensors agree on (each reading is `key -> a size read off its shape`).
+
+    Reading a size off one tensor alone would blame every other key when that one is malformed;
+    with a majority the odd tensor is the one later reported as mis-shaped."""
+    values = list(readings.values())
+    best = max(set(values), key=values.count)
+    if values.count(best) * 2 <= len(values):
+        raise CheckpointError(f"{path}: the tensors disagree on the {what}: {readings}")
+    return best
+
+
+def _layer_count(sd: dict[str, torch.Tensor], prefix: str, path: Path) -> int:
+    """How many consecutively numbered sub-modules `prefix<i>.` the state dict holds."""
+    found = sorted({int(k[len(prefix):].split(".")[0]) for k in sd if k.startswith(prefix)})
+    if found != list(range(len(found))):
+        raise CheckpointError(f"{path}: {prefix}* are not numbered 0..n (found {found})")
+    return len(found)
+
+
+def infer_bigr_config(sd: dict[str, torch.Tensor], path: Path, heads: int | None = None) -> BiGRConfig:
+    """Read the architecture off the tensor shapes of an official `ema` state dict.
+
+    The head count leaves no trace in the shapes: it comes from `heads`, else from the release preset
+    with this width and depth; a layout that matches no preset needs `heads`."""
+    s = lambda key: _shape(sd, key, path)  # noqa: E731
+    dim = _agreed(sd, path, "model width", {
+        "norm.weight": s("norm.weight")[0], "mask_tok": s("mask_tok")[-1],
+        "tok_embeddings.weight": s("tok_embeddings.weight")[0],
+        "diffusion_pos_embed_learned": s("diffusion_pos_embed_learned")[-1],
+    })
+    bits = _agreed(sd, path, "bits per token", {
+        "tok_embeddings.weight": s("tok_embeddings.weight")[1],
+        "denoise_mlp.x_embedder.weight": s("denoise_mlp.x_embedder.weight")[1],
+        "denoise_mlp.final_layer.linear.weight": s("denoise_mlp.final_layer.linear.weight")[0],
+    })
+    t_dim = _agreed(sd, path, "transcoder width", {
+        "denoise_mlp.x_embedder.weight": s("denoise_mlp.x_embedder.weight")[0],
+        "denoise_mlp.c_embedder.weight": s("denoise_mlp.c_embedder.weight")[0],
+        "denoise_mlp.final_layer.linear.weight": s("denoise_mlp.final_layer.linear.weight")[1],
+    })
+    n_layer = _layer_count(sd, "layers.", path)
+    t_blocks = _layer_count(sd, "denoise_mlp.blocks.", path)
+    seq_len = s("diffusion_pos_embed_learned")[1]
     grid = int(round(seq_len**0.5))
     if grid * grid != seq_len:
         raise CheckpointError(f"{path}: position table of {seq_len} entries is not a square grid")
-    num_classes = _shape(sd, "cls_embedding.embedding_table.weight", path)[0] - 1
-    t_dim = _shape(sd, "denoise_mlp.x_embedder.weight", path)[0]
-    t_blocks = len({k.split(".")[2] for k in sd if k.startswith("denoise_mlp.blocks.")})
-    preset = next(
-        (p for p in BIGR_PRESETS.values() if p["dim"] == dim and p["n_layer"] == n_layer), None
-    )
-    n_head = preset["n_head"] if preset else dim // 64
-    cfg = BiGRConfig(
-        dim=dim, n_layer=n_layer, n_head=n_head, bits=bits, grid=grid, num_classes=num_classes,
-        transcoder_dim=t_dim, transcoder_blocks=t_blocks,
-    )
-    ffn = _shape(sd, "layers.0.feed_forward.w1.weight", path)[0]
+    num_classes = s("cls_embedding.embedding_table.weight")[0] - 1
+    if heads is None:
+        preset = next((p for p in BIGR_PRESETS.values() if p["dim"] == dim and p["n_layer"] == n_layer), None)
+        if preset is None:
+            raise CheckpointError(
+                f"{path}: a {n_layer}-layer, {dim}-wide BiGR matches no release preset, and the number of "
+                f"attention heads cannot be read off a checkpoint: give it (heads=..., or --heads on the command line)"
+            )
+        heads = preset["n_head"]
+    try:
+        cfg = BiGRConfig(
+            dim=dim, n_layer=n_layer, n_head=heads, bits=bits, grid=grid, num_classes=num_classes,
+            transcoder_dim=t_dim, transcoder_blocks=t_blocks,
+        )
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    ffn = s("layers.0.feed_forward.w1.weight")[0]
     if ffn != cfg.ffn_hidden:
         raise CheckpointError(f"{path}: SwiGLU width {ffn} does not follow the release's rule ({cfg.ffn_hidden})")
     return cfg
@@ -175,23 +219,43 @@ def _load_mapped(model: torch.nn.Module, names: dict[str, str], sd: dict[str, to
     model.load_state_dict({ours: sd[theirs] for ours, theirs in names.items()}, strict=True)
 
 
-def load_official_bigr(path: str | Path) -> BiGR:
+def _drop_transcoder_copy(sd: dict[str, torch.Tensor], path: Path) -> None:
+    """Check, then remove, the release's second registration of the transcoder: every
+    `denoise_mlp.*` tensor must have an identical `diffusion_processor._denoise_fn.*` twin."""
+    ours = {k[len("denoise_mlp."):] for k in sd if k.startswith("denoise_mlp.")}
+    copy = {k[len(_DENOISER_ALIAS):] for k in sd if k.startswith(_DENOISER_ALIAS)}
+    for name in sorted(ours ^ copy):
+        have, lack = ("denoise_mlp.", _DENOISER_ALIAS) if name in ours else (_DENOISER_ALIAS, "denoise_mlp.")
+        raise CheckpointError(f"{path}: missing key {lack + name!r} (its twin {have + name!r} is present; "
+                              f"the release stores the transcoder under both names)")
+    for name in sorted(ours):
+        mine, twin = sd["denoise_mlp." + name], sd.pop(_DENOISER_ALIAS + name)
+        if mine.shape != twin.shape or not torch.equal(mine, twin):
+            raise CheckpointError(f"{path}: {_DENOISER_ALIAS + name} differs from denoise_mlp.{name}; "
+                                  f"the two copies must be identical")
+
+
+def _drop_schedule(sd: dict[str, torch.Tensor], path: Path, steps: int) -> None:
+    """Check, then remove, the stored noise-schedule buffers (we recompute them)."""
+    for name, table in linear_bernoulli_schedule(steps).items():
+        key = _SCHEDULE_PREFIX + name
+        if key not in sd:
+            raise CheckpointError(f"{path}: missing key {key!r} (the release stores its noise schedule)")
+        stored = sd.pop(key)
+        if stored.shape != table.shape or not torch.allclose(stored.float(), table, atol=1e-6):
+            raise CheckpointError(f"{path}: stored noise schedule {name!r} is not the release's linear schedule")
+
+
+def load_official_bigr(path: str | Path, heads: int | None = None) -> BiGR:
+    """An official `{"ema": state_dict}` BiGR checkpoint; `heads` for layouts that match no preset."""
     path = Path(path)
     obj = _torch_load(path)
     if isinstance(obj, dict) and "ema" in obj:
         obj = obj["ema"]
     sd = dict(_tensor_dict(obj, path, "BiGR"))
-    cfg = infer_bigr_config(sd, path)
-    for key in [k for k in sd if k.startswith(_DENOISER_ALIAS)]:
-        twin = "denoise_mlp." + key[len(_DENOISER_ALIAS):]
-        if twin not in sd or not torch.equal(sd[twin], sd[key]):
-            raise CheckpointError(f"{path}: {key} differs from {twin}; the two copies must be identical")
-        del sd[key]
-    expected = linear_bernoulli_schedule(cfg.train_diffusion_steps)
-    for name, table in expected.items():
-        stored = sd.pop(_SCHEDULE_PREFIX + name, None)
-        if stored is not None and (stored.shape != table.shape or not torch.allclose(stored.float(), table, atol=1e-6)):
-            raise CheckpointError(f"{path}: stored noise schedule {name!r} is not the release's linear schedule")
+    cfg = infer_bigr_config(sd, path, heads)
+    _drop_transcoder_copy(sd, path)
+    _drop_schedule(sd, path, cfg.train_diffusion_steps)
     model = BiGR(cfg)
     _load_mapped(model, official_bigr_names(model), sd, path)
     return model.eval()
@@ -219,12 +283,23 @@ def _encoder_block_kinds(sd: dict[str, torch.Tensor], path: Path) -> list[str]:
 
 def infer_bae_config(sd: dict[str, torch.Tensor], path: Path, grid: int | None = None) -> TokenizerConfig:
     """Read the B-AE layout off the encoder's block list: channel multipliers, res-blocks per
-    level, where attention sits. Convolutions do not fix the image size, so the resolution comes
-    from `grid` (the BiGR token grid) when given, else from the attention level (the release puts
-    attention at 16x16), else 16 tokens per side."""
-    bits, emb_dim = _shape(sd, "ae.quantize.embed.weight", path)
-    nf = _shape(sd, "ae.encoder.blocks.0.weight", path)[0]
-    norm_first = len(_shape(sd, "ae.generator.blocks.0.weight", path)) == 1
+    level, where attention sits. Convolutions do not fix the image size; the release always puts
+    attention where the feature map is 16 px, so the level that has it gives the resolution. A
+    layout with no such level never reaches 16 px: its token grid is finer, and the release's one
+    such model has 32x32 tokens. `grid` (the BiGR token grid), when given, decides."""
+    s = lambda key: _shape(sd, key, path)  # noqa: E731
+    norm_first = len(s("ae.generator.blocks.0.weight")) == 1
+    bits = _agreed(sd, path, "bits per token", {
+        "ae.quantize.embed.weight": s("ae.quantize.embed.weight")[0],
+        "ae.quantize.proj.0.weight": s("ae.quantize.proj.0.weight")[0],
+        "ae.quantize.proj.0.bias": s("ae.quantize.proj.0.bias")[0],
+    })
+    emb_dim = _agreed(sd, path, "code embedding width", {
+        "ae.quantize.embed.weight": s("ae.quantize.embed.weight")[1],
+        "ae.quantize.proj.0.weight": s("ae.quantize.proj.0.weight")[1],
+        "ae.generator.blocks.0.weight": s("ae.generator.blocks.0.weight")[0 if norm_first else 1],
+    })
+    nf = s("ae.encoder.blocks.0.weight")[0]
     kinds = _encoder_block_kinds(sd, path)
     if kinds[:1] != ["conv"] or kinds[-5:] != ["res", "attn", "res", "norm", "conv"]:
         raise CheckpointError(f"{path}: unrecognised B-AE encoder layout {kinds}")
@@ -249,12 +324,15 @@ def infer_bae_config(sd: dict[str, torch.Tensor], path: Path, grid: int | None =
     elif attn_levels:
         resolution = 16 * 2 ** min(attn_levels)
     else:
-        resolution = 16 * factor
+        resolution = 32 * factor
     attn = tuple(sorted({resolution // 2**lvl for lvl in attn_levels}, reverse=True)) or (16,)
-    return TokenizerConfig(
-        resolution=resolution, bits=bits, nf=nf, ch_mult=tuple(mults), res_blocks=res_blocks[0],
-        attn_resolutions=attn, emb_dim=emb_dim, norm_first=norm_first,
-    )
+    try:
+        return TokenizerConfig(
+            resolution=resolution, bits=bits, nf=nf, ch_mult=tuple(mults), res_blocks=res_blocks[0],
+            attn_resolutions=attn, emb_dim=emb_dim, norm_first=norm_first,
+        )
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 def load_official_bae(path: str | Path, grid: int | None = None) -> BinaryAutoencoder:
@@ -267,7 +345,11 @@ def load_official_bae(path: str | Path, grid: int | None = None) -> BinaryAutoen
     sd = {k: v for k, v in full.items() if k.startswith("ae.")}
     if not sd:
         raise CheckpointError(f"{path}: no 'ae.*' keys; is this an official B-AE checkpoint?")
-    model = BinaryAutoencoder(infer_bae_config(sd, path, grid))
+    cfg = infer_bae_config(sd, path, grid)
+    try:
+        model = BinaryAutoencoder(cfg)
+    except ValueError as e:  # e.g. GroupNorm refusing a channel count read off a malformed tensor
+        raise CheckpointError(f"{path}: the layout read from it cannot be built ({cfg}): {e}") from None
     _load_mapped(model, official_bae_names(model), sd, path)
     return model.eval()
 
@@ -279,7 +361,10 @@ def save_folder(
     bigr: BiGR | None,
     class_names: list[str] | None = None,
     extra: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Path:
+    """Write our folder. `dtype` stores floating-point weights at that precision (loading casts back to
+    the model's fp32 parameters)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {"format": FORMAT, "tokenizer": tokenizer.cfg.to_dict()}
@@ -289,12 +374,19 @@ def save_folder(
         tensors.update({f"bigr.{k}": v for k, v in bigr.state_dict().items()})
     config["class_names"] = list(class_names) if class_names else None
     config.update(extra or {})
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    tensors = {k: _stored(v, dtype) for k, v in tensors.items()}
     tmp = folder / (WEIGHTS_NAME + ".tmp")
     save_file(tensors, str(tmp))
     tmp.replace(folder / WEIGHTS_NAME)
     (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2))
     return folder
+
+
+def _stored(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    tensor = tensor.detach().cpu()
+    if dtype is not None and tensor.is_floating_point():
+        tensor = tensor.to(dtype)
+    return tensor.contiguous()
 
 
 def read_folder_config(folder: str | Path) -> dict[str, Any]:

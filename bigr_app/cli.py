@@ -16,20 +16,25 @@ from PIL import Image, PngImagePlugin
 from tqdm.auto import tqdm
 
 from .config import PRECISIONS
-from .errors import BiGRError
+from .errors import BiGRError, InputError
+from .hub import OFFICIAL_MODELS
 from .images import open_image
 from .resumable import gather_chunks, parts_folder, run_chunks
 
 TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz", "features", "probe",
-         "explore-index")
+         "explore-index", "convert")
 
 
 # ---- argument groups shared by the tasks --------------------------------------------------
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--weights", type=Path, default=None, help="our weights folder (default: the bundled model)")
+    g.add_argument("--model", choices=list(OFFICIAL_MODELS), default=None,
+                   help="an official model, downloaded from the Hugging Face Hub on first use")
     g.add_argument("--bigr", type=Path, default=None, help="official BiGR checkpoint (.pt)")
     g.add_argument("--bae", type=Path, default=None, help="official B-AE checkpoint (.th)")
+    g.add_argument("--heads", type=int, default=None,
+                   help="attention heads, for official-format files that match no release preset")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
     g.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -115,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=50)
     p.add_argument("--batch", type=int, default=16)
 
+    p = sub.add_parser("convert", help="write a model (official files or --model) as our folder: config.json + "
+                                        "model.safetensors, faster and safer to load")
+    add_model_args(p)
+    p.add_argument("--out", type=Path, required=True, help="the folder to write")
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="precision of the stored weights")
+
     p = feature_task(sub, "features", "features of an ImageFolder tree (.npz; resumable)")
     p.add_argument("--data", type=Path, required=True, help="ImageFolder root: one sub-folder per class")
     p.add_argument("--out", type=Path, required=True, help="the .npz to write")
@@ -150,10 +161,14 @@ def feature_task(sub, name: str, help_text: str) -> argparse.ArgumentParser:
 def load_engine(args):
     from .engine import Engine
 
-    options = dict(device=args.device, compile=args.compile, precision=args.precision)
+    options = dict(device=args.device, compile=args.compile, precision=args.precision, heads=args.heads)
+    chosen = [flag for flag, given in (("--weights", args.weights), ("--model", args.model),
+                                       ("--bigr/--bae", args.bigr or args.bae)) if given]
+    if len(chosen) > 1:
+        raise InputError(f"choose one source of weights, not {' and '.join(chosen)}")
     if args.bigr or args.bae:
         return Engine.from_pretrained(bigr=args.bigr, bae=args.bae, **options)
-    return Engine.from_pretrained(args.weights, **options)
+    return Engine.from_pretrained(args.model or args.weights, **options)
 
 
 def sampling_kwargs(args) -> dict:
@@ -388,7 +403,16 @@ def run_explore_index(args) -> list[Path]:
     return [index.save(args.out or eng.folder / INDEX_FILE)]
 
 
-RUNNERS = {"sample-npz": run_sample_npz, "features": run_features, "probe": run_probe, "explore-index": run_explore_index}
+def run_convert(args) -> list[Path]:
+    import torch
+
+    engine = load_engine(args)
+    folder = engine.save_pretrained(args.out, dtype=torch.bfloat16 if args.dtype == "bf16" else None)
+    return [folder / "config.json", folder / "model.safetensors"]
+
+
+RUNNERS = {"convert": run_convert, "sample-npz": run_sample_npz, "features": run_features, "probe": run_probe,
+           "explore-index": run_explore_index}
 
 
 def main(argv: list[str] | None = None) -> int:

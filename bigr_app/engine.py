@@ -19,13 +19,16 @@ from .features import FeaturesMixin
 from .checkpoints import load_folder, load_official_bae, load_official_bigr, save_folder
 from .config import PRECISIONS
 from .errors import CheckpointError, InputError
+from .hub import OFFICIAL_MODELS, RELEASE_REPO, download
 from .images import fit, pils_to_tensor, tensor_to_pils, to_rgb
 from .model import BiGR, with_linear_weights_in
 from .sampler import PhaseTimer, SamplingParams, masked_decode
 from .tokenizer import BinaryAutoencoder
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default"
-IMAGENET_CLASSES = Path(__file__).resolve().parent.parent / "assets" / "imagenet_classes.txt"
+from .resources import ASSETS, WEIGHTS
+
+DEFAULT_WEIGHTS = WEIGHTS / "default"
+IMAGENET_CLASSES = ASSETS / "imagenet_classes.txt"
 
 ClassSpec = int | str | None
 Progress = Callable[[int, int], None]
@@ -134,25 +137,26 @@ class Engine(EditsMixin, FeaturesMixin):
         *,
         bigr: str | Path | None = None,
         bae: str | Path | None = None,
+        heads: int | None = None,
         device: str | torch.device | None = None,
         class_names: Sequence[str] | None = None,
         compile: bool = False,
         precision: str = "auto",
     ) -> "Engine":
-        """Our weights folder (default: the bundled model), or the release's `bigr=` + `bae=` files."""
+        """Our weights folder (default: the bundled model); an official model by name ("BiGR-L-d24", ...),
+        downloaded from the Hub on first use; or the release's files given as `bigr=` + `bae=`
+        (`heads=` for a layout that matches no release preset)."""
+        options = dict(device=device, class_names=class_names, compile=compile, precision=precision)
         if bigr is not None or bae is not None:
             if path is not None:
                 raise InputError("give either a weights folder or official files, not both")
             if bigr is None or bae is None:
                 raise InputError("official weights need both files: bigr=<...>.pt and bae=<...>.th")
-            model = load_official_bigr(bigr)
-            tokenizer = load_official_bae(bae, grid=model.cfg.grid)
-            if tokenizer.cfg.bits != model.cfg.bits:
-                raise CheckpointError(
-                    f"{bae}: B-AE makes {tokenizer.cfg.bits}-bit codes but {bigr} expects {model.cfg.bits} bits"
-                )
-            return cls(tokenizer, model, class_names, device, source=f"official: {Path(bigr).name} + {Path(bae).name}",
-                       compile=compile, precision=precision)
+            return cls.from_official_files(bigr, bae, heads=heads, **options)
+        if isinstance(path, str) and path in OFFICIAL_MODELS and not Path(path).exists():
+            model = OFFICIAL_MODELS[path]
+            return cls.from_hub(RELEASE_REPO, bigr=model.bigr, bae=model.bae, heads=heads or model.heads,
+                                name=model.name, **options)
         folder = Path(path) if path is not None else DEFAULT_WEIGHTS
         tokenizer, model, config = load_folder(folder)
         sampling = config.get("sampling") or {}
@@ -163,8 +167,49 @@ class Engine(EditsMixin, FeaturesMixin):
         return cls(tokenizer, model, class_names or config.get("class_names"), device, defaults, source=str(folder),
                    compile=compile, folder=folder, precision=precision)
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        return save_folder(folder, self.tokenizer, self.bigr, self.class_names, {"sampling": self.defaults.to_dict()})
+    @classmethod
+    def from_hub(
+        cls,
+        repo_id: str,
+        *,
+        bigr: str,
+        bae: str,
+        revision: str | None = None,
+        heads: int | None = None,
+        cache_dir: str | Path | None = None,
+        name: str | None = None,
+        **options,
+    ) -> "Engine":
+        """Official-format files at `bigr` and `bae` (paths inside a Hub repository), downloaded into
+        the Hugging Face cache on first use."""
+        bigr_path, bae_path = download(repo_id, [bigr, bae], revision=revision, cache_dir=cache_dir)
+        source = f"{name or bigr} from {repo_id}" + (f"@{revision}" if revision else "")
+        return cls.from_official_files(bigr_path, bae_path, heads=heads, source=source, **options)
+
+    @classmethod
+    def from_official_files(
+        cls,
+        bigr: str | Path,
+        bae: str | Path,
+        *,
+        heads: int | None = None,
+        source: str | None = None,
+        **options,
+    ) -> "Engine":
+        """The release's BiGR `.pt` and B-AE `.th`."""
+        model = load_official_bigr(bigr, heads=heads)
+        tokenizer = load_official_bae(bae, grid=model.cfg.grid)
+        if tokenizer.cfg.bits != model.cfg.bits:
+            raise CheckpointError(
+                f"{bae}: B-AE makes {tokenizer.cfg.bits}-bit codes but {bigr} expects {model.cfg.bits} bits"
+            )
+        source = source or f"official: {Path(bigr).name} + {Path(bae).name}"
+        return cls(tokenizer, model, source=source, **options)
+
+    def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Our folder format; `dtype` (e.g. torch.bfloat16) stores the weights at that precision."""
+        return save_folder(folder, self.tokenizer, self.bigr, self.class_names, {"sampling": self.defaults.to_dict()},
+                           dtype=dtype)
 
     # ---- facts --------------------------------------------------------------------------
     @property

@@ -20,12 +20,12 @@ from PIL import Image
 
 from .cli import save_png, write_strip_and_gif
 from .engine import Engine
+from .resources import ASSETS
 from .errors import BiGRError, InputError
 from .explore import INDEX_FILE, ExploreIndex, class_colours
 from .timing import measure_costs
 
 log = logging.getLogger("bigr_app.ui")
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 UNCONDITIONAL = "(unconditional)"
 YOUR_IMAGE = "your image"
 

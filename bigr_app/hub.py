@@ -1,0 +1,89 @@
+"""The authors' released models on the Hugging Face Hub, fetched with `huggingface_hub`.
+
+Files land in the standard Hugging Face cache (resumable downloads, shared with other tools);
+a second load reads the cache. `HF_ENDPOINT`, `HF_HOME` and `HF_HUB_OFFLINE` work as everywhere else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CheckpointError
+
+RELEASE_REPO = "haoosz/BiGR"
+
+
+@dataclass(frozen=True)
+class OfficialModel:
+    """One released BiGR checkpoint and the B-AE it was trained with (paths inside the Hub repository)."""
+
+    name: str
+    bigr: str
+    bae: str
+    resolution: int
+    heads: int
+    download_mb: int  # fp32 BiGR state dict + the B-AE's autoencoder part (its file also holds GAN weights)
+
+
+OFFICIAL_MODELS: dict[str, OfficialModel] = {
+    m.name: m
+    for m in (
+        OfficialModel("BiGR-L-d24", "gpt/bigr_L_d24.pt", "bae/bae_d24/binaryae_ema_1000000.th", 256, 16, 1610),
+        OfficialModel("BiGR-XL-d24", "gpt/bigr_XL_d24.pt", "bae/bae_d24/binaryae_ema_1000000.th", 256, 20, 3514),
+        OfficialModel("BiGR-XXL-d24", "gpt/bigr_XXL_d24.pt", "bae/bae_d24/binaryae_ema_1000000.th", 256, 24, 6294),
+        OfficialModel("BiGR-XXL-d32", "gpt/bigr_XXL_d32.pt", "bae/bae_d32/binaryae_ema_950000.th", 256, 24, 6294),
+        OfficialModel("BiGR-L-d32-512", "gpt/bigr_L_d32_512.pt", "bae/bae_d32_512/binaryae_ema_720000.th", 512, 16,
+                      1869),
+    )
+}
+
+
+def official_model(name: str) -> OfficialModel:
+    if name not in OFFICIAL_MODELS:
+        raise CheckpointError(f"unknown official model {name!r}; choose from {', '.join(OFFICIAL_MODELS)}")
+    return OFFICIAL_MODELS[name]
+
+
+def file_url(repo_id: str, filename: str, revision: str | None = None) -> str:
+    from huggingface_hub import hf_hub_url
+
+    return hf_hub_url(repo_id, filename, revision=revision)
+
+
+def download(
+    repo_id: str,
+    filenames: list[str],
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> list[Path]:
+    """Each file of `repo_id` as a local path: from the cache when there, else downloaded into it.
+
+    A missing network, offline mode or a wrong name ends in a `CheckpointError` that names the
+    files and says how to place them by hand."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    paths = []
+    for filename in filenames:
+        try:
+            paths.append(Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir)))
+        except (LocalEntryNotFoundError, OfflineModeIsEnabled) as e:
+            raise CheckpointError(_cannot_fetch(repo_id, filenames, revision, "the Hub cannot be reached and the "
+                                                "files are not in the local cache", e)) from None
+        except HfHubHTTPError as e:
+            raise CheckpointError(_cannot_fetch(repo_id, filenames, revision, f"the Hub refused {filename}", e)) from None
+    return paths
+
+
+def _cannot_fetch(repo_id: str, filenames: list[str], revision: str | None, why: str, error: Exception) -> str:
+    from huggingface_hub.constants import is_offline_mode
+
+    urls = "\n".join(f"  {file_url(repo_id, f, revision)}" for f in filenames)
+    offline = " (or unset HF_HUB_OFFLINE to download here)" if is_offline_mode() else ""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (
+        f"cannot download from the Hugging Face repository {repo_id!r}: {why} ({first_line}).\n"
+        f"On a machine that can reach the Hub, fetch\n{urls}\n"
+        f"then pass the files by hand: --bigr FILE.pt --bae FILE.th on the command line, or "
+        f"Engine.from_pretrained(bigr=..., bae=...) in Python{offline}."
+    )

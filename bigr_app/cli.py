@@ -1,4 +1,4 @@
-"""Command line: `python -m bigr_app <task> ...` for every Engine task.
+"""Command line: `bigr <task> ...` (or `python -m bigr_app <task> ...`) for every Engine task.
 
 Each task writes PNGs (parameters embedded as PNG text) with a JSON sidecar into --out.
 """
@@ -74,7 +74,8 @@ def add_blend_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bigr_app", description=__doc__)
+    prog = "bigr" if Path(sys.argv[0]).name == "bigr" else "python -m bigr_app"  # the console script, or -m
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = ap.add_subparsers(dest="task", required=True)
     specs = {
         "generate": ("class-conditional generation", None),

@@ -1,0 +1,54 @@
+"""BiGR Studio in the browser: `bigr-studio` (or `python app.py`) serves the bundled model on
+http://127.0.0.1:7860."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .cli import add_model_args, load_engine
+from .engine import DEFAULT_WEIGHTS, Engine
+from .errors import BiGRError
+from .images import set_max_pixels
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="bigr-studio", description=__doc__)
+    add_model_args(ap)
+    ap.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--share", action="store_true", help="also open a public share link (off by default)")
+    ap.add_argument("--max-samples", type=int, default=8, help="most samples one request may ask for")
+    ap.add_argument("--max-file-size", default="20mb", help="largest upload accepted")
+    ap.add_argument("--max-pixels", type=int, default=40_000_000, help="largest picture accepted, in pixels")
+    ap.add_argument("--concurrency", type=int, default=1, help="requests sampled at the same time")
+    ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
+    return ap.parse_args(argv)
+
+
+def load_app_engine(args) -> Engine:
+    if not (args.bigr or args.bae or args.weights or args.model) and not (DEFAULT_WEIGHTS / "config.json").is_file():
+        logging.warning("the bundled model is not in %s yet; serving a random tiny model", DEFAULT_WEIGHTS)
+        from .tiny import random_tiny_engine
+
+        return random_tiny_engine(args.device, precision=args.precision)
+    return load_engine(args)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        set_max_pixels(args.max_pixels)
+        engine = load_app_engine(args)
+    except BiGRError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from .ui import build_ui
+
+    demo = build_ui(engine, max_samples=args.max_samples)
+    demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
+                show_error=True)
+    return 0
+

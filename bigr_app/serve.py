@@ -9,6 +9,7 @@ import sys
 from .cli import add_model_args, load_engine
 from .engine import DEFAULT_WEIGHTS, Engine
 from .errors import BiGRError
+from .hub import OFFICIAL_MODELS
 from .images import set_max_pixels
 
 
@@ -35,6 +36,23 @@ def load_app_engine(args) -> Engine:
     return load_engine(args)
 
 
+BUNDLED = "bundled emoji model"
+
+
+def model_menu(args, engine: Engine) -> dict:
+    """The app's model picker: the model served at start, the bundled one, and every official model."""
+    options = dict(device=args.device, compile=args.compile, precision=args.precision)
+    bundled_here = (DEFAULT_WEIGHTS / "config.json").is_file()
+    serving_bundled = bundled_here and not (args.weights or args.bigr or args.bae or args.model)
+    start = args.model or (BUNDLED if serving_bundled else engine.source)
+    menu = {start: lambda: load_app_engine(args)}  # loaded again when picked again: no second model kept in memory
+    if bundled_here:
+        menu.setdefault(BUNDLED, lambda: Engine.from_pretrained(None, **options))
+    for name in OFFICIAL_MODELS:
+        menu.setdefault(name, lambda name=name: Engine.from_pretrained(name, **options))
+    return menu
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -46,7 +64,7 @@ def main(argv=None) -> int:
         return 2
     from .ui import build_ui
 
-    demo = build_ui(engine, max_samples=args.max_samples)
+    demo = build_ui(engine, max_samples=args.max_samples, models=model_menu(args, engine))
     demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
                 show_error=True)

@@ -1,6 +1,7 @@
 """Run `python app.py` in a child process on a free loopback port (browser tests, API tests, load test)."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -18,14 +19,14 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, weights: Path, log_path: Path, extra: list[str] | None = None):
+    def __init__(self, weights: Path, log_path: Path, extra: list[str] | None = None, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "--weights", str(weights), "--port", str(self.port),
              "--device", "cpu", *(extra or [])],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
         self.wait_ready()
 

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 import numpy as np
@@ -67,15 +67,44 @@ def editor_parts(value: dict | None) -> tuple[Image.Image, np.ndarray | None]:
     return background, (mask if mask.any() else None)
 
 
+ModelMenu = dict[str, Callable[[], Engine]]  # label -> loads that model; the first is the one served at start
+
+
 class Studio:
     """Endpoints of the app. Outputs go to a private temporary folder per session."""
 
-    def __init__(self, engine: Engine, max_samples: int = 8):
-        self.engine = engine
+    def __init__(self, engine: Engine, max_samples: int = 8, models: ModelMenu | None = None):
         self.max_samples = max_samples
         self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
+        self.models = models or {engine.source: lambda: engine}
+        self.model = next(iter(self.models))
+        self.use(engine)
+
+    def use(self, engine: Engine) -> None:
+        self.engine = engine
         self.costs = measure_costs(engine) if engine.bigr is not None else None
         self.explore = load_explore_index(engine)
+
+    def header(self) -> str:
+        return f"# BiGR Studio\n**Model:** {self.engine.describe()}"
+
+    def switch_model(self, choice: str, progress=gr.Progress(track_tqdm=True)) -> str:
+        """Load the chosen model (an official one downloads on first use) and serve it from now on.
+        On failure the current model stays and the reason is shown."""
+        if choice == self.model:
+            return choice
+        if choice not in self.models:
+            raise InputError(f"unknown model {choice!r}")
+        progress(0, desc=f"loading {choice}")
+        try:
+            engine = self.models[choice]()
+        except BiGRError as e:
+            gr.Warning(f"{choice} could not be loaded; still serving {self.model}. {e}")
+            return self.model
+        self.use(engine)
+        self.model = choice
+        log.info("now serving %s", engine.describe())
+        return choice
 
     # ---- plumbing -------------------------------------------------------------------------
     def class_choices(self, unconditional: bool) -> list[str]:
@@ -386,13 +415,18 @@ def explore_tab(studio: Studio) -> SimpleNamespace | None:
     return SimpleNamespace(plot=plot, image=image, k=k, button=button, summary=summary, neighbours=neighbours)
 
 
-def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
-    studio = Studio(engine, max_samples)
+def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = None) -> gr.Blocks:
+    """The app serving `engine`; `models` (label -> loader, the first being `engine`'s) fills the model picker."""
+    studio = Studio(engine, max_samples, models)
     names = list(engine.class_names)
     with_uncond = studio.class_choices(True)
     d = engine.defaults
     with gr.Blocks(title="BiGR Studio", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(f"# BiGR Studio\n**Model:** {engine.describe()}", elem_id="header")
+        with gr.Row(equal_height=True):
+            header = gr.Markdown(studio.header(), elem_id="header")
+            model_pick = gr.Dropdown(list(studio.models), value=studio.model, label="Model", scale=0,
+                                     min_width=260, elem_id="model-picker",
+                                     info="official models download from the Hugging Face Hub on first use")
         with gr.Accordion("Sampling settings (all tabs)", open=False):
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
@@ -487,6 +521,25 @@ def build_ui(engine: Engine, max_samples: int = 8) -> gr.Blocks:
         if explore is not None:
             explore.button.click(wrap(studio.explore_query), [explore.image, explore.k],
                                  [explore.plot, explore.neighbours, explore.summary], api_name="explore")
+
+        class_boxes = [(gen_class, True), (inp.cls, True), (out_class, True), (ed.cls, False), (cls_a, False),
+                       (cls_b, False)]
+
+        def served_model(n_value):
+            """What depends on the served model; the model can change while a page is open, or before it opens."""
+            names = list(studio.engine.class_names)
+            d = studio.engine.defaults
+            boxes = [gr.Dropdown(choices=studio.class_choices(u), value=names[min(1, len(names) - 1)] if box is cls_b
+                                 else names[0]) for box, u in class_boxes]
+            return (studio.model, studio.header(),
+                    studio.expected_time(n_value, d.cfg_scale, d.iterations, d.diffusion_steps),
+                    *boxes, d.cfg_scale, d.iterations, d.gumbel, d.diffusion_steps)
+
+        model_outputs = [model_pick, header, timing, *(box for box, _ in class_boxes), cfg, iterations, gumbel, steps]
+        model_pick.select(wrap(studio.switch_model), model_pick, model_pick, api_name="switch_model",
+                          concurrency_limit=1).then(served_model, n, model_outputs, api_name=False,
+                                                   show_progress="hidden")
+        demo.load(served_model, n, model_outputs, api_name=False, show_progress="hidden")
 
         # "send to": the picked gallery image becomes the editor's picture in the target tab
         selected = gr.State(None)

@@ -114,7 +114,8 @@ class Backbone(nn.Module):
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.seq_len, cfg.dim))
-        rope = rope_2d_table(cfg.grid, cfg.dim // cfg.n_head, cfg.rope_base, prefix_tokens=1)
+        with torch.device("cpu"):  # computed, never loaded: real even when the model is built on "meta"
+            rope = rope_2d_table(cfg.grid, cfg.dim // cfg.n_head, cfg.rope_base, prefix_tokens=1)
         self.register_buffer("rope", rope, persistent=False)
 
     def class_condition(self, classes: torch.Tensor) -> torch.Tensor:

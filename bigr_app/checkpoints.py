@@ -216,7 +216,10 @@ def _load_mapped(model: torch.nn.Module, names: dict[str, str], sd: dict[str, to
     ]
     if wrong:
         raise CheckpointError(f"{path}: shape mismatch:\n  " + "\n  ".join(wrong[:10]))
-    model.load_state_dict({ours: sd[theirs] for ours, theirs in names.items()}, strict=True)
+    # assign: the file's tensors become the parameters (no copy; the model may be an empty "meta" shell),
+    # at the model's own dtype (a bf16 folder loads into fp32 parameters)
+    state = {ours: sd[theirs].to(ours_sd[ours].dtype) for ours, theirs in names.items()}
+    model.load_state_dict(state, strict=True, assign=True)
 
 
 def _drop_transcoder_copy(sd: dict[str, torch.Tensor], path: Path) -> None:
@@ -246,6 +249,13 @@ def _drop_schedule(sd: dict[str, torch.Tensor], path: Path, steps: int) -> None:
             raise CheckpointError(f"{path}: stored noise schedule {name!r} is not the release's linear schedule")
 
 
+def _shell(build, cfg):
+    """The model's modules with parameters on the "meta" device: no memory and no random initialisation
+    (a second or more for the release's models); loading then assigns the file's tensors."""
+    with torch.device("meta"):
+        return build(cfg)
+
+
 def load_official_bigr(path: str | Path, heads: int | None = None) -> BiGR:
     """An official `{"ema": state_dict}` BiGR checkpoint; `heads` for layouts that match no preset."""
     path = Path(path)
@@ -256,7 +266,7 @@ def load_official_bigr(path: str | Path, heads: int | None = None) -> BiGR:
     cfg = infer_bigr_config(sd, path, heads)
     _drop_transcoder_copy(sd, path)
     _drop_schedule(sd, path, cfg.train_diffusion_steps)
-    model = BiGR(cfg)
+    model = _shell(BiGR, cfg)
     _load_mapped(model, official_bigr_names(model), sd, path)
     return model.eval()
 
@@ -347,7 +357,7 @@ def load_official_bae(path: str | Path, grid: int | None = None) -> BinaryAutoen
         raise CheckpointError(f"{path}: no 'ae.*' keys; is this an official B-AE checkpoint?")
     cfg = infer_bae_config(sd, path, grid)
     try:
-        model = BinaryAutoencoder(cfg)
+        model = _shell(BinaryAutoencoder, cfg)
     except ValueError as e:  # e.g. GroupNorm refusing a channel count read off a malformed tensor
         raise CheckpointError(f"{path}: the layout read from it cannot be built ({cfg}): {e}") from None
     _load_mapped(model, official_bae_names(model), sd, path)
@@ -435,11 +445,11 @@ def load_folder(folder: str | Path) -> tuple[BinaryAutoencoder, BiGR | None, dic
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights_path}: not a readable safetensors file (truncated?): {e}") from None
-    tokenizer = BinaryAutoencoder(tok_cfg)
+    tokenizer = _shell(BinaryAutoencoder, tok_cfg)
     _load_prefixed(tokenizer, tensors, "tokenizer.", weights_path)
     bigr = None
     if bigr_cfg is not None:
-        bigr = BiGR(bigr_cfg)
+        bigr = _shell(BiGR, bigr_cfg)
         _load_prefixed(bigr, tensors, "bigr.", weights_path)
     return tokenizer.eval(), (bigr.eval() if bigr else None), config
 

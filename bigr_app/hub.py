@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import BIGR_PRESETS, TOKENIZER_PRESETS
 from .errors import CheckpointError
 
 RELEASE_REPO = "haoosz/BiGR"
@@ -20,20 +21,31 @@ class OfficialModel:
     name: str
     bigr: str
     bae: str
-    resolution: int
-    heads: int
+    preset: str  # config.BIGR_PRESETS
+    bits: int
+    tokenizer: str  # config.TOKENIZER_PRESETS
     download_mb: int  # fp32 BiGR state dict + the B-AE's autoencoder part (its file also holds GAN weights)
 
+    @property
+    def heads(self) -> int:
+        return BIGR_PRESETS[self.preset]["n_head"]
 
+    @property
+    def resolution(self) -> int:
+        return TOKENIZER_PRESETS[self.tokenizer]["resolution"]
+
+
+_BAE_D24 = "bae/bae_d24/binaryae_ema_1000000.th"
 OFFICIAL_MODELS: dict[str, OfficialModel] = {
     m.name: m
     for m in (
-        OfficialModel("BiGR-L-d24", "gpt/bigr_L_d24.pt", "bae/bae_d24/binaryae_ema_1000000.th", 256, 16, 1610),
-        OfficialModel("BiGR-XL-d24", "gpt/bigr_XL_d24.pt", "bae/bae_d24/binaryae_ema_1000000.th", 256, 20, 3514),
-        OfficialModel("BiGR-XXL-d24", "gpt/bigr_XXL_d24.pt", "bae/bae_d24/binaryae_ema_1000000.th", 256, 24, 6294),
-        OfficialModel("BiGR-XXL-d32", "gpt/bigr_XXL_d32.pt", "bae/bae_d32/binaryae_ema_950000.th", 256, 24, 6294),
-        OfficialModel("BiGR-L-d32-512", "gpt/bigr_L_d32_512.pt", "bae/bae_d32_512/binaryae_ema_720000.th", 512, 16,
-                      1869),
+        OfficialModel("BiGR-L-d24", "gpt/bigr_L_d24.pt", _BAE_D24, "BiGR-L", 24, "BAE-d24", 1610),
+        OfficialModel("BiGR-XL-d24", "gpt/bigr_XL_d24.pt", _BAE_D24, "BiGR-XL", 24, "BAE-d24", 3514),
+        OfficialModel("BiGR-XXL-d24", "gpt/bigr_XXL_d24.pt", _BAE_D24, "BiGR-XXL", 24, "BAE-d24", 6294),
+        OfficialModel("BiGR-XXL-d32", "gpt/bigr_XXL_d32.pt", "bae/bae_d32/binaryae_ema_950000.th", "BiGR-XXL", 32,
+                      "BAE-d32", 6294),
+        OfficialModel("BiGR-L-d32-512", "gpt/bigr_L_d32_512.pt", "bae/bae_d32_512/binaryae_ema_720000.th",
+                      "BiGR-L-512", 32, "BAE-d32-512", 1869),
     )
 }
 

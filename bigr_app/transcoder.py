@@ -213,7 +213,9 @@ class Transcoder(nn.Module):
         self.bits = cfg.bits
         self.train_steps = cfg.train_diffusion_steps
         self.net = DenoiseMLP(cfg.bits, cfg.transcoder_dim, cfg.dim, cfg.transcoder_blocks)
-        for name, table in linear_bernoulli_schedule(cfg.train_diffusion_steps).items():
+        with torch.device("cpu"):  # computed, never loaded: real even when the model is built on "meta"
+            schedule = linear_bernoulli_schedule(cfg.train_diffusion_steps)
+        for name, table in schedule.items():
             self.register_buffer(name, table, persistent=False)
 
     # ---- training -------------------------------------------------------------------------

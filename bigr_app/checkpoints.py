@@ -130,11 +130,12 @@ def _shape(sd: dict[str, torch.Tensor], key: str, path: Path) -> tuple[int, ...]
     return tuple(sd[key].shape)
 
 
-def _agreed(sd: dict[str, torch.Tensor], path: Path, what: str, readings: dict[str, int]) -> int:
-    """The size most of several tensors agree on (each reading is `key -> a size read off its shape`).
+def _agreed(sd: dict[str, torch.Tensor], path: Path, what: str, axes: dict[str, int]) -> int:
+    """The size that most of several tensors agree on: `axes` maps each key to the axis that holds it.
 
     Reading a size off one tensor alone would blame every other key when that one is malformed;
     with a majority the odd tensor is the one later reported as mis-shaped."""
+    readings = {key: _shape(sd, key, path)[axis] for key, axis in axes.items()}
     values = list(readings.values())
     best = max(set(values), key=values.count)
     if values.count(best) * 2 <= len(values):
@@ -156,21 +157,13 @@ def infer_bigr_config(sd: dict[str, torch.Tensor], path: Path, heads: int | None
     The head count leaves no trace in the shapes: it comes from `heads`, else from the release preset
     with this width and depth; a layout that matches no preset needs `heads`."""
     s = lambda key: _shape(sd, key, path)  # noqa: E731
-    dim = _agreed(sd, path, "model width", {
-        "norm.weight": s("norm.weight")[0], "mask_tok": s("mask_tok")[-1],
-        "tok_embeddings.weight": s("tok_embeddings.weight")[0],
-        "diffusion_pos_embed_learned": s("diffusion_pos_embed_learned")[-1],
-    })
-    bits = _agreed(sd, path, "bits per token", {
-        "tok_embeddings.weight": s("tok_embeddings.weight")[1],
-        "denoise_mlp.x_embedder.weight": s("denoise_mlp.x_embedder.weight")[1],
-        "denoise_mlp.final_layer.linear.weight": s("denoise_mlp.final_layer.linear.weight")[0],
-    })
-    t_dim = _agreed(sd, path, "transcoder width", {
-        "denoise_mlp.x_embedder.weight": s("denoise_mlp.x_embedder.weight")[0],
-        "denoise_mlp.c_embedder.weight": s("denoise_mlp.c_embedder.weight")[0],
-        "denoise_mlp.final_layer.linear.weight": s("denoise_mlp.final_layer.linear.weight")[1],
-    })
+    dim = _agreed(sd, path, "model width", {"norm.weight": 0, "mask_tok": -1, "tok_embeddings.weight": 0,
+                                            "diffusion_pos_embed_learned": -1})
+    bits = _agreed(sd, path, "bits per token", {"tok_embeddings.weight": 1, "denoise_mlp.x_embedder.weight": 1,
+                                                "denoise_mlp.final_layer.linear.weight": 0})
+    t_dim = _agreed(sd, path, "transcoder width", {"denoise_mlp.x_embedder.weight": 0,
+                                                   "denoise_mlp.c_embedder.weight": 0,
+                                                   "denoise_mlp.final_layer.linear.weight": 1})
     n_layer = _layer_count(sd, "layers.", path)
     t_blocks = _layer_count(sd, "denoise_mlp.blocks.", path)
     seq_len = s("diffusion_pos_embed_learned")[1]
@@ -297,19 +290,12 @@ def infer_bae_config(sd: dict[str, torch.Tensor], path: Path, grid: int | None =
     attention where the feature map is 16 px, so the level that has it gives the resolution. A
     layout with no such level never reaches 16 px: its token grid is finer, and the release's one
     such model has 32x32 tokens. `grid` (the BiGR token grid), when given, decides."""
-    s = lambda key: _shape(sd, key, path)  # noqa: E731
-    norm_first = len(s("ae.generator.blocks.0.weight")) == 1
-    bits = _agreed(sd, path, "bits per token", {
-        "ae.quantize.embed.weight": s("ae.quantize.embed.weight")[0],
-        "ae.quantize.proj.0.weight": s("ae.quantize.proj.0.weight")[0],
-        "ae.quantize.proj.0.bias": s("ae.quantize.proj.0.bias")[0],
-    })
-    emb_dim = _agreed(sd, path, "code embedding width", {
-        "ae.quantize.embed.weight": s("ae.quantize.embed.weight")[1],
-        "ae.quantize.proj.0.weight": s("ae.quantize.proj.0.weight")[1],
-        "ae.generator.blocks.0.weight": s("ae.generator.blocks.0.weight")[0 if norm_first else 1],
-    })
-    nf = s("ae.encoder.blocks.0.weight")[0]
+    norm_first = len(_shape(sd, "ae.generator.blocks.0.weight", path)) == 1
+    bits = _agreed(sd, path, "bits per token", {"ae.quantize.embed.weight": 0, "ae.quantize.proj.0.weight": 0,
+                                                "ae.quantize.proj.0.bias": 0})
+    emb_dim = _agreed(sd, path, "code embedding width", {"ae.quantize.embed.weight": 1, "ae.quantize.proj.0.weight": 1,
+                                                         "ae.generator.blocks.0.weight": 0 if norm_first else 1})
+    nf = _shape(sd, "ae.encoder.blocks.0.weight", path)[0]
     kinds = _encoder_block_kinds(sd, path)
     if kinds[:1] != ["conv"] or kinds[-5:] != ["res", "attn", "res", "norm", "conv"]:
         raise CheckpointError(f"{path}: unrecognised B-AE encoder layout {kinds}")

@@ -9,7 +9,7 @@ from bigr_app.server_process import AppServer
 
 from .local_hub import LocalHub
 from .test_checkpoints import write_official
-from .test_ui_browser import CHROMIUM, browser, shot  # noqa: F401  (fixture)
+from .test_ui_browser import CHROMIUM, browser, open_page, shot  # noqa: F401  (browser: a fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,10 +33,7 @@ def app(tiny_engine, tiny_models, tmp_path_factory):
 
 @pytest.fixture()
 def page(app, browser):  # noqa: F811
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
-    page.set_default_timeout(60_000)
-    page.goto(app.url)
-    page.wait_for_selector("#header")
+    page = open_page(browser, app.url, height=900)
     yield page
     page.close()
 

@@ -43,12 +43,17 @@ def browser():
         b.close()
 
 
+def open_page(browser, url: str, height: int = 1100):
+    page = browser.new_page(viewport={"width": 1300, "height": height})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector("#header")
+    return page
+
+
 @pytest.fixture()
 def page(app, browser):
-    page = browser.new_page(viewport={"width": 1300, "height": 1100})
-    page.set_default_timeout(60_000)
-    page.goto(app.url)
-    page.wait_for_selector("#header")
+    page = open_page(browser, app.url)
     yield page
     page.close()
 

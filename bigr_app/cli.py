@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 from tqdm.auto import tqdm
 
-from .config import PRECISIONS
+from .config import GRAPH_MODES, PRECISIONS
 from .errors import BiGRError, InputError
 from .hub import OFFICIAL_MODELS
 from .images import open_image
@@ -37,6 +37,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="attention heads, for official-format files that match no release preset")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
+    g.add_argument("--graphs", choices=GRAPH_MODES, default="auto",
+                   help="replay sampling as recorded CUDA graphs (auto: on a GPU)")
     g.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32")
 
@@ -162,7 +164,8 @@ def feature_task(sub, name: str, help_text: str) -> argparse.ArgumentParser:
 def load_engine(args):
     from .engine import Engine
 
-    options = dict(device=args.device, compile=args.compile, precision=args.precision, heads=args.heads)
+    options = dict(device=args.device, compile=args.compile, precision=args.precision, graphs=args.graphs,
+                   heads=args.heads)
     chosen = [flag for flag, given in (("--weights", args.weights), ("--model", args.model),
                                        ("--bigr/--bae", args.bigr or args.bae)) if given]
     if len(chosen) > 1:

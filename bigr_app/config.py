@@ -11,6 +11,7 @@ from typing import Any
 from .errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 where the device runs it natively, else fp32
+GRAPH_MODES = ("auto", "on", "off")  # CUDA graphs for sampling; auto: on a GPU
 
 
 

@@ -17,7 +17,8 @@ from PIL import Image
 from .edits import EditsMixin
 from .features import FeaturesMixin
 from .checkpoints import load_folder, load_official_bae, load_official_bigr, save_folder
-from .config import PRECISIONS
+from .config import GRAPH_MODES, PRECISIONS
+from .graphs import GraphCache
 from .errors import CheckpointError, InputError
 from .hub import OFFICIAL_MODELS, RELEASE_REPO, download
 from .images import fit, pils_to_tensor, tensor_to_pils, to_rgb
@@ -62,6 +63,15 @@ def pick_precision(precision: str, device: torch.device) -> str:
     return "fp32"
 
 
+def pick_graphs(graphs: str, device: torch.device) -> bool:
+    """Whether sampling replays recorded CUDA graphs: 'auto' on a GPU, 'on' or 'off'."""
+    if graphs not in GRAPH_MODES:
+        raise InputError(f"graphs must be one of {GRAPH_MODES}, got {graphs!r}")
+    if graphs == "on" and device.type != "cuda":
+        raise InputError("CUDA graphs need a CUDA device")
+    return device.type == "cuda" if graphs == "auto" else graphs == "on"
+
+
 def compile_sampling_steps(model: BiGR) -> None:
     """torch.compile, in place, the backbone and the transcoder step (the masked-token count varies)."""
     model.backbone.compile(dynamic=True)
@@ -89,9 +99,11 @@ class Engine(EditsMixin, FeaturesMixin):
         compile: bool = False,
         folder: Path | None = None,
         precision: str = "auto",
+        graphs: str = "auto",
     ):
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)
+        self.graphs = pick_graphs(graphs, self.device)
         self.tokenizer = tokenizer.to(self.device).eval()
         self.bigr = bigr.to(self.device).eval() if bigr is not None else None
         if bigr is not None and bigr.cfg.bits != tokenizer.cfg.bits:
@@ -117,7 +129,8 @@ class Engine(EditsMixin, FeaturesMixin):
     def sampling_model(self) -> BiGR:
         """The BiGR that sampling runs at the current precision, made once per precision: in bf16 a copy
         with bf16 linear weights (same results as autocast over `self.bigr`, without re-casting every
-        weight at every call); compiled when the engine was asked to compile. `self.bigr` stays as loaded."""
+        weight at every call); compiled when the engine was asked to compile; replaying recorded CUDA graphs
+        when it uses graphs. `self.bigr` stays as loaded."""
         model = self._require_bigr()
         if self.precision not in self._sampling_models:
             if self.precision == "bf16":
@@ -126,6 +139,9 @@ class Engine(EditsMixin, FeaturesMixin):
                 model = copy.deepcopy(model)
             if self.compile:
                 compile_sampling_steps(model)
+            if self.graphs:
+                model = copy.copy(model)  # shares the modules; only the copy replays graphs
+                model.graphs = GraphCache()
             self._sampling_models[self.precision] = model
         return self._sampling_models[self.precision]
 
@@ -142,11 +158,12 @@ class Engine(EditsMixin, FeaturesMixin):
         class_names: Sequence[str] | None = None,
         compile: bool = False,
         precision: str = "auto",
+        graphs: str = "auto",
     ) -> "Engine":
         """Our weights folder (default: the bundled model); an official model by name ("BiGR-L-d24", ...),
         downloaded from the Hub on first use; or the release's files given as `bigr=` + `bae=`
         (`heads=` for a layout that matches no release preset)."""
-        options = dict(device=device, class_names=class_names, compile=compile, precision=precision)
+        options = dict(device=device, class_names=class_names, compile=compile, precision=precision, graphs=graphs)
         if bigr is not None or bae is not None:
             if path is not None:
                 raise InputError("give either a weights folder or official files, not both")
@@ -165,7 +182,7 @@ class Engine(EditsMixin, FeaturesMixin):
         except TypeError as e:
             raise CheckpointError(f"{folder / 'config.json'}: bad 'sampling' section: {e}") from None
         return cls(tokenizer, model, class_names or config.get("class_names"), device, defaults, source=str(folder),
-                   compile=compile, folder=folder, precision=precision)
+                   compile=compile, folder=folder, precision=precision, graphs=graphs)
 
     @classmethod
     def from_hub(
@@ -232,7 +249,8 @@ class Engine(EditsMixin, FeaturesMixin):
         what = f"BiGR {self.bigr.cfg.n_layer}x{self.bigr.cfg.dim}" if self.bigr else "tokenizer only"
         return (
             f"{what}, {self.num_classes} classes, {self.resolution}px as {self.grid}x{self.grid} tokens "
-            f"x {self.bits} bits, on {self.device.type} in {self.precision} ({self.source})"
+            f"x {self.bits} bits, on {self.device.type} in {self.precision}{' with CUDA graphs' if self.graphs else ''} "
+            f"({self.source})"
         )
 
     def _autocast(self):

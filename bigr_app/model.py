@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from .backbone import Backbone
 from .config import BiGRConfig
+from .graphs import GraphCache
 from .transcoder import Transcoder
 
 
@@ -26,6 +27,8 @@ def random_mask(batch: int, seq_len: int, count: int, device, generator=None) ->
 
 
 class BiGR(nn.Module):
+    graphs: GraphCache | None = None  # set on a sampling copy on a GPU: sampling replays recorded graphs
+
     def __init__(self, cfg: BiGRConfig):
         super().__init__()
         self.cfg = cfg

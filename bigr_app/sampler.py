@@ -155,6 +155,7 @@ def masked_decode(
     use_cfg = uncond is not None and params.cfg_scale != 1.0
     both_conds = torch.cat([cond, uncond]) if use_cfg else cond
     decided_at = torch.full(unknown.shape, -1, dtype=torch.long, device=tokens.device)
+    graphs = model.graphs  # recorded replays of the backbone and transcoder loop (CUDA), or None
 
     for it in range(params.iterations):
         ratio = (it + 1) / params.iterations
@@ -165,14 +166,18 @@ def masked_decode(
             continue
         batch_tokens = torch.cat([tokens, tokens]) if use_cfg else tokens
         batch_unknown = torch.cat([unknown, unknown]) if use_cfg else unknown
-        hidden = timer.measure("backbone", model.backbone, batch_tokens, batch_unknown, both_conds)
+        if graphs is None:
+            hidden = timer.measure("backbone", model.backbone, batch_tokens, batch_unknown, both_conds)
+        else:
+            hidden = timer.measure("backbone", graphs, "backbone", model.backbone, batch_tokens, batch_unknown,
+                                   both_conds)
         rows = torch.nonzero_static(unknown, size=sum(before)).unbind(1)  # nonzero() would wait for the device
         h_cond = hidden[: len(tokens)][rows]
         h_uncond = hidden[len(tokens):][rows] if use_cfg else None
         p = timer.measure(
             "transcoder", model.transcoder.sample, h_cond, h_uncond,
             cfg_scale=scheduled(params.cfg_scale, ratio, params.cfg_schedule),
-            steps=params.diffusion_steps, temperature=params.temperature, generator=generator,
+            steps=params.diffusion_steps, temperature=params.temperature, generator=generator, graphs=graphs,
         )
         confidence = torch.full(unknown.shape, -math.inf, device=tokens.device)
         score = (p - 0.5).abs().mul(2).mean(-1)

@@ -41,7 +41,7 @@ BUNDLED = "bundled emoji model"
 
 def model_menu(args, engine: Engine) -> dict:
     """The app's model picker: the model served at start, the bundled one, and every official model."""
-    options = dict(device=args.device, compile=args.compile, precision=args.precision)
+    options = dict(device=args.device, compile=args.compile, precision=args.precision, graphs=args.graphs)
     bundled_here = (DEFAULT_WEIGHTS / "config.json").is_file()
     serving_bundled = bundled_here and not (args.weights or args.bigr or args.bae or args.model)
     start = args.model or (BUNDLED if serving_bundled else engine.source)

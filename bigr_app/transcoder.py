@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .backbone import modulate
 from .config import BiGRConfig
+from .graphs import GraphCache, bucket_rows, pad_rows
 
 
 def linear_bernoulli_schedule(steps: int) -> dict[str, torch.Tensor]:
@@ -115,12 +116,12 @@ class DenoiseMLP(nn.Module):
         weight, bias = fused if fused is not None else self.modulation_weights()
         return F.linear(F.silu(cond_h + t_emb), weight, bias)
 
-    def step_modulations(self, cond_h: torch.Tensor, t_embs: torch.Tensor, budget_bytes: int = 8 * 2**20) -> Iterator[torch.Tensor]:
+    def step_modulations(self, cond_h: torch.Tensor, t_embs: torch.Tensor, fused: tuple[torch.Tensor, torch.Tensor],
+                         budget_bytes: int = 8 * 2**20) -> Iterator[torch.Tensor]:
         """Per sampling step, the modulations of all rows. They do not depend on the noisy bits, so
         several steps are computed in one large GEMM (a batch-1 step alone is too small to run the
-        matrix units well), as many as fit in `budget_bytes`. The fused weights are cast to cond_h's
-        (compute) dtype once."""
-        fused = tuple(w.to(cond_h.dtype) for w in self.modulation_weights())
+        matrix units well), as many as fit in `budget_bytes`. `fused`: `modulation_weights()` in the
+        compute dtype."""
         per_step = cond_h.shape[0] * fused[0].shape[0] * cond_h.element_size()
         chunk = max(1, budget_bytes // max(1, per_step))
         for start in range(0, len(t_embs), chunk):
@@ -173,6 +174,14 @@ def class_balanced_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
     ones = target.sum(-1, keepdim=True) / k
     alpha = (1 - ones) * target + ones * (1 - target) + 1.0 / k
     return alpha * F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+
+MIN_ROWS = 16
+
+
+class SamplingWeights(NamedTuple):
+    modulation: tuple[torch.Tensor, torch.Tensor]  # DenoiseMLP.modulation_weights()
+    bit_path: list[tuple[torch.Tensor, torch.Tensor]]  # DenoiseMLP.bit_path_weights()
 
 
 @dataclass(frozen=True)
@@ -241,14 +250,14 @@ class Transcoder(nn.Module):
         steps: int = 100,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        graphs: GraphCache | None = None,
     ) -> torch.Tensor:
         """Bit probabilities [M, K] for M tokens with backbone outputs cond (and uncond) [M, D].
 
-        Few kernels per step, because at batch 1 their count, not the arithmetic, sets the time: the bits
-        are carried as spins s = 2 z - 1, the output layer is negated and divided by the temperature once
-        (guidance is linear, so it commutes), which makes P(z_0 = 1) = sigmoid(s * out), and the next bits
-        are drawn by comparing logistic noise with the posterior's log-odds. The weights are cast to the
-        compute dtype once per call, not by autocast at every step.
+        The random draws happen here; `denoise` is the deterministic rest. With `graphs`, the rows are
+        padded to a bucket size and the whole diffusion loop replays as one recorded graph. Either way
+        there are at least MIN_ROWS rows: below that, BLAS libraries pick other kernels for other row
+        counts, whose rounding would make a row's result depend on how many rows run beside it.
         """
         m, device = cond.shape[0], cond.device
         net = self.net
@@ -256,14 +265,43 @@ class Transcoder(nn.Module):
         cond_h = net.cond_proj(torch.cat([cond, uncond]) if guided else cond)
         plan = self.plan(steps)
         t_embs = net.time_embed(torch.tensor([s.net_t for s in plan]).to(device, non_blocking=True))  # no wait on a GPU
-        weights = net.bit_path_weights(cond_h.dtype, out_scale=-1.0 / temperature)  # bf16 under autocast
         spins = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator).mul_(2).sub_(1)
         noise = logistic_noise((len(plan) - 1, m, self.bits), device, generator)  # all steps' draws at once
-        for i, (step, mods) in enumerate(zip(plan, net.step_modulations(cond_h, t_embs))):
+        denoise = functools.partial(self.denoise, plan=plan, cfg_scale=cfg_scale, weights=self.sampling_weights(
+            cond_h.dtype, temperature))
+        rows = bucket_rows(max(m, MIN_ROWS)) if graphs is not None else max(m, MIN_ROWS)
+        cond_h = pad_rows(cond_h.unflatten(0, (-1, m)), rows, dim=1).flatten(0, 1)
+        spins, noise = pad_rows(spins, rows), pad_rows(noise, rows, dim=1)
+        if graphs is None:
+            return denoise(cond_h, t_embs, spins, noise)[:m]
+        key = ("transcoder", steps, float(cfg_scale), float(temperature))
+        return graphs(key, denoise, cond_h, t_embs, spins, noise)[:m]
+
+    def sampling_weights(self, dtype: torch.dtype, temperature: float) -> SamplingWeights:
+        """The weights `denoise` uses, cast to the compute dtype once per call (autocast would cast them
+        again at every diffusion step); the output layer is negated and divided by the temperature."""
+        fused = tuple(w.to(dtype) for w in self.net.modulation_weights())
+        return SamplingWeights(fused, self.net.bit_path_weights(dtype, out_scale=-1.0 / temperature))
+
+    def denoise(self, cond_h: torch.Tensor, t_embs: torch.Tensor, spins: torch.Tensor, noise: torch.Tensor, *,
+                plan: tuple[_Step, ...], cfg_scale: float, weights: SamplingWeights) -> torch.Tensor:
+        """The diffusion loop from coin-flip spins to P(z_0 = 1) [M, K], given the projected conditions cond_h
+        ([M, H], or [2M, H] conditional then unconditional for guidance) and all steps' logistic noise.
+
+        Few kernels per step, because at batch 1 their count, not the arithmetic, sets the time: the bits
+        are carried as spins s = 2 z - 1, the output layer comes negated and divided by the temperature
+        (guidance is linear, so it commutes), which makes P(z_0 = 1) = sigmoid(s * out), and the next bits
+        are drawn by comparing logistic noise with the posterior's log-odds. Every operation acts row by
+        row, so padding rows changes nothing in the others; nothing here reads from the host.
+        """
+        m = spins.shape[0]
+        guided = cond_h.shape[0] == 2 * m
+        mods_per_step = self.net.step_modulations(cond_h, t_embs, weights.modulation)
+        for i, (step, mods) in enumerate(zip(plan, mods_per_step)):
             if guided:
-                out = net.forward_modulated(spins, mods.unflatten(0, (2, m)), weights, cfg_scale)
+                out = self.net.forward_modulated(spins, mods.unflatten(0, (2, m)), weights.bit_path, cfg_scale)
             else:
-                out = net.forward_modulated(spins, mods, weights)
+                out = self.net.forward_modulated(spins, mods, weights.bit_path)
             p0 = torch.sigmoid(out * spins)  # P(z_0 = 1), in fp32 (the spins are)
             if step.last:
                 break

@@ -30,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bigr_app import BiGR, BinaryAutoencoder, Engine, bigr_preset, tokenizer_preset  # noqa: E402
 from bigr_app.config import PRECISIONS  # noqa: E402
-from bigr_app.engine import DEFAULT_WEIGHTS  # noqa: E402
+from bigr_app.engine import DEFAULT_WEIGHTS, pick_device  # noqa: E402
+from bigr_app.hub import OFFICIAL_MODELS  # noqa: E402
+from bigr_app.tiny import random_tiny_engine  # noqa: E402
 from bigr_app.reference import reference_decode  # noqa: E402
 from bigr_app.sampler import PhaseTimer, masked_decode, synchronize  # noqa: E402
 
@@ -38,13 +40,18 @@ TASKS = ("generate", "inpaint", "interpolate", "enrich")
 
 
 def build_engine(preset: str, device: str, precision: str, compile: bool) -> Engine:
+    """bundled: the shipped model; tiny: random tiny weights (dry runs); an official model's name: random
+    weights of its architecture (timing does not depend on the values)."""
     if preset == "bundled":
         return Engine.from_pretrained(DEFAULT_WEIGHTS, device=device, precision=precision, compile=compile)
-    bits = 32 if preset.endswith("-d32") or preset == "BiGR-L-512" else 24
-    name = preset.removesuffix("-d24").removesuffix("-d32")
-    tok_name = "BAE-d32-512" if name == "BiGR-L-512" else f"BAE-d{bits}"
-    return Engine(BinaryAutoencoder(tokenizer_preset(tok_name)), BiGR(bigr_preset(name, bits=bits)), device=device,
-                  source=f"random {preset}", precision=precision, compile=compile)
+    if preset == "tiny":
+        eng = random_tiny_engine("cpu", precision=precision)
+        return Engine(eng.tokenizer, eng.bigr, eng.class_names, device=device, source="random tiny",
+                      precision=precision, compile=compile)
+    model = OFFICIAL_MODELS[preset]
+    with torch.device(pick_device(device)):
+        tok, bigr = BinaryAutoencoder(tokenizer_preset(model.tokenizer)), BiGR(bigr_preset(model.preset, bits=model.bits))
+    return Engine(tok, bigr, device=device, source=f"random {preset}", precision=precision, compile=compile)
 
 
 @dataclass
@@ -91,19 +98,19 @@ def count_flops(eng: Engine, job: Job) -> float:
     return float(counter.get_total_flops())
 
 
-def time_jobs(eng: Engine, job: Job, loops: dict[str, tuple[Callable, str]], repeats: int) -> dict[str, dict]:
-    """For each decoding loop (name -> (loop, precision)): the median over repeats of the time per image, and
+def time_jobs(eng: Engine, job: Job, loops: dict[str, tuple[Callable, str, bool]], repeats: int) -> dict[str, dict]:
+    """For each decoding loop (name -> (loop, precision, CUDA graphs)): the median over repeats of the time per image, and
     the backbone / transcoder shares of its total. The loops take turns within every repeat, so a slow spell
     of a shared machine falls on all of them alike, and their ratio holds still when the times do not."""
     stats = {}
-    for name, (loop, precision) in loops.items():
+    for name, setup in loops.items():
         if eng.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        run_job(with_loop(eng, loop, precision), job, seed=0)  # warm-up, and this loop's peak memory
+        run_job(with_loop(eng, *setup), job, seed=0)  # warm-up (graphs are recorded here), and peak memory
         stats[name] = dict(timer=PhaseTimer(eng.device), times=[], peak_mib=peak_memory_mib(eng.device))
     for r in range(repeats):
-        for name, (loop, precision) in loops.items():
-            with_loop(eng, loop, precision)
+        for name, setup in loops.items():
+            with_loop(eng, *setup)
             synchronize(eng.device)
             start = time.perf_counter()
             run_job(eng, job, seed=r + 1, timer=stats[name]["timer"])
@@ -138,14 +145,16 @@ def matmul_peak_flops(device: torch.device, precision: str) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - start)
 
 
-def with_loop(eng: Engine, loop: Callable, precision: str) -> Engine:
-    eng.decode_loop, eng.precision = loop, precision
+def with_loop(eng: Engine, loop: Callable, precision: str, graphs: bool = False) -> Engine:
+    eng.decode_loop, eng.precision, eng.graphs = loop, precision, graphs
     return eng
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", nargs="+", default=None, help="bundled, BiGR-L-d24, BiGR-XL-d24, ...")
+    ap.add_argument("--preset", nargs="+", default=None, help="bundled, tiny, " + ", ".join(OFFICIAL_MODELS))
+    ap.add_argument("--graphs", choices=["auto", "on", "off", "both"], default="auto",
+                    help="CUDA graphs for ours (auto: both on a GPU, i.e. a column each; off elsewhere)")
     ap.add_argument("--task", nargs="+", choices=TASKS, default=list(TASKS))
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch", type=int, nargs="+", default=None, help="default: 1 and 16 (CPU) or 1 and 64 (GPU)")
@@ -163,11 +172,13 @@ def main() -> None:
     presets = args.preset or (["bundled"] if (DEFAULT_WEIGHTS / "config.json").is_file() else ["BiGR-L-d24"])
     torch.set_grad_enabled(False)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    header = (f"{'model':<12} {'task':<11} {'batch':>5} {'s/image':>8} {'img/s':>7} {'backbone':>8} {'transc.':>7} "
-              f"{'GFLOP/img':>9} {'GFLOP/s':>8} {'%mm-peak':>8} {'peak MiB':>8} {'ref s/img':>9} {'ours/ref':>8}")
+    header = (f"{'model':<14} {'task':<11} {'batch':>5} {'s/image':>8} {'graphs':>8} {'img/s':>7} {'backbone':>8} "
+              f"{'transc.':>7} {'GFLOP/img':>9} {'GFLOP/s':>8} {'%mm-peak':>8} {'peak MiB':>8} {'ref s/img':>9} "
+              f"{'ours/ref':>8}")
     for preset in presets:
         eng = build_engine(preset, args.device, args.precision, args.compile)
         ours, theirs = eng.precision, args.reference_precision or eng.precision
+        graphs = {"auto": "both" if eng.device.type == "cuda" else "off"}.get(args.graphs, args.graphs)
         d = eng.defaults if preset == "bundled" else None
         sampling = dict(iterations=args.iterations or (d.iterations if d else 20),
                         diffusion_steps=args.steps or (d.diffusion_steps if d else 100),
@@ -176,27 +187,33 @@ def main() -> None:
         batches = args.batch or ([1, 64] if eng.device.type == "cuda" else [1, 16])
         print(f"\n{preset} on {eng.device.type}, ours in {ours}, reference in {theirs}: N={sampling['iterations']} "
               f"T={sampling['diffusion_steps']} cfg={sampling['cfg_scale']:g} (enrich: cfg 10); {ours} matmul peak measured "
-              f"{peak / 1e9:.0f} GFLOP/s; s/image = median of {args.repeats} repeats, ours and the reference taking turns")
+              f"{peak / 1e9:.0f} GFLOP/s; s/image = median of {args.repeats} repeats, ours and the reference taking turns; "
+              f"'s/image' without CUDA graphs, 'graphs' with them; rates and shares are of the faster of the two")
         print(header)
         print("-" * len(header))
         for task in args.task:
             for batch in batches:
                 job = make_job(eng, task, batch, sampling)
-                loops = {"ours": (masked_decode, ours)}
+                loops = {}
+                if graphs in ("off", "both"):
+                    loops["ours"] = (masked_decode, ours, False)
+                if graphs in ("on", "both"):
+                    loops["graphs"] = (masked_decode, ours, True)
                 if not args.no_reference and batch <= args.reference_max_batch:
-                    loops["reference"] = (reference_decode, theirs)
+                    loops["reference"] = (reference_decode, theirs, False)
                 timed = time_jobs(eng, job, loops, args.repeats)
-                r = timed["ours"]
+                plain, graphed = timed.get("ours"), timed.get("graphs")
+                r = min((x for x in (plain, graphed) if x), key=lambda x: x["s_per_image"])
                 flops = count_flops(with_loop(eng, masked_decode, ours), job) / batch
                 achieved = flops / r["s_per_image"]
                 ref_s = ratio = ""
                 if "reference" in timed:
                     ref = timed["reference"]
                     ref_s, ratio = f"{ref['s_per_image']:.3f}", f"{r['s_per_image'] / ref['s_per_image']:.2f}x"
-                print(f"{preset:<12} {task:<11} {batch:>5} {r['s_per_image']:>8.3f} {1 / r['s_per_image']:>7.2f} "
+                cells = [f"{x['s_per_image']:.3f}" if x else "-" for x in (plain, graphed)]
+                print(f"{preset:<14} {task:<11} {batch:>5} {cells[0]:>8} {cells[1]:>8} {1 / r['s_per_image']:>7.2f} "
                       f"{r['backbone']:>8.0%} {r['transcoder']:>7.0%} {flops / 1e9:>9.2f} {achieved / 1e9:>8.1f} "
                       f"{achieved / peak:>8.1%} {r['peak_mib']:>8.0f} {ref_s:>9} {ratio:>8}", flush=True)
-
 
 if __name__ == "__main__":
     main()

@@ -124,7 +124,7 @@ class Engine(EditsMixin, FeaturesMixin):
         self.folder = folder  # the weights folder it came from (None for official files or in-memory models)
         self.decode_loop = masked_decode  # benchmarks swap in reference.reference_decode
         self.compile = compile
-        self._sampling_models: dict[str, BiGR] = {}
+        self._sampling_models: dict[tuple[str, bool], BiGR] = {}
 
     def sampling_model(self) -> BiGR:
         """The BiGR that sampling runs at the current precision, made once per precision: in bf16 a copy
@@ -132,7 +132,8 @@ class Engine(EditsMixin, FeaturesMixin):
         weight at every call); compiled when the engine was asked to compile; replaying recorded CUDA graphs
         when it uses graphs. `self.bigr` stays as loaded."""
         model = self._require_bigr()
-        if self.precision not in self._sampling_models:
+        key = (self.precision, self.graphs)
+        if key not in self._sampling_models:
             if self.precision == "bf16":
                 model = with_linear_weights_in(model, torch.bfloat16)
             elif self.compile:
@@ -142,8 +143,8 @@ class Engine(EditsMixin, FeaturesMixin):
             if self.graphs:
                 model = copy.copy(model)  # shares the modules; only the copy replays graphs
                 model.graphs = GraphCache()
-            self._sampling_models[self.precision] = model
-        return self._sampling_models[self.precision]
+            self._sampling_models[key] = model
+        return self._sampling_models[key]
 
     # ---- loading ------------------------------------------------------------------------
     @classmethod

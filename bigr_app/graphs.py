@@ -39,27 +39,35 @@ def pad_rows(x: torch.Tensor, rows: int, dim: int = 0) -> torch.Tensor:
     return torch.cat([x, x.new_zeros(shape)], dim)
 
 
-def cuda_graph_capture(fn: Callable[[], torch.Tensor]) -> Replay:
-    """Record `fn`'s kernels in a CUDA graph; the returned replay re-runs them and returns `fn`'s output
-    tensor (the same storage every time). Warm-up runs on a side stream first, as capture requires."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(2):
-            fn()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    # autocast must not cache casts made during capture (they would be freed with the capture's pool)
-    dtype = torch.get_autocast_dtype("cuda")
-    with torch.autocast("cuda", dtype=dtype, enabled=torch.is_autocast_enabled("cuda"), cache_enabled=False):
-        with torch.cuda.graph(graph):
-            out = fn()
+class CudaGraphCapture:
+    """Records a function's kernels in a CUDA graph; the replay re-runs them and returns the function's output
+    tensor (the same storage every time). All graphs of one capture object share one memory pool: they replay
+    one at a time on one stream and each output is copied out at once, so their scratch memory can overlap."""
 
-    def replay() -> torch.Tensor:
-        graph.replay()
-        return out
+    def __init__(self):
+        self.pool = None
 
-    return replay
+    def __call__(self, fn: Callable[[], torch.Tensor]) -> Replay:
+        if self.pool is None:
+            self.pool = torch.cuda.graph_pool_handle()
+        side = torch.cuda.Stream()  # warm-up runs on a side stream, as capture requires
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        # autocast must not cache casts made during capture (they would be freed with the capture's memory)
+        dtype = torch.get_autocast_dtype("cuda")
+        with torch.autocast("cuda", dtype=dtype, enabled=torch.is_autocast_enabled("cuda"), cache_enabled=False):
+            with torch.cuda.graph(graph, pool=self.pool):
+                out = fn()
+
+        def replay() -> torch.Tensor:
+            graph.replay()
+            return out
+
+        return replay
 
 
 class GraphCache:
@@ -68,7 +76,7 @@ class GraphCache:
     CPU tests pass one that re-runs `fn` eagerly, which exercises everything but the recording."""
 
     def __init__(self, capture: Capture | None = None):
-        self.capture = capture or cuda_graph_capture
+        self.capture = capture or CudaGraphCapture()
         self.entries: dict[Hashable, tuple[list[torch.Tensor], Replay]] = {}
         self.failed: set[Hashable] = set()
 
@@ -90,3 +98,8 @@ class GraphCache:
         for static, x in zip(statics, inputs):
             static.copy_(x)
         return replay().clone()
+
+
+def replayed(cache: GraphCache | None, key: Hashable, fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> torch.Tensor:
+    """`fn(*inputs)`, through `cache` when there is one."""
+    return fn(*inputs) if cache is None else cache(key, fn, *inputs)

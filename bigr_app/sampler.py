@@ -8,6 +8,7 @@ plus Gumbel noise) are fixed by sampling their bits; the schedule says how many 
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -16,6 +17,7 @@ from typing import Callable
 import torch
 
 from .errors import SamplingError
+from .graphs import replayed
 from .model import BiGR
 
 MASK_SCHEDULES = ("auto", "cosine", "linear")
@@ -156,6 +158,7 @@ def masked_decode(
     both_conds = torch.cat([cond, uncond]) if use_cfg else cond
     decided_at = torch.full(unknown.shape, -1, dtype=torch.long, device=tokens.device)
     graphs = model.graphs  # recorded replays of the backbone and transcoder loop (CUDA), or None
+    backbone = functools.partial(replayed, graphs, "backbone", model.backbone)
 
     for it in range(params.iterations):
         ratio = (it + 1) / params.iterations
@@ -166,11 +169,7 @@ def masked_decode(
             continue
         batch_tokens = torch.cat([tokens, tokens]) if use_cfg else tokens
         batch_unknown = torch.cat([unknown, unknown]) if use_cfg else unknown
-        if graphs is None:
-            hidden = timer.measure("backbone", model.backbone, batch_tokens, batch_unknown, both_conds)
-        else:
-            hidden = timer.measure("backbone", graphs, "backbone", model.backbone, batch_tokens, batch_unknown,
-                                   both_conds)
+        hidden = timer.measure("backbone", backbone, batch_tokens, batch_unknown, both_conds)
         rows = torch.nonzero_static(unknown, size=sum(before)).unbind(1)  # nonzero() would wait for the device
         h_cond = hidden[: len(tokens)][rows]
         h_uncond = hidden[len(tokens):][rows] if use_cfg else None

@@ -55,7 +55,7 @@ def with_replays(engine: Engine, cache: GraphCache) -> Engine:
     """`engine`, sampling through `cache` (a shallow copy of its sampling model; the loaded model is untouched)."""
     model = copy.copy(engine.sampling_model())
     model.graphs = cache
-    engine._sampling_models[engine.precision] = model
+    engine._sampling_models[engine.precision, engine.graphs] = model
     return engine
 
 

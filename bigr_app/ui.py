@@ -224,10 +224,12 @@ class Studio:
         paths = self.save(result, result.params, request)
         return paths, paths
 
-    def interpolate(self, class_a, class_b, ratio, seed, cfg, iterations, gumbel, steps, progress=gr.Progress()):
+    def interpolate(self, class_a, class_b, ratio, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
+                    progress=gr.Progress()) -> str:
+        """The mix at `ratio`, saved as a PNG with its parameters (what the panel shows and downloads)."""
         result = self.engine.interpolate(class_a, class_b, [float(ratio)], seed=int(seed),
                                          progress=self.reporter(progress), **self.sampling(cfg, iterations, gumbel, steps))
-        return result[0]
+        return self.save(result, dict(result.params, ratio=float(ratio)), request)[0]
 
     def sweep(self, class_a, class_b, frames, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
               progress=gr.Progress()):
@@ -473,11 +475,11 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
                 with gr.Row():
                     cls_a = gr.Dropdown(names, value=names[0], label="Class A (ratio 1)", filterable=True)
                     cls_b = gr.Dropdown(names, value=names[min(1, len(names) - 1)], label="Class B (ratio 0)",
-                                        filterable=True)
+                                        filterable=True, elem_id="interp-class-b")
                 ratio = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Ratio r (r·A + (1−r)·B)",
                                   elem_id="ratio-slider")
-                interp_image = gr.Image(label="Interpolation", type="pil", interactive=False, elem_id="interp-image",
-                                        height=320)
+                interp_image = gr.Image(label="Interpolation", type="filepath", format="png", interactive=False,
+                                        elem_id="interp-image", height=320)
                 with gr.Row():
                     frames = gr.Slider(3, 17, value=9, step=1, label="Sweep frames")
                     sweep_btn = gr.Button("Sweep (strip + GIF)")
@@ -512,8 +514,12 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
                                 [out_editor, out_mode, out_l, out_t, out_r, out_b, out_class, out_blend, out_radius,
                                  out_fit, *samp], [out_gallery, out_files], api_name="outpaint")
         out_stop.click(None, None, None, cancels=[out_evt], api_name=False)
-        ratio.release(wrap(studio.interpolate), [cls_a, cls_b, ratio, *knobs], interp_image, api_name="interpolate",
-                      trigger_mode="always_last")
+        # any change re-renders (a drag, arrow keys, a typed value, another class); while one renders, only
+        # the latest change waits
+        interp_inputs = [cls_a, cls_b, ratio, *knobs]
+        for i, trigger in enumerate((ratio.change, cls_a.change, cls_b.change)):
+            trigger(wrap(studio.interpolate), interp_inputs, interp_image, trigger_mode="always_last",
+                    api_name="interpolate" if i == 0 else False, show_progress="minimal")
         sweep_btn.click(wrap(studio.sweep), [cls_a, cls_b, frames, *knobs], [strip, gif, sweep_files],
                         api_name="sweep")
         enrich_btn.click(wrap(studio.enrich), [ev_image, rounds, *knobs], [ev_gallery, ev_files], api_name="enrich")
@@ -539,7 +545,8 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
         model_pick.select(wrap(studio.switch_model), model_pick, model_pick, api_name="switch_model",
                           concurrency_limit=1).then(served_model, n, model_outputs, api_name=False,
                                                    show_progress="hidden")
-        demo.load(served_model, n, model_outputs, api_name=False, show_progress="hidden")
+        demo.load(served_model, n, model_outputs, api_name=False, show_progress="hidden").then(
+            wrap(studio.interpolate), interp_inputs, interp_image, api_name=False, show_progress="hidden")
 
         # "send to": the picked gallery image becomes the editor's picture in the target tab
         selected = gr.State(None)

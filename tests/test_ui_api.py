@@ -1,4 +1,6 @@
 """Every task endpoint of the app, called through gradio_client."""
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -55,7 +57,10 @@ def test_inpaint_edit_outpaint(client, editor_value):
 
 def test_interpolate_and_sweep(client):
     path = client.predict("c0", "c4", 0.5, *KNOBS.values(), api_name="/interpolate")
-    assert Image.open(path).size == (32, 32)
+    image = Image.open(path)
+    assert image.format == "PNG" and image.size == (32, 32)
+    params = json.loads(image.text["parameters"])
+    assert params["ratio"] == 0.5 and params["class_a"] == "c0" and params["seed"] == 1
     strip, gif, files = client.predict("c0", "c4", 3, *KNOBS.values(), api_name="/sweep")
     assert Image.open(strip).size == (96, 32) and len(files) == 2
 

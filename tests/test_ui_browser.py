@@ -112,24 +112,36 @@ def test_paint_and_inpaint_changes_only_the_painted_area(page):
     assert not changed[: int(h * 0.25)].any() and not changed[int(h * 0.75):].any()
 
 
-def test_interpolation_slider_rerenders(page):
+def interpolation_src(page) -> str | None:
+    return page.evaluate("() => document.querySelector('#interp-image img')?.getAttribute('src') ?? null")
+
+
+def wait_for_new_interpolation(page, old: str | None) -> str:
+    page.wait_for_function("(old) => { const i = document.querySelector('#interp-image img');"
+                           " return i && i.getAttribute('src') !== old; }", arg=old)
+    return interpolation_src(page)
+
+
+def test_interpolation_opens_with_a_picture_and_rerenders_on_any_change(page):
     page.get_by_role("tab", name="Interpolate").click()
+    opened = wait_for_new_interpolation(page, None)  # no click needed: the tab has a picture
     slider = page.locator("#ratio-slider input[type=range]")
     box = slider.bounding_box()
-    image = page.locator("#interp-image img")
-
-    def drag_to(fraction):
-        page.mouse.click(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
-
-    drag_to(0.1)
-    image.wait_for(state="visible")
-    first_src = image.get_attribute("src")
-    first = fetch_image(page, first_src)
-    drag_to(0.9)
-    page.wait_for_function("(old) => { const i = document.querySelector('#interp-image img');"
-                           " return i && i.src !== old; }", arg=first_src)
-    second = fetch_image(page, image.get_attribute("src"))
-    assert not np.array_equal(first, second)
+    page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)  # a click on the track
+    after_click = wait_for_new_interpolation(page, opened)
+    slider.focus()
+    page.keyboard.press("ArrowLeft")  # keys
+    after_key = wait_for_new_interpolation(page, after_click)
+    number = page.locator("#ratio-slider input[type=number]")
+    number.fill("0.15")
+    number.press("Enter")  # a typed value
+    after_typed = wait_for_new_interpolation(page, after_key)
+    page.locator("#interp-class-b input").click()
+    page.get_by_role("option", name="c4", exact=True).click()  # another class
+    after_class = wait_for_new_interpolation(page, after_typed)
+    pictures = [fetch_image(page, src) for src in (opened, after_click, after_typed, after_class)]
+    assert not np.array_equal(pictures[0], pictures[1]) and not np.array_equal(pictures[2], pictures[3])
+    assert after_class.split("?")[0].endswith(".png")  # the panel shows, and downloads, the saved PNG
     shot(page, "interpolate")
 
 

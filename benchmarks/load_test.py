@@ -87,8 +87,8 @@ def run_load(server: AppServer, clients: int, requests: int, image: Path = EXAMP
     editor = {"background": handle_file(str(image)), "layers": [handle_file(str(layer))], "composite": None}
 
     def ask(client, seed: int):
-        return client.predict(editor, "(unconditional)", "none", 0, "crop", 0, 1, seed, *knobs.values(),
-                              api_name="/inpaint")
+        masked = [None, "(unconditional)", "none", 0, "whole", 0, "crop", 0]  # mask file ... grow
+        return client.predict(editor, *masked, 1, seed, *knobs.values(), api_name="/inpaint")
 
     warm = Client(server.url, verbose=False)
     ask(warm, 0)  # model, caches and workers warm before the "before" reading

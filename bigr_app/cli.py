@@ -16,6 +16,7 @@ from PIL import Image, PngImagePlugin
 from tqdm.auto import tqdm
 
 from .config import GRAPH_MODES, PRECISIONS
+from .edits import REGIONS
 from .errors import BiGRError, InputError
 from .hub import OFFICIAL_MODELS
 from .images import open_image
@@ -73,6 +74,11 @@ def add_blend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feather-radius", type=float, default=4.0)
     p.add_argument("--threshold", type=float, default=0.0, help="cell coverage above which a cell is regenerated")
     p.add_argument("--grow", type=int, default=0, help="grow (>0) or shrink (<0) the mask by cells")
+    p.add_argument("--region", choices=REGIONS, default="auto",
+                   help="masked: regenerate the mask's neighbourhood at the model's resolution and paste it back; "
+                        "whole: fit the whole picture (--fit); auto: masked when that is smaller than the picture")
+    p.add_argument("--padding", type=int, default=None,
+                   help="masked region: context around the mask, in pixels at the model's scale (default: 1/8 of it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,8 +229,8 @@ def run_task(args) -> list[Path]:
             image = open_image(args.image)
             kw = dict(common, fit=args.fit)
             if args.task in ("inpaint", "edit", "outpaint"):
-                kw.update(blend_mode=args.blend_mode, feather_radius=args.feather_radius,
-                          threshold=args.threshold, grow=args.grow, num_samples=args.num_samples)
+                kw.update(blend_mode=args.blend_mode, feather_radius=args.feather_radius, threshold=args.threshold,
+                          grow=args.grow, region=args.region, padding=args.padding, num_samples=args.num_samples)
             mask = open_image(args.mask) if getattr(args, "mask", None) else None
             if args.task == "inpaint":
                 images = eng.inpaint(image, mask, class_id=args.class_id, **kw)
@@ -233,7 +239,7 @@ def run_task(args) -> list[Path]:
             elif args.task == "outpaint":
                 expand = tuple(args.expand) if args.expand else None
                 if expand is not None:
-                    for k in ("fit", "blend_mode", "feather_radius", "threshold", "grow"):
+                    for k in ("fit", "blend_mode", "feather_radius", "threshold", "grow", "region", "padding"):
                         kw.pop(k)
                 images = eng.outpaint(image, mask=mask, expand=expand, class_id=args.class_id, **kw)
             elif args.task == "enrich":

@@ -5,17 +5,62 @@ and which to generate, then calls `Engine.sample_tokens` (the single masked-deco
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from .blend import blend
 from .errors import InputError
 from .images import fit as fit_square
-from .images import to_rgb, unfit
+from .images import Placement, to_rgb, unfit
 from .masks import cells_to_pixels, draw_cells, fit_mask, mask_array, token_mask
+
+
+REGIONS = ("auto", "masked", "whole")
+
+
+class Prepared(NamedTuple):
+    """A masked edit's inputs: the picture and mask, the box regenerated (None: whole frame) and that part
+    of both, fitted to the model, with the latent cells to regenerate."""
+    rgb: Image.Image
+    pixel_mask: np.ndarray
+    box: tuple[int, int, int, int] | None
+    part: Image.Image
+    part_mask: np.ndarray
+    fitted: Image.Image
+    place: Placement
+    cells: np.ndarray
+    fit: str
+
+
+def paste_region(picture: Image.Image, part: Image.Image, box: tuple[int, int, int, int] | None) -> Image.Image:
+    if box is None:
+        return part
+    out = picture.copy()
+    out.paste(part, box[:2])
+    return out
+
+
+def processed_area(prep: Prepared) -> np.ndarray:
+    """Pixels of the picture [H, W] that the model sees (a crop leaves a frame's sides out)."""
+    seen = np.zeros(prep.pixel_mask.shape, bool)
+    left, top = prep.box[:2] if prep.box else (0, 0)
+    part_seen = cells_to_pixels(np.ones_like(prep.cells), prep.place)
+    seen[top : top + part_seen.shape[0], left : left + part_seen.shape[1]] = part_seen
+    return seen
+
+
+def frame_region(preview: Image.Image, box: tuple[int, int, int, int] | None, seen: np.ndarray) -> Image.Image:
+    """Dim what the edit leaves out and frame the regenerated box."""
+    arr = np.asarray(preview).copy()
+    arr[~seen] = (arr[~seen] * 0.35 + 90).astype(np.uint8)
+    out = Image.fromarray(arr)
+    if box is not None:
+        width = max(2, round(max(out.size) / 200))
+        ImageDraw.Draw(out).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), outline=(40, 120, 255), width=width)
+    return out
 
 
 class Result(list):
@@ -44,14 +89,60 @@ def bayer_order(grid: int) -> np.ndarray:
 
 class EditsMixin:
     MAX_SAMPLES = 16
+    MAX_WINDOWS = 64  # canvas expansion: windows of the model's size, each one a sampling run
 
     # ---- helpers --------------------------------------------------------------------------
-    def _prepare(self, image, mask, fit_mode: str, threshold: float, grow: int):
+    def region_padding(self, padding: int | None) -> int:
+        """Pixels at the model's scale around a masked region; None: an eighth of the model's resolution."""
+        if padding is None:
+            return self.resolution // 8
+        if not isinstance(padding, (int, np.integer)) or isinstance(padding, bool) or not 0 <= padding < self.resolution // 2:
+            raise InputError(f"padding must be a whole number of pixels in [0, {self.resolution // 2 - 1}], "
+                             f"got {padding!r}")
+        return int(padding)
+
+    def region_box(self, size: tuple[int, int], pixel_mask: np.ndarray, region: str = "auto",
+                   padding: int | None = None) -> tuple[int, int, int, int] | None:
+        """The part of a picture of `size` (width, height) that a masked edit regenerates, as a box
+        (left, top, right, bottom), or None for the whole frame.
+
+        masked: the mask's bounding box plus `padding` pixels at the model's scale on every side, grown to
+        a square around its centre and moved inside the picture (a square wider than the picture's short
+        side is cut to the picture). auto: masked when that box is smaller than the frame, else whole."""
+        if region not in REGIONS:
+            raise InputError(f"region must be one of {REGIONS}, got {region!r}")
+        padding = self.region_padding(padding)
+        if region == "whole":
+            return None
+        ys, xs = np.nonzero(pixel_mask)
+        if not len(ys):
+            raise InputError("nothing to regenerate: the mask is empty")
+        width, height = size
+        # padding P model pixels around a box of side s: s = extent / (1 - 2 P / R)
+        extent = max(xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min())
+        side = math.ceil(extent / (1 - 2 * padding / self.resolution))
+        box_w, box_h = min(side, width), min(side, height)
+        left = int(np.clip(round((xs.min() + xs.max() + 1 - box_w) / 2), 0, width - box_w))
+        top = int(np.clip(round((ys.min() + ys.max() + 1 - box_h) / 2), 0, height - box_h))
+        if region == "auto" and (box_w, box_h) == (width, height):
+            return None
+        return left, top, left + box_w, top + box_h
+
+    def _prepare(self, image, mask, fit_mode: str, threshold: float, grow: int, region: str = "whole",
+                 padding: int | None = None) -> "Prepared":
         rgb = to_rgb(image)
         pixel_mask = mask_array(mask, rgb.size)
-        fitted, place = fit_square(rgb, self.resolution, fit_mode)
-        cells = token_mask(fit_mask(pixel_mask, place, self.resolution), self.grid, threshold, grow)
-        return rgb, pixel_mask, fitted, place, cells
+        box = self.region_box(rgb.size, pixel_mask, region, padding)
+        if box is None:
+            part, part_mask = rgb, pixel_mask
+            if region == "auto" and rgb.width != rgb.height:
+                fit_mode = "letterbox"  # the whole frame, so nothing is left out of the edit
+        else:
+            part, part_mask = rgb.crop(box), pixel_mask[box[1] : box[3], box[0] : box[2]]
+            fit_mode = "letterbox"  # a box cut to a narrow picture is not square: keep all of it
+        fitted, place = fit_square(part, self.resolution, fit_mode)
+        cells = token_mask(fit_mask(part_mask, place, self.resolution), self.grid, threshold, grow)
+        return Prepared(rgb, pixel_mask, box, part, part_mask, fitted, place, cells, fit_mode)
 
     def _classes(self, spec, n: int) -> torch.Tensor:
         return torch.full((n,), self.class_index(spec), dtype=torch.long, device=self.device)
@@ -63,32 +154,46 @@ class EditsMixin:
         todo = torch.from_numpy(cells).to(self.device).expand(n, -1, -1)
         return self.decode(self.sample_tokens(bits, todo, classes, seed, progress, **sampling))
 
-    def mask_cells(self, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0) -> np.ndarray:
+    def mask_cells(self, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0,
+                   region: str = "auto", padding: int | None = None) -> np.ndarray:
         """The latent cells [grid, grid] (bool) that a mask on this image regenerates."""
-        return self._prepare(image, mask, fit, threshold, grow)[4]
+        return self._prepare(image, mask, fit, threshold, grow, region, padding).cells
 
-    def mask_preview(self, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0) -> Image.Image:
-        """The image with the latent cells that will be regenerated outlined."""
-        rgb, _, _, place, cells = self._prepare(image, mask, fit, threshold, grow)
-        return draw_cells(rgb, cells, place)
+    def mask_preview(self, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0,
+                     region: str = "auto", padding: int | None = None) -> Image.Image:
+        """The picture with the latent cells that will be regenerated outlined, the regenerated box framed,
+        and what the edit leaves out (a crop's cut-off sides) dimmed."""
+        prep = self._prepare(image, mask, fit, threshold, grow, region, padding)
+        left, top = prep.box[:2] if prep.box else (0, 0)
+        preview = prep.rgb.copy()
+        preview.paste(draw_cells(prep.part, prep.cells, prep.place), (left, top))
+        return frame_region(preview, prep.box, processed_area(prep))
 
     # ---- inpainting and editing -----------------------------------------------------------
     def inpaint(
         self, image: Image.Image, mask, class_id=None, num_samples: int = 1, seed: int | None = 0,
         fit: str = "crop", blend_mode: str = "feather", feather_radius: float = 4.0, threshold: float = 0.0,
-        grow: int = 0, progress=None, **sampling,
+        grow: int = 0, region: str = "auto", padding: int | None = None, progress=None, **sampling,
     ) -> Result:
-        """Regenerate the masked region (white = regenerate); class_id None = unconditional."""
+        """Regenerate the masked region (white = regenerate); class_id None = unconditional.
+
+        region: "masked" regenerates the mask's neighbourhood at the model's full resolution and pastes it
+        back; "whole" fits the whole frame (`fit`: crop or letterbox); "auto" is masked when that box is
+        smaller than the frame, else the whole frame, letterboxed. Pixels outside the regenerated cells stay
+        the original's (blend none / feather)."""
         n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
-        rgb, pixel_mask, fitted, place, cells = self._prepare(image, mask, fit, threshold, grow)
-        if not cells.any():
+        prep = self._prepare(image, mask, fit, threshold, grow, region, padding)
+        if not prep.cells.any():
             raise InputError("nothing to regenerate: the mask covers no part of the (cropped) picture")
-        outs = self._regenerate(fitted, cells, self._classes(class_id, n), seed, progress, **sampling)
-        repaintable = pixel_mask & cells_to_pixels(cells, place)
-        images = [blend(rgb, unfit(o, rgb, place), repaintable, blend_mode, feather_radius) for o in outs]
-        params = dict(task="inpaint", class_id=class_id, num_samples=n, seed=seed, fit=fit, blend=blend_mode,
-                      feather_radius=feather_radius, threshold=threshold, grow=grow,
-                      cells=int(cells.sum()), **self.sampling_params(**sampling).to_dict())
+        outs = self._regenerate(prep.fitted, prep.cells, self._classes(class_id, n), seed, progress, **sampling)
+        repaintable = prep.part_mask & cells_to_pixels(prep.cells, prep.place)
+        images = [paste_region(prep.rgb, blend(prep.part, unfit(o, prep.part, prep.place), repaintable, blend_mode,
+                                               feather_radius), prep.box) for o in outs]
+        params = dict(task="inpaint", class_id=class_id, num_samples=n, seed=seed, fit=prep.fit, blend=blend_mode,
+                      feather_radius=feather_radius, threshold=threshold, grow=grow, region=region,
+                      padding=self.region_padding(padding),
+                      box=list(prep.box) if prep.box else None, cells=int(prep.cells.sum()),
+                      **self.sampling_params(**sampling).to_dict())
         return Result(images, params)
 
     def edit(self, image: Image.Image, mask, class_id, **kwargs) -> Result:
@@ -144,6 +249,11 @@ class EditsMixin:
         known[oy : oy + ih, ox : ox + iw] = True
         classes = self._classes(class_id, n)
         windows = self._windows(cw, ch, known, overlap, cell_px)
+        if len(windows) > self.MAX_WINDOWS:
+            raise InputError(
+                f"expanding a {w}x{h} picture to {big_w}x{big_h} takes {len(windows)} model windows (at most "
+                f"{self.MAX_WINDOWS}): one window spans the picture's short side ({min(w, h)} px), so expand less "
+                f"or start from a larger picture")
         for i, (x, y) in enumerate(windows):
             win_known = known[y : y + self.resolution, x : x + self.resolution]
             cells = token_mask((~win_known).astype(np.float32), self.grid)  # any unknown pixel -> regenerate

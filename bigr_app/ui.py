@@ -21,12 +21,14 @@ from PIL import Image
 from .cli import save_png, write_strip_and_gif
 from .engine import Engine
 from .resources import ASSETS
+from .edits import REGIONS
 from .errors import BiGRError, InputError
 from .explore import INDEX_FILE, ExploreIndex, class_colours
 from .timing import measure_costs
 
 log = logging.getLogger("bigr_app.ui")
 UNCONDITIONAL = "(unconditional)"
+EXPAND, IN_FRAME = "expand the canvas", "in-frame (paint what to keep)"
 YOUR_IMAGE = "your image"
 
 
@@ -171,23 +173,30 @@ class Studio:
         paths = self.save(images, params, request)
         return paths, paths
 
-    def preview(self, editor, fit, grow):
+    @staticmethod
+    def picture_and_mask(editor, mask_file) -> tuple[Image.Image, Any]:
+        """The editor's picture and the mask: an uploaded mask image (white = regenerate) if given, else the paint."""
+        image, painted = editor_parts(editor)
+        return image, (mask_file if mask_file is not None else painted)
+
+    def preview(self, editor, mask_file, region, padding, fit, grow):
         try:
-            image, mask = editor_parts(editor)
+            image, mask = self.picture_and_mask(editor, mask_file)
+            if mask is None:
+                return image
+            return self.engine.mask_preview(image, mask, fit=fit, grow=int(grow), region=region,
+                                            padding=int(padding) or None)
         except InputError:
             return None
-        if mask is None:
-            return image
-        return self.engine.mask_preview(image, mask, fit=fit, grow=int(grow))
 
-    def _masked(self, task, editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations, gumbel,
-                steps, request, progress):
-        image, mask = editor_parts(editor)
+    def _masked(self, task, editor, mask_file, class_name, blend_mode, radius, region, padding, fit, grow, n, seed,
+                cfg, iterations, gumbel, steps, request, progress):
+        image, mask = self.picture_and_mask(editor, mask_file)
         if mask is None:
-            raise InputError("no mask: paint over the region first (brush tool)")
+            raise InputError("no mask: paint over the region first (brush tool), or upload a mask image")
         kwargs = dict(num_samples=self.samples(n), seed=int(seed), fit=fit, blend_mode=blend_mode,
-                      feather_radius=float(radius), grow=int(grow), progress=self.reporter(progress),
-                      **self.sampling(cfg, iterations, gumbel, steps))
+                      feather_radius=float(radius), grow=int(grow), region=region, padding=int(padding) or None,
+                      progress=self.reporter(progress), **self.sampling(cfg, iterations, gumbel, steps))
         spec = self.class_spec(class_name)
         if task == "edit":
             result = self.engine.edit(image, mask, spec, **kwargs)
@@ -198,23 +207,24 @@ class Studio:
         paths = self.save(result, result.params, request)
         return paths, paths
 
-    def inpaint(self, editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations, gumbel, steps,
-                request: gr.Request = None, progress=gr.Progress()):
-        return self._masked("inpaint", editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations,
-                            gumbel, steps, request, progress)
+    def inpaint(self, editor, mask_file, class_name, blend_mode, radius, region, padding, fit, grow, n, seed, cfg,
+                iterations, gumbel, steps, request: gr.Request = None, progress=gr.Progress()):
+        return self._masked("inpaint", editor, mask_file, class_name, blend_mode, radius, region, padding, fit, grow,
+                            n, seed, cfg, iterations, gumbel, steps, request, progress)
 
-    def edit(self, editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations, gumbel, steps,
-             request: gr.Request = None, progress=gr.Progress()):
+    def edit(self, editor, mask_file, class_name, blend_mode, radius, region, padding, fit, grow, n, seed, cfg,
+             iterations, gumbel, steps, request: gr.Request = None, progress=gr.Progress()):
         if class_name in (None, "", UNCONDITIONAL):
             raise InputError("pick the target class")
-        return self._masked("edit", editor, class_name, blend_mode, radius, fit, grow, n, seed, cfg, iterations,
-                            gumbel, steps, request, progress)
+        return self._masked("edit", editor, mask_file, class_name, blend_mode, radius, region, padding, fit, grow,
+                            n, seed, cfg, iterations, gumbel, steps, request, progress)
 
-    def outpaint(self, editor, mode, left, top, right, bottom, class_name, blend_mode, radius, fit, n, seed, cfg,
-                 iterations, gumbel, steps, request: gr.Request = None, progress=gr.Progress()):
-        if mode == "in-frame (paint what to keep)":
-            return self._masked("outpaint", editor, class_name, blend_mode, radius, fit, 0, n, seed, cfg,
-                                iterations, gumbel, steps, request, progress)
+    def outpaint(self, editor, mode, left, top, right, bottom, mask_file, class_name, blend_mode, radius, region,
+                 padding, fit, grow, n, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
+                 progress=gr.Progress()):
+        if mode == IN_FRAME:
+            return self._masked("outpaint", editor, mask_file, class_name, blend_mode, radius, region, padding, fit,
+                                grow, n, seed, cfg, iterations, gumbel, steps, request, progress)
         image, _ = editor_parts(editor)
         result = self.engine.outpaint(
             image, expand=(int(left), int(top), int(right), int(bottom)), class_id=self.class_spec(class_name),
@@ -350,15 +360,26 @@ def editor(label: str, elem_id: str) -> gr.ImageEditor:
     )
 
 
-def mask_controls(choices: list[str], prefix: str):
-    with gr.Row():
-        cls = gr.Dropdown(choices, value=choices[0], label="Class", filterable=True)
-        blend_mode = gr.Radio(["none", "feather", "poisson"], value="feather", label="Blend", elem_id=f"{prefix}-blend")
-        radius = gr.Slider(0, 32, value=4, step=1, label="Feather radius (px)")
-    with gr.Row():
-        fit = gr.Radio(["crop", "letterbox"], value="crop", label="Fit to the model")
-        grow = gr.Slider(-2, 2, value=0, step=1, label="Grow / shrink mask (cells)")
-    return cls, blend_mode, radius, fit, grow
+def mask_controls(choices: list[str], prefix: str, visible: bool = True) -> SimpleNamespace:
+    """Class, then the mask options in a group (`group`) that a tab can hide."""
+    cls = gr.Dropdown(choices, value=choices[0], label="Class", filterable=True)
+    with gr.Column(visible=visible) as group:
+        with gr.Row():
+            blend_mode = gr.Radio(["none", "feather", "poisson"], value="feather", label="Blend",
+                                  elem_id=f"{prefix}-blend")
+            radius = gr.Slider(0, 32, value=4, step=1, label="Feather radius (px)")
+            grow = gr.Slider(-2, 2, value=0, step=1, label="Grow / shrink mask (cells)")
+        with gr.Row():
+            region = gr.Radio(list(REGIONS), value="auto", label="Region", elem_id=f"{prefix}-region",
+                              info="masked: only the mask's surroundings, at the model's full resolution; "
+                                   "whole: the whole picture; auto: masked when that is smaller")
+            padding = gr.Slider(0, 64, value=0, step=1, label="Padding around the mask (model px; 0: 1/8 of the model)")
+            fit = gr.Radio(["crop", "letterbox"], value="crop", label="Fit (region: whole)")
+        mask_file = gr.Image(label="Or upload a mask (white = regenerate; replaces the painting)", type="pil",
+                             image_mode="L", sources=["upload", "clipboard"], height=160,
+                             elem_id=f"{prefix}-mask-file")
+    return SimpleNamespace(cls=cls, blend=blend_mode, radius=radius, region=region, padding=padding, fit=fit,
+                           grow=grow, mask_file=mask_file, group=group)
 
 
 def masked_tab(prefix: str, title: str, editor_label: str, choices: list[str], button: str,
@@ -369,14 +390,14 @@ def masked_tab(prefix: str, title: str, editor_label: str, choices: list[str], b
             ed = editor(editor_label, f"{prefix}-editor")
             preview = gr.Image(label="Cells that will be regenerated", type="pil", interactive=False,
                                elem_id=f"{prefix}-preview", height=420)
-        cls, blend_mode, radius, fit, grow = mask_controls(choices, prefix)
+        controls = mask_controls(choices, prefix)
         btn = gr.Button(button, variant="primary", elem_id=f"{prefix}-button")
         stop = gr.Button("Stop", size="sm")
         gallery, files, send = result_panel("Results", f"{prefix}-gallery")
         if examples:
             gr.Examples([[e] for e in examples], inputs=[ed], label="Examples (image + mask)")
-    return SimpleNamespace(editor=ed, preview=preview, cls=cls, blend=blend_mode, radius=radius, fit=fit, grow=grow,
-                           button=btn, stop=stop, gallery=gallery, files=files, send=send)
+    return SimpleNamespace(editor=ed, preview=preview, **vars(controls), button=btn, stop=stop, gallery=gallery,
+                           files=files, send=send)
 
 
 def class_legend(colours: dict[str, str]) -> str:
@@ -460,13 +481,14 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
                 with gr.Row():
                     out_editor = editor("Picture (in-frame mode: paint what to keep)", "outpaint-editor")
                     with gr.Column():
-                        out_mode = gr.Radio(["expand the canvas", "in-frame (paint what to keep)"],
-                                            value="expand the canvas", label="Mode")
-                        out_l = gr.Slider(0, 512, value=0, step=8, label="Left (px)")
-                        out_t = gr.Slider(0, 512, value=0, step=8, label="Top (px)")
-                        out_r = gr.Slider(0, 512, value=64, step=8, label="Right (px)")
-                        out_b = gr.Slider(0, 512, value=0, step=8, label="Bottom (px)")
-                out_class, out_blend, out_radius, out_fit, _ = mask_controls(with_uncond, "outpaint")
+                        out_mode = gr.Radio([EXPAND, IN_FRAME], value=EXPAND, label="Mode", elem_id="outpaint-mode")
+                        with gr.Column() as out_sides:
+                            out_l = gr.Slider(0, 512, value=0, step=8, label="Left (px)")
+                            out_t = gr.Slider(0, 512, value=0, step=8, label="Top (px)")
+                            out_r = gr.Slider(0, 512, value=64, step=8, label="Right (px)")
+                            out_b = gr.Slider(0, 512, value=0, step=8, label="Bottom (px)")
+                out_opts = mask_controls(with_uncond, "outpaint", visible=False)
+                out_class = out_opts.cls
                 out_btn = gr.Button("Outpaint", variant="primary")
                 out_stop = gr.Button("Stop", size="sm")
                 out_gallery, out_files, out_send = result_panel("Outpainted", "outpaint-gallery")
@@ -503,16 +525,23 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
         gen_evt = gen_btn.click(wrap(studio.generate), [gen_class, *samp], [gen_gallery, gen_files],
                                 api_name="generate")
         gen_stop.click(None, None, None, cancels=[gen_evt], api_name=False)
+        def mask_inputs(o):
+            return [o.mask_file, o.cls, o.blend, o.radius, o.region, o.padding, o.fit, o.grow]
+
         for tab, fn in ((inp, studio.inpaint), (ed, studio.edit)):
-            for trigger in (tab.editor.change, tab.fit.change, tab.grow.change):
-                trigger(wrap(studio.preview), [tab.editor, tab.fit, tab.grow], tab.preview, trigger_mode="always_last",
-                        api_name=False, show_progress="hidden")
-            evt = tab.button.click(wrap(fn), [tab.editor, tab.cls, tab.blend, tab.radius, tab.fit, tab.grow, *samp],
-                                   [tab.gallery, tab.files], api_name=fn.__name__)
+            preview_inputs = [tab.editor, tab.mask_file, tab.region, tab.padding, tab.fit, tab.grow]
+            for knob in preview_inputs:
+                knob.change(wrap(studio.preview), preview_inputs, tab.preview, trigger_mode="always_last",
+                            api_name=False, show_progress="hidden")
+            evt = tab.button.click(wrap(fn), [tab.editor, *mask_inputs(tab), *samp], [tab.gallery, tab.files],
+                                   api_name=fn.__name__)
             tab.stop.click(None, None, None, cancels=[evt], api_name=False)
+        # expand mode has its sides; in-frame mode the mask options (each hidden in the other mode)
+        out_mode.change(lambda mode: (gr.Column(visible=mode == EXPAND), gr.Column(visible=mode == IN_FRAME)),
+                        out_mode, [out_sides, out_opts.group], api_name=False, show_progress="hidden")
         out_evt = out_btn.click(wrap(studio.outpaint),
-                                [out_editor, out_mode, out_l, out_t, out_r, out_b, out_class, out_blend, out_radius,
-                                 out_fit, *samp], [out_gallery, out_files], api_name="outpaint")
+                                [out_editor, out_mode, out_l, out_t, out_r, out_b, *mask_inputs(out_opts), *samp],
+                                [out_gallery, out_files], api_name="outpaint")
         out_stop.click(None, None, None, cancels=[out_evt], api_name=False)
         # any change re-renders (a drag, arrow keys, a typed value, another class); while one renders, only
         # the latest change waits

@@ -122,7 +122,7 @@ def test_single_pixel_mask_regenerates_exactly_its_cell(tiny_engine):
     img = image_in_mode("RGB", 64, 64)
     mask = np.zeros((64, 64), bool)
     mask[9, 9] = True  # 32 px model, 16 cells: cell (2, 2) of 4x4 original pixels
-    preview_cells = tiny_engine.mask_cells(img, mask)
+    preview_cells = tiny_engine.mask_cells(img, mask, region="whole")
     assert preview_cells.sum() == 1 and preview_cells[2, 2]
 
 

@@ -44,15 +44,43 @@ def test_generate(client):
     assert "parameters" in images[0].info
 
 
+def masked_args(class_name, mask_file=None, blend="feather", region="auto"):
+    return [mask_file, class_name, blend, 4, region, 0, "crop", 0, 1, *KNOBS.values()]
+
+
 def test_inpaint_edit_outpaint(client, editor_value):
-    masked = dict(blend_mode="feather", radius=4, fit="crop", grow=0, n=1, **KNOBS)
-    out = gallery_images(client.predict(editor_value, "(unconditional)", *masked.values(), api_name="/inpaint"))
+    out = gallery_images(client.predict(editor_value, *masked_args("(unconditional)"), api_name="/inpaint"))
     assert out[0].size == (128, 128)
-    out = gallery_images(client.predict(editor_value, "c3", *masked.values(), api_name="/edit"))
+    out = gallery_images(client.predict(editor_value, *masked_args("c3"), api_name="/edit"))
     assert out[0].size == (128, 128)
-    out = gallery_images(client.predict(editor_value, "expand the canvas", 0, 0, 64, 0, "c2", "feather", 4, "crop",
-                                        1, *KNOBS.values(), api_name="/outpaint"))
+    out = gallery_images(client.predict(editor_value, "expand the canvas", 0, 0, 64, 0, *masked_args("c2"),
+                                        api_name="/outpaint"))
     assert out[0].size == (192, 128)
+
+
+def test_a_plain_mask_image_drives_every_masked_endpoint(client, tmp_path):
+    """White-on-black mask files, not the editor's layers: only the white area changes."""
+    from gradio_client import handle_file
+
+    picture = Image.fromarray((np.random.default_rng(0).random((90, 160, 3)) * 255).astype(np.uint8))
+    picture.save(tmp_path / "photo.png")
+    mask = np.zeros((90, 160), np.uint8)
+    mask[20:50, 100:140] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    editor = {"background": handle_file(str(tmp_path / "photo.png")), "layers": [], "composite": None}
+    mask_file = handle_file(str(tmp_path / "mask.png"))
+    for endpoint, cls in (("/inpaint", "(unconditional)"), ("/edit", "c1")):
+        (out,) = gallery_images(client.predict(editor, *masked_args(cls, mask_file, "none", "masked"),
+                                               api_name=endpoint))
+        changed = np.any(np.asarray(out.convert("RGB")) != np.asarray(picture), -1)
+        assert changed.any() and not changed[mask == 0].any()
+        params = json.loads(out.text["parameters"])
+        assert params["region"] == "masked" and params["box"][0] <= 100 and params["box"][2] >= 140
+    keep = handle_file(str(tmp_path / "mask.png"))
+    (out,) = gallery_images(client.predict(editor, "in-frame (paint what to keep)", 0, 0, 0, 0,
+                                           *masked_args("c2", keep, "none"), api_name="/outpaint"))
+    changed = np.any(np.asarray(out.convert("RGB")) != np.asarray(picture), -1)
+    assert not changed[mask > 0].any() and changed[mask == 0].mean() > 0.5
 
 
 def test_interpolate_and_sweep(client):
@@ -80,7 +108,7 @@ def test_errors_come_back_as_messages(client):
 
     no_mask = {"background": handle_file(str(EXAMPLE)), "layers": [], "composite": None}
     with pytest.raises(AppError, match="no mask"):
-        client.predict(no_mask, "c1", "none", 0, "crop", 0, 1, *KNOBS.values(), api_name="/inpaint")
+        client.predict(no_mask, *masked_args("c1"), api_name="/inpaint")
     with pytest.raises(AppError, match="maximum|samples"):
         client.predict("c1", 99, *KNOBS.values(), api_name="/generate")
     # the server is still serving

@@ -1,0 +1,98 @@
+"""Masked edits on pictures of any size and shape: the regenerated region, whole frames, no collages."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from bigr_app.errors import InputError
+
+from .conftest import FAST
+
+SHAPES = [(800, 500), (500, 1000), (2560, 1600), (24, 15)]
+
+
+def photo(width, height, seed=0):
+    """A smooth colour field with some texture (stands for a photograph)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    base = np.stack([np.sin(6 * x) * 80 + 128, np.cos(5 * y) * 80 + 128, (x + y) * 60 + 60], -1)
+    return Image.fromarray(np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8))
+
+
+def box_mask(width, height, fx0, fy0, fx1, fy1):
+    mask = np.zeros((height, width), bool)
+    mask[int(fy0 * height): max(int(fy1 * height), int(fy0 * height) + 1),
+         int(fx0 * width): max(int(fx1 * width), int(fx0 * width) + 1)] = True
+    return mask
+
+
+@pytest.mark.parametrize("size", SHAPES)
+@pytest.mark.parametrize("region", ["auto", "masked"])
+def test_masked_region_regenerates_around_the_mask_and_keeps_every_other_pixel(tiny_engine, size, region):
+    w, h = size
+    img, mask = photo(w, h), box_mask(w, h, 0.55, 0.3, 0.62, 0.42)
+    out = tiny_engine.inpaint(img, mask, blend_mode="none", region=region, seed=1, **FAST)
+    left, top, right, bottom = out.params["box"]
+    assert out[0].size == (w, h) and out.params["region"] == region
+    ys, xs = np.nonzero(mask)
+    assert left <= xs.min() and xs.max() < right and top <= ys.min() and ys.max() < bottom  # holds the mask
+    assert 0 <= left < right <= w and 0 <= top < bottom <= h
+    if max(right - left, bottom - top) < min(w, h):
+        assert right - left == bottom - top  # a square, when one fits
+    changed = np.any(np.asarray(out[0]) != np.asarray(img), -1)
+    assert changed.any() and not changed[~mask].any()  # blend none: only masked pixels change
+
+
+def test_masked_region_works_at_the_models_resolution_not_the_photos(tiny_engine):
+    img, mask = photo(2560, 1600), box_mask(2560, 1600, 0.5, 0.5, 0.52, 0.53)
+    whole = tiny_engine.mask_cells(img, mask, region="whole")
+    masked = tiny_engine.mask_cells(img, mask, region="masked")
+    assert whole.sum() <= 2 and masked.sum() > 20 * whole.sum()  # 1/60 of the frame vs most of the box
+    left, top, right, bottom = tiny_engine.region_box(img.size, mask, "masked", padding=4)
+    extent = max(np.ptp(np.nonzero(mask.any(0))[0]), np.ptp(np.nonzero(mask.any(1))[0])) + 1
+    assert right - left == bottom - top == int(np.ceil(extent / (1 - 2 * 4 / tiny_engine.resolution)))
+
+
+@pytest.mark.parametrize("size", [(800, 500), (500, 1000)])
+def test_in_frame_outpaint_covers_the_whole_frame(tiny_engine, size):
+    """Keeping the centre regenerates everything else, the sides of a non-square frame too (no collage)."""
+    w, h = size
+    keep = box_mask(w, h, 0.4, 0.4, 0.6, 0.6)
+    out = tiny_engine.outpaint(photo(w, h), mask=keep, blend_mode="none", seed=2, **FAST)
+    assert out.params["box"] is None and out.params["fit"] == "letterbox"
+    changed = np.any(np.asarray(out[0]) != np.asarray(photo(w, h)), -1)
+    assert not changed[keep].any()
+    for strip in (changed[:, : w // 10], changed[:, -w // 10:], changed[: h // 10], changed[-h // 10:]):
+        assert strip.mean() > 0.5  # every side was regenerated
+
+
+def test_whole_region_keeps_the_chosen_fit(tiny_engine):
+    img, mask = photo(800, 500), box_mask(800, 500, 0.4, 0.4, 0.6, 0.6)
+    out = tiny_engine.inpaint(img, mask, region="whole", fit="crop", **FAST)
+    assert out.params["box"] is None and out.params["fit"] == "crop"
+
+
+def test_preview_frames_the_box_and_dims_what_a_crop_leaves_out(tiny_engine):
+    img = photo(800, 500)
+    mask = box_mask(800, 500, 0.45, 0.4, 0.5, 0.5)
+    framed = np.asarray(tiny_engine.mask_preview(img, mask, region="masked")).astype(int)
+    left, top, right, bottom = tiny_engine.region_box(img.size, mask, "masked")
+    assert framed.shape == (500, 800, 3)
+    assert (framed[top, left:right] != np.asarray(img)[top, left:right]).any()  # the frame is drawn
+    cropped = np.asarray(tiny_engine.mask_preview(img, mask, region="whole", fit="crop")).astype(int)
+    original = np.asarray(img).astype(int)
+    assert (np.abs(cropped[:, :100] - original[:, :100]).mean()) > 20  # the cut-off side is dimmed
+    assert np.array_equal(cropped[:50, 300:500], original[:50, 300:500])  # the processed area is not
+
+
+@pytest.mark.parametrize("bad", [-1, 10_000, 2.5, True, "8"])
+def test_bad_padding_and_region_are_refused(tiny_engine, bad):
+    img, mask = photo(100, 80), box_mask(100, 80, 0.4, 0.4, 0.6, 0.6)
+    with pytest.raises(InputError, match="padding"):
+        tiny_engine.inpaint(img, mask, region="masked", padding=bad, **FAST)
+    with pytest.raises(InputError, match="region"):
+        tiny_engine.inpaint(img, mask, region="box", **FAST)
+
+
+def test_canvas_expansion_of_a_sliver_is_refused_not_run_for_ever(tiny_engine):
+    with pytest.raises(InputError, match="model windows"):
+        tiny_engine.outpaint(Image.new("RGB", (1, 80)), expand=(0, 0, 70, 0), **FAST)

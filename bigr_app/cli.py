@@ -66,7 +66,10 @@ def add_image_args(p: argparse.ArgumentParser, mask: str | None) -> None:
     p.add_argument("image", type=Path)
     if mask:
         p.add_argument("--mask", type=Path, required=mask == "required", help="white = regenerate")
-    p.add_argument("--fit", choices=["crop", "letterbox"], default="crop")
+        p.add_argument("--fit", choices=["crop", "letterbox"], default="crop", help="how a whole region is fitted")
+    else:
+        p.add_argument("--fit", choices=["auto", "crop", "letterbox"], default="auto",
+                       help="auto: the whole picture (letterboxed when not square); crop: its centre square only")
 
 
 def add_blend_args(p: argparse.ArgumentParser) -> None:

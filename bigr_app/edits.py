@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from .blend import blend
 from .errors import InputError
 from .images import fit as fit_square
-from .images import Placement, to_rgb, unfit
+from .images import Placement, frame_fit, frame_result, placement, to_rgb, unfit
 from .masks import cells_to_pixels, draw_cells, fit_mask, mask_array, token_mask
 
 
@@ -168,6 +168,14 @@ class EditsMixin:
         preview = prep.rgb.copy()
         preview.paste(draw_cells(prep.part, prep.cells, prep.place), (left, top))
         return frame_region(preview, prep.box, processed_area(prep))
+
+    def frame_preview(self, image: Image.Image, fit: str = "auto") -> Image.Image:
+        """A whole-picture edit's input, with what `fit` leaves out (a crop's sides) dimmed."""
+        rgb = to_rgb(image)
+        left, top, right, bottom = (round(v) for v in placement(rgb.size, frame_fit(rgb.size, fit)).box)
+        seen = np.zeros((rgb.height, rgb.width), bool)
+        seen[max(top, 0) : bottom, max(left, 0) : right] = True
+        return frame_region(rgb, None, seen)
 
     # ---- inpainting and editing -----------------------------------------------------------
     def inpaint(
@@ -323,15 +331,17 @@ class EditsMixin:
     # ---- enrichment and variations --------------------------------------------------------
     def enrich(
         self, image: Image.Image, rounds: int = 1, downsample_rate: int = 2, class_id=None, seed: int | None = 0,
-        fit: str = "crop", progress=None, cfg_scale: float = 10.0, **sampling,
+        fit: str = "auto", progress=None, cfg_scale: float = 10.0, **sampling,
     ) -> Result:
         """The release's enrichment: within every rate x rate block of cells, re-sample one offset
-        at a time (in random order) conditioned on all other tokens, to add detail."""
+        at a time (in random order) conditioned on all other tokens, to add detail. fit "auto" works on the
+        whole frame (letterboxed when not square); "crop" returns the centre square only."""
         rounds = _positive_int("rounds", rounds, 8)
         rate = _positive_int("downsample_rate", downsample_rate, self.grid)
         if self.grid % rate:
             raise InputError(f"downsample_rate must divide the {self.grid}-cell grid, got {rate}")
         rgb = to_rgb(image)
+        fit = frame_fit(rgb.size, fit)
         fitted, place = fit_square(rgb, self.resolution, fit)
         bits = self.encode(fitted)
         classes = self._classes(class_id, 1)
@@ -347,28 +357,29 @@ class EditsMixin:
                 bits = self.sample_tokens(bits, cells[None], classes, step_seed, step_progress,
                                           cfg_scale=cfg_scale, **sampling)
                 done += 1
-        out = unfit(self.decode(bits)[0], rgb, place)
+        out = frame_result(self.decode(bits)[0], rgb, place)
         params = dict(task="enrich", rounds=rounds, downsample_rate=rate, class_id=class_id, seed=seed, fit=fit,
                       **self.sampling_params(cfg_scale=cfg_scale, **sampling).to_dict())
         return Result([out], params)
 
     def vary(
         self, image: Image.Image, strength: float = 0.5, class_id=None, num_samples: int = 1, seed: int | None = 0,
-        fit: str = "crop", progress=None, **sampling,
+        fit: str = "auto", progress=None, **sampling,
     ) -> Result:
         """Variations: re-sample a share `strength` of the tokens, spread evenly over the grid.
-        strength 1.0 is a fresh generation; small strengths keep the composition."""
+        strength 1.0 is a fresh generation; small strengths keep the composition. fit as for `enrich`."""
         if not isinstance(strength, (int, float)) or not math.isfinite(strength) or not 0.0 < strength <= 1.0:
             raise InputError(f"strength must be in (0, 1], got {strength!r}")
         n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
         rgb = to_rgb(image)
+        fit = frame_fit(rgb.size, fit)
         fitted, place = fit_square(rgb, self.resolution, fit)
         count = max(1, round(strength * self.grid * self.grid))
         shift = np.random.default_rng(0 if seed is None else seed).integers(0, self.grid, 2)
         order = np.roll(bayer_order(self.grid), tuple(shift), axis=(0, 1))
         cells = order < count
         outs = self._regenerate(fitted, cells, self._classes(class_id, n), seed, progress, **sampling)
-        images = [unfit(o, rgb, place) for o in outs]
+        images = [frame_result(o, rgb, place) for o in outs]
         params = dict(task="vary", strength=strength, class_id=class_id, num_samples=n, seed=seed, fit=fit,
                       cells=int(cells.sum()), **self.sampling_params(**sampling).to_dict())
         return Result(images, params)

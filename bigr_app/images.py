@@ -110,6 +110,23 @@ def unfit(result: Image.Image, original: Image.Image, place: Placement) -> Image
     return canvas
 
 
+def frame_fit(size: tuple[int, int], mode: str) -> str:
+    """'auto': the whole frame (letterbox) for a non-square picture, a plain fit for a square one."""
+    if mode == "auto":
+        return "letterbox" if size[0] != size[1] else "crop"
+    return mode
+
+
+def frame_result(result: Image.Image, original: Image.Image, place: Placement) -> Image.Image:
+    """A model-sized result of a whole-picture edit, at the size of what the model saw: the whole picture
+    (letterboxed, or square), or only the centre square of a cropped non-square one (pasted back into the
+    picture it would make a collage with the untouched sides)."""
+    if place.mode == "crop" and original.width != original.height:
+        side = round(place.box[2] - place.box[0])
+        return result.resize((side, side), Image.Resampling.BICUBIC)
+    return unfit(result, original, place)
+
+
 def pils_to_tensor(images: list[Image.Image]) -> torch.Tensor:
     """Same-sized RGB images -> float tensor [B, 3, H, W] in [0, 1]."""
     arrays = [np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0 for img in images]

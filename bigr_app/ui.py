@@ -250,21 +250,28 @@ class Studio:
         strip, gif = write_strip_and_gif(list(result), folder / "interpolate", result.params)
         return str(strip), str(gif), [str(strip), str(gif)]
 
-    def enrich(self, image, rounds, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
+    def frame_preview(self, image, fit):
+        try:
+            return None if image is None else self.engine.frame_preview(image, fit)
+        except BiGRError:
+            return None
+
+    def enrich(self, image, fit, rounds, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
                progress=gr.Progress()):
         if image is None:
             raise InputError("no image: upload a picture first")
         s = self.sampling(cfg, iterations, gumbel, steps)
         s["cfg_scale"] = max(s["cfg_scale"], 10.0)  # the release enriches with strong guidance
-        result = self.engine.enrich(image, rounds=int(rounds), seed=int(seed), progress=self.reporter(progress), **s)
+        result = self.engine.enrich(image, rounds=int(rounds), fit=fit, seed=int(seed),
+                                    progress=self.reporter(progress), **s)
         paths = self.save(result, result.params, request)
         return paths, paths
 
-    def vary(self, image, strength, n, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
+    def vary(self, image, fit, strength, n, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
              progress=gr.Progress()):
         if image is None:
             raise InputError("no image: upload a picture first")
-        result = self.engine.vary(image, strength=float(strength), num_samples=self.samples(n), seed=int(seed),
+        result = self.engine.vary(image, strength=float(strength), fit=fit, num_samples=self.samples(n), seed=int(seed),
                                   progress=self.reporter(progress), **self.sampling(cfg, iterations, gumbel, steps))
         paths = self.save(result, result.params, request)
         return paths, paths
@@ -512,7 +519,11 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
             with gr.Tab("Enrich & vary", id="enrich"):
                 with gr.Row():
                     ev_image = gr.Image(label="Picture", type="pil", sources=["upload", "clipboard"], height=320)
+                    ev_preview = gr.Image(label="What the model sees (dimmed: left out)", type="pil",
+                                          interactive=False, height=320, elem_id="enrich-preview")
                     with gr.Column():
+                        ev_fit = gr.Radio(["auto", "crop", "letterbox"], value="auto", label="Fit",
+                                          info="auto: the whole picture; crop: its centre square only")
                         rounds = gr.Slider(1, 4, value=1, step=1, label="Enrichment rounds")
                         enrich_btn = gr.Button("Enrich", variant="primary")
                         strength = gr.Slider(0.05, 1.0, value=0.4, step=0.05, label="Variation strength")
@@ -551,8 +562,11 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
                     api_name="interpolate" if i == 0 else False, show_progress="minimal")
         sweep_btn.click(wrap(studio.sweep), [cls_a, cls_b, frames, *knobs], [strip, gif, sweep_files],
                         api_name="sweep")
-        enrich_btn.click(wrap(studio.enrich), [ev_image, rounds, *knobs], [ev_gallery, ev_files], api_name="enrich")
-        vary_btn.click(wrap(studio.vary), [ev_image, strength, *samp], [ev_gallery, ev_files], api_name="vary")
+        for knob in (ev_image, ev_fit):
+            knob.change(studio.frame_preview, [ev_image, ev_fit], ev_preview, api_name=False, show_progress="hidden")
+        enrich_btn.click(wrap(studio.enrich), [ev_image, ev_fit, rounds, *knobs], [ev_gallery, ev_files],
+                         api_name="enrich")
+        vary_btn.click(wrap(studio.vary), [ev_image, ev_fit, strength, *samp], [ev_gallery, ev_files], api_name="vary")
         if explore is not None:
             explore.button.click(wrap(studio.explore_query), [explore.image, explore.k],
                                  [explore.plot, explore.neighbours, explore.summary], api_name="explore")

@@ -96,3 +96,32 @@ def test_bad_padding_and_region_are_refused(tiny_engine, bad):
 def test_canvas_expansion_of_a_sliver_is_refused_not_run_for_ever(tiny_engine):
     with pytest.raises(InputError, match="model windows"):
         tiny_engine.outpaint(Image.new("RGB", (1, 80)), expand=(0, 0, 70, 0), **FAST)
+
+
+@pytest.mark.parametrize("size", [(800, 500), (500, 1000)])
+def test_enrich_and_vary_cover_the_whole_frame_or_return_the_crop(tiny_engine, size):
+    w, h = size
+    img = photo(w, h)
+    original = np.asarray(img).astype(int)
+    for result in (tiny_engine.vary(img, strength=0.6, seed=1, **FAST), tiny_engine.enrich(img, seed=1, **FAST)):
+        out = np.asarray(result[0]).astype(int)
+        assert result[0].size == (w, h) and result.params["fit"] == "letterbox"
+        for strip in (out[:, : w // 8], out[:, -w // 8:], out[: h // 8], out[-h // 8:]):
+            assert not np.array_equal(strip, original[: strip.shape[0], : strip.shape[1]])  # no original sides
+        # no hard seam where a centre square would end: the picture is one piece
+        side = min(w, h)
+        edge = (w - side) // 2 if w > h else (h - side) // 2
+        jump = np.abs(np.diff(out, axis=1 if w > h else 0)).mean(axis=(0, 2) if w > h else (1, 2))
+        assert jump[edge - 1] < 4 * np.median(jump) + 10
+    cropped = tiny_engine.vary(img, strength=0.6, fit="crop", seed=1, **FAST)
+    assert cropped[0].size == (min(w, h), min(w, h))
+
+
+def test_frame_preview_dims_only_what_a_crop_leaves_out(tiny_engine):
+    img = photo(800, 500)
+    auto = np.asarray(tiny_engine.frame_preview(img, "auto"))
+    assert np.array_equal(auto, np.asarray(img))
+    crop = np.asarray(tiny_engine.frame_preview(img, "crop")).astype(int)
+    original = np.asarray(img).astype(int)
+    assert np.array_equal(crop[:, 150:650], original[:, 150:650])
+    assert np.abs(crop[:, :150] - original[:, :150]).mean() > 20

@@ -96,9 +96,10 @@ def test_interpolate_and_sweep(client):
 def test_enrich_and_vary(client):
     from gradio_client import handle_file
 
-    out = gallery_images(client.predict(handle_file(str(EXAMPLE)), 1, *KNOBS.values(), api_name="/enrich"))
+    out = gallery_images(client.predict(handle_file(str(EXAMPLE)), "auto", 1, *KNOBS.values(), api_name="/enrich"))
     assert out[0].size == (128, 128)
-    out = gallery_images(client.predict(handle_file(str(EXAMPLE)), 0.3, 2, *KNOBS.values(), api_name="/vary"))
+    out = gallery_images(client.predict(handle_file(str(EXAMPLE)), "auto", 0.3, 2, *KNOBS.values(),
+                                        api_name="/vary"))
     assert len(out) == 2
 
 

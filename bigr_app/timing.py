@@ -7,7 +7,9 @@ rows that is at every iteration, so the total follows from three measured unit c
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import torch
@@ -78,3 +80,20 @@ def measure_costs(engine, repeats: int = 3) -> CostModel:
     # the transcoder's rows count twice under guidance (conditional and unconditional)
     per_row = max(0.0, (t_large - t_small) / (2 * (large - small)))
     return CostModel(backbone, max(0.0, t_small - 2 * small * per_row), per_row, decode, device.type)
+
+
+class Calibration:
+    """How the last few generations' wall times compare with the cost model's estimates: the start-up
+    measurement misses what changes later (other load on the machine, a throttled GPU). The factor is the
+    median ratio of measured to estimated time over the last `keep` runs, 1 before any."""
+
+    def __init__(self, keep: int = 5):
+        self.ratios: deque[float] = deque(maxlen=keep)
+
+    def record(self, measured_s: float, estimated_s: float) -> None:
+        if estimated_s > 0 and measured_s > 0:
+            self.ratios.append(measured_s / estimated_s)
+
+    @property
+    def factor(self) -> float:
+        return statistics.median(self.ratios) if self.ratios else 1.0

@@ -24,7 +24,7 @@ from .resources import ASSETS
 from .edits import REGIONS
 from .errors import BiGRError, InputError
 from .explore import INDEX_FILE, ExploreIndex, class_colours
-from .timing import measure_costs
+from .timing import Calibration, measure_costs
 
 log = logging.getLogger("bigr_app.ui")
 UNCONDITIONAL = "(unconditional)"
@@ -85,6 +85,7 @@ class Studio:
     def use(self, engine: Engine) -> None:
         self.engine = engine
         self.costs = measure_costs(engine) if engine.bigr is not None else None
+        self.calibration = Calibration()
         self.explore = load_explore_index(engine)
 
     def header(self) -> str:
@@ -141,7 +142,8 @@ class Studio:
         return [str(save_png(img, folder / f"{task}_{i:02d}.png", dict(params, index=i))) for i, img in enumerate(images)]
 
     def expected_time(self, n, cfg, iterations, steps) -> str:
-        """The expected time of a generation at these settings, from the start-up measurements."""
+        """The expected time of a generation at these settings: the cost model measured at start-up, scaled by
+        how the last generations compared with it."""
         if self.costs is None:
             return ""
         try:
@@ -149,13 +151,15 @@ class Studio:
                                                  diffusion_steps=int(steps))
         except (BiGRError, TypeError, ValueError):
             return "Expected time: — (settings out of range)"
-        tokens = self.engine.grid**2
-        one = self.costs.estimate(params, tokens, tokens)
-        many = self.costs.estimate(params, tokens, tokens, batch=int(n))
-        half = self.costs.estimate(params, tokens // 2, tokens)
+        tokens, factor = self.engine.grid**2, self.calibration.factor
+        one = factor * self.costs.estimate(params, tokens, tokens)
+        many = factor * self.costs.estimate(params, tokens, tokens, batch=int(n))
+        half = factor * self.costs.estimate(params, tokens // 2, tokens)
+        runs = len(self.calibration.ratios)
+        basis = f"following the last {runs} run{'s' * (runs > 1)}" if runs else "measured at start-up"
         return (f"Expected time on this {self.costs.device.upper()}: about **{format_seconds(one)}** per picture "
                 f"({format_seconds(many)} for {int(n)}), half-picture inpainting about {format_seconds(half)}; "
-                f"measured at start-up")
+                f"{basis}")
 
     @staticmethod
     def reporter(progress: gr.Progress):
@@ -166,8 +170,13 @@ class Studio:
                  progress=gr.Progress()):
         spec = self.class_spec(class_name)
         sampling = self.sampling(cfg, iterations, gumbel, steps)
+        start = time.perf_counter()
         images = self.engine.generate(spec, num_samples=self.samples(n), seed=int(seed),
                                       progress=self.reporter(progress), **sampling)
+        if self.costs is not None:
+            tokens = self.engine.grid**2
+            self.calibration.record(time.perf_counter() - start, self.costs.estimate(
+                self.engine.sampling_params(**sampling), tokens, tokens, batch=len(images)))
         params = dict(task="generate", class_id=spec, seed=int(seed),
                       **self.engine.sampling_params(**sampling).to_dict())
         paths = self.save(images, params, request)
@@ -535,6 +544,8 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
         wrap = friendly_errors
         gen_evt = gen_btn.click(wrap(studio.generate), [gen_class, *samp], [gen_gallery, gen_files],
                                 api_name="generate")
+        gen_evt.then(studio.expected_time, [n, cfg, iterations, steps], timing, api_name=False,
+                     show_progress="hidden")
         gen_stop.click(None, None, None, cancels=[gen_evt], api_name=False)
         def mask_inputs(o):
             return [o.mask_file, o.cls, o.blend, o.radius, o.region, o.padding, o.fit, o.grow]

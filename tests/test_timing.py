@@ -60,3 +60,34 @@ def test_app_shows_the_expected_time(tiny_engine):
     text = studio.expected_time(2, 3.0, 10, 25)
     assert "per picture" in text and "for 2" in text and "CPU" in text
     assert "out of range" in studio.expected_time(2, 3.0, 10, 100000)
+
+
+def test_calibration_follows_the_recent_runs():
+    from bigr_app.timing import Calibration
+
+    cal = Calibration(keep=3)
+    assert cal.factor == 1.0
+    for measured in (2.0, 2.2, 1.8):
+        cal.record(measured, 1.0)
+    assert cal.factor == 2.0
+    for _ in range(3):
+        cal.record(0.5, 1.0)  # the machine got faster: the old runs fall out
+    assert cal.factor == 0.5
+    cal.record(1.0, 0.0)  # nothing to compare with
+    assert len(cal.ratios) == 3
+
+
+def test_the_apps_expected_time_follows_its_last_generations(tiny_engine):
+    from bigr_app.ui import Studio
+
+    studio = Studio(tiny_engine)
+    before = studio.expected_time(1, 3.0, 4, 8)
+    assert "measured at start-up" in before
+    studio.calibration.record(10 * studio.costs.estimate(tiny_engine.sampling_params(cfg_scale=3.0, iterations=4,
+                                                                                      diffusion_steps=8), 256, 256),
+                              studio.costs.estimate(tiny_engine.sampling_params(cfg_scale=3.0, iterations=4,
+                                                                                 diffusion_steps=8), 256, 256))
+    after = studio.expected_time(1, 3.0, 4, 8)
+    assert "following the last 1 run" in after and after != before
+    studio.generate("c1", 1, 0, 3.0, 4, 0.0, 8)
+    assert "last 2 runs" in studio.expected_time(1, 3.0, 4, 8)

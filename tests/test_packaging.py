@@ -42,6 +42,7 @@ def test_wheel_carries_the_bundled_model_and_assets(wheel):
     for rel in ("weights/default/config.json", "weights/default/model.safetensors", "assets/imagenet_classes.txt",
                 "assets/examples/fox.png"):
         assert sizes.get(f"bigr_app/{rel}") == (ROOT / rel).stat().st_size, rel
+    assert {"bigr_app/ui/app.py", "bigr_app/data/emoji.py", "bigr_app/hub.py"} <= set(sizes)  # every subpackage
     assert not [n for n in sizes if n.startswith(("tests/", "bigr_app/weights/default/runs"))]
 
 

@@ -1,0 +1,98 @@
+"""The page: header and model picker, the sampling settings every tab shares, the tabs, and what crosses
+tabs ("send to", a model switch)."""
+from __future__ import annotations
+
+import functools
+import random
+from types import SimpleNamespace
+
+import gradio as gr
+
+from ..engine import Engine
+from .common import friendly_errors, pick_from_gallery, send_to
+from .enrich import enrich_tab
+from .explore import explore_tab
+from .generate import generate_tab
+from .interpolate import interpolate_tab
+from .masked import example_editors, masked_tab, outpaint_tab
+from .studio import ModelMenu, Studio
+
+
+def sampling_settings(studio: Studio, max_samples: int) -> SimpleNamespace:
+    d = studio.engine.defaults
+    with gr.Accordion("Sampling settings (all tabs)", open=False):
+        with gr.Row():
+            seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+            dice = gr.Button("🎲", size="sm", scale=0)
+            n = gr.Slider(1, max_samples, value=min(4, max_samples), step=1, label="Samples")
+        with gr.Row():
+            cfg = gr.Slider(1.0, 10.0, value=d.cfg_scale, step=0.1, label="Guidance (cfg)")
+            iterations = gr.Slider(1, 64, value=d.iterations, step=1, label="Iterations N")
+            gumbel = gr.Slider(0.0, 5.0, value=d.gumbel, step=0.01, label="Gumbel temperature")
+            steps = gr.Slider(1, 256, value=d.diffusion_steps, step=1, label="Diffusion steps T")
+    timing = gr.Markdown(studio.expected_time(n.value, d.cfg_scale, d.iterations, d.diffusion_steps),
+                         elem_id="expected-time")
+    dice.click(lambda: random.randint(0, 2**31 - 1), None, seed, api_name=False)
+    timing_inputs = [n, cfg, iterations, steps]
+    for knob in timing_inputs:
+        knob.change(studio.expected_time, timing_inputs, timing, api_name=False, show_progress="hidden")
+    knobs = [seed, cfg, iterations, gumbel, steps]
+    return SimpleNamespace(seed=seed, n=n, cfg=cfg, iterations=iterations, gumbel=gumbel, steps=steps, knobs=knobs,
+                           samp=[n, *knobs], timing=timing, timing_inputs=timing_inputs)
+
+
+def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = None) -> gr.Blocks:
+    """The app serving `engine`; `models` (label -> loader, the first being `engine`'s) fills the model picker."""
+    studio = Studio(engine, max_samples, models)
+    with gr.Blocks(title="BiGR Studio", delete_cache=(1800, 3600)) as demo:
+        with gr.Row(equal_height=True):
+            header = gr.Markdown(studio.header(), elem_id="header")
+            model_pick = gr.Dropdown(list(studio.models), value=studio.model, label="Model", scale=0,
+                                     min_width=260, elem_id="model-picker",
+                                     info="official models download from the Hugging Face Hub on first use")
+        settings = sampling_settings(studio, max_samples)
+        with gr.Tabs() as tabs:
+            gen = generate_tab(studio, settings)
+            inp = masked_tab(studio, settings, "inpaint", "Inpaint", "Paint what to regenerate", "Inpaint",
+                             unconditional=True, examples=example_editors())
+            out = outpaint_tab(studio, settings)
+            ed = masked_tab(studio, settings, "edit", "Edit class", "Paint the region to change", "Edit",
+                            unconditional=False)
+            interp = interpolate_tab(studio, settings)
+            ev = enrich_tab(studio, settings)
+            explore_tab(studio)
+
+        class_boxes = [(gen.cls, True), (inp.cls, True), (out.cls, True), (ed.cls, False), (interp.cls_a, False),
+                       (interp.cls_b, False)]
+
+        def served_model(n_value):
+            """What depends on the served model; the model can change while a page is open, or before it opens."""
+            names = list(studio.engine.class_names)
+            d = studio.engine.defaults
+            boxes = [gr.Dropdown(choices=studio.class_choices(u),
+                                 value=names[min(1, len(names) - 1)] if box is interp.cls_b else names[0])
+                     for box, u in class_boxes]
+            return (studio.model, studio.header(),
+                    studio.expected_time(n_value, d.cfg_scale, d.iterations, d.diffusion_steps),
+                    *boxes, d.cfg_scale, d.iterations, d.gumbel, d.diffusion_steps)
+
+        s = settings
+        model_outputs = [model_pick, header, s.timing, *(box for box, _ in class_boxes), s.cfg, s.iterations,
+                         s.gumbel, s.steps]
+        model_pick.select(friendly_errors(studio.switch_model), model_pick, model_pick, api_name="switch_model",
+                          concurrency_limit=1).then(served_model, s.n, model_outputs, api_name=False,
+                                                   show_progress="hidden")
+        demo.load(served_model, s.n, model_outputs, api_name=False, show_progress="hidden").then(
+            friendly_errors(studio.interpolate), interp.inputs, interp.image, api_name=False, show_progress="hidden")
+
+        # "send to": the picked gallery image becomes the editor's picture in the target tab
+        selected = gr.State(None)
+        targets = {"inpaint": inp.editor, "edit": ed.editor, "outpaint": out.editor}
+        for tab in (gen, inp, out, ed, ev):
+            tab.gallery.select(pick_from_gallery, [tab.gallery], selected, api_name=False)
+            for (tab_id, target), button in zip(targets.items(), tab.send):
+                button.click(functools.partial(send_to, tab_id), [selected, tab.gallery], [target, tabs],
+                             api_name=False)
+        demo.unload(studio.forget_session)
+    demo.studio = studio
+    return demo

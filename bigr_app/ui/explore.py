@@ -1,0 +1,98 @@
+"""The Explore tab: a t-SNE map of reference pictures' BiGR features; an upload lands on it."""
+from __future__ import annotations
+
+import html
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError
+from ..explore import INDEX_FILE, ExploreIndex, class_colours
+from .common import friendly_errors, log
+
+YOUR_IMAGE = "your image"
+
+
+def load_explore_index(engine) -> ExploreIndex | None:
+    path = engine.folder / INDEX_FILE if engine.folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return ExploreIndex.load(path)
+    except InputError as e:
+        log.warning("Explore tab disabled: %s", e)
+        return None
+
+
+class ExploreActions:
+    def explore_points(self, extra: tuple[float, float] | None = None):
+        """The map as a table for gr.ScatterPlot (one row per reference image, plus the query)."""
+        import pandas as pd
+
+        idx = self.explore
+        names = [idx.classes[int(k)] for k in idx.labels]
+        rows = dict(x=idx.coords[:, 0], y=idx.coords[:, 1], cls=names, item=np.arange(len(idx)))
+        table = pd.DataFrame(rows).rename(columns={"cls": "class"})
+        if extra is not None:
+            query = pd.DataFrame({"x": [extra[0]], "y": [extra[1]], "class": [YOUR_IMAGE], "item": [-1]})
+            table = pd.concat([table, query], ignore_index=True)
+        return table
+
+    def explore_query(self, image, k):
+        """Where an uploaded picture lands on the map, and its nearest reference pictures."""
+        if self.explore is None:
+            raise InputError("no map for this model: build one with `python -m bigr_app explore-index`")
+        if image is None:
+            raise InputError("no image: upload a picture first")
+        idx = self.explore
+        feature = self.engine.features(image, layer=idx.layer)[0]
+        order, sims = idx.nearest(feature, int(k))
+        x, y = idx.place(feature, int(k))
+        neighbours = [(Image.fromarray(idx.thumbnails[i]), f"{idx.classes[int(idx.labels[i])]} · {s:.2f}")
+                      for i, s in zip(order, sims)]
+        votes = np.bincount(idx.labels[order], minlength=len(idx.classes))
+        summary = ", ".join(f"{idx.classes[c]} ({votes[c]})" for c in np.argsort(-votes)[:3] if votes[c])
+        return self.explore_points((float(x), float(y))), neighbours, f"**Nearest classes:** {summary}"
+
+
+def hex_colour(rgb: tuple[int, int, int]) -> str:
+    return "#%02x%02x%02x" % rgb
+
+
+def class_legend(colours: dict[str, str]) -> str:
+    """Colour swatches for the map's classes (the plot's own legend is cut off below it)."""
+    items = "".join(
+        f'<span style="display:inline-block;margin:0 10px 4px 0;white-space:nowrap">'
+        f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;background:{colour};'
+        f'margin-right:4px"></span>{html.escape(name)}</span>'
+        for name, colour in colours.items()
+    )
+    return f'<div style="font-size:0.85em;line-height:1.4">{items}</div>'
+
+
+def explore_tab(studio) -> None:
+    with gr.Tab("Explore", id="explore"):
+        idx = studio.explore
+        if idx is None:
+            gr.Markdown("No map for this model yet. Build one from a folder of reference images (one sub-folder "
+                        "per class):\n\n`python -m bigr_app explore-index --weights WEIGHTS --data DIR`")
+            return
+        colours = {name: hex_colour(c) for name, c in zip(idx.classes, class_colours(len(idx.classes)))}
+        gr.Markdown(f"{len(idx)} reference images, BiGR features of layer {idx.layer} (average-pooled, null class), "
+                    "laid out by t-SNE. Hover a point for its class; upload a picture to see where it lands.")
+        with gr.Row():
+            plot = gr.ScatterPlot(studio.explore_points(), x="x", y="y", color="class", tooltip=["class", "item"],
+                                  color_map={**colours, YOUR_IMAGE: "#000000"}, height=580, elem_id="explore-plot",
+                                  x_lim=[-1.1, 1.1], y_lim=[-1.1, 1.1], label="Feature map (t-SNE)")
+            with gr.Column():
+                gr.HTML(class_legend({**colours, YOUR_IMAGE: "#000000"}), elem_id="explore-legend")
+                image = gr.Image(label="Your picture", type="pil", sources=["upload", "clipboard"], height=240,
+                                 elem_id="explore-image")
+                k = gr.Slider(1, 24, value=8, step=1, label="Neighbours")
+                button = gr.Button("Place on the map", variant="primary", elem_id="explore-button")
+                summary = gr.Markdown(elem_id="explore-summary")
+        neighbours = gr.Gallery(label="Nearest reference pictures (class · cosine similarity)", columns=8, height=200,
+                                elem_id="explore-neighbours", interactive=False)
+    button.click(friendly_errors(studio.explore_query), [image, k], [plot, neighbours, summary], api_name="explore")

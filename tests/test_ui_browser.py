@@ -170,6 +170,11 @@ def test_explore_map_renders_and_places_an_upload(page):
     assert points.count() == 32  # one per reference picture
     legend = page.locator("#explore-legend").inner_text()
     assert all(name in legend for name in ("your image", "animal", "flag", "place & weather"))
+    page.click("#explore-button")  # no picture yet: a hint, and the map keeps its points with no error badge
+    page.get_by_text("upload a picture first").first.wait_for(state="visible")
+    page.wait_for_timeout(500)
+    assert "Error" not in page.locator("#explore-plot").inner_text()
+    assert page.locator("#explore-plot .mark-symbol.role-mark path").count() >= 32
     page.locator("#explore-image input[type=file]").set_input_files(str(EXAMPLE))
     page.wait_for_timeout(1000)
     page.click("#explore-button")

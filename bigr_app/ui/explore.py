@@ -44,8 +44,9 @@ class ExploreActions:
         """Where an uploaded picture lands on the map, and its nearest reference pictures."""
         if self.explore is None:
             raise InputError("no map for this model: build one with `python -m bigr_app explore-index`")
-        if image is None:
-            raise InputError("no image: upload a picture first")
+        if image is None:  # a hint, not an error: the map and its neighbours stay as they are
+            gr.Warning("no image: upload a picture first, then place it on the map")
+            return gr.skip(), gr.skip(), gr.skip()
         idx = self.explore
         feature = self.engine.features(image, layer=idx.layer)[0]
         order, sims = idx.nearest(feature, int(k))

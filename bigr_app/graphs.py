@@ -80,13 +80,16 @@ class GraphCache:
         self.entries: dict[Hashable, tuple[list[torch.Tensor], Replay]] = {}
         self.failed: set[Hashable] = set()
 
-    def __call__(self, key: Hashable, fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> torch.Tensor:
+    def __call__(self, key: Hashable, make_fn: Callable[[], Callable[..., torch.Tensor]],
+                 *inputs: torch.Tensor) -> torch.Tensor:
+        """`make_fn()(*inputs)`, replayed. `make_fn` runs only when a shape is recorded (or cannot be), so what
+        the function closes over (cast weights, say) is prepared once per recording, not on every replay."""
         key = (key, *((tuple(x.shape), x.dtype, x.device) for x in inputs))
         if key in self.failed:
-            return fn(*inputs)
+            return make_fn()(*inputs)
         entry = self.entries.get(key)
         if entry is None:
-            statics = [x.clone() for x in inputs]
+            fn, statics = make_fn(), [x.clone() for x in inputs]
             try:
                 replay = self.capture(lambda: fn(*statics))
             except RuntimeError as e:  # an operation that cannot be recorded: run this shape eagerly
@@ -102,4 +105,4 @@ class GraphCache:
 
 def replayed(cache: GraphCache | None, key: Hashable, fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> torch.Tensor:
     """`fn(*inputs)`, through `cache` when there is one."""
-    return fn(*inputs) if cache is None else cache(key, fn, *inputs)
+    return fn(*inputs) if cache is None else cache(key, lambda: fn, *inputs)

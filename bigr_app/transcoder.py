@@ -267,15 +267,19 @@ class Transcoder(nn.Module):
         t_embs = net.time_embed(torch.tensor([s.net_t for s in plan]).to(device, non_blocking=True))  # no wait on a GPU
         spins = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator).mul_(2).sub_(1)
         noise = logistic_noise((len(plan) - 1, m, self.bits), device, generator)  # all steps' draws at once
-        denoise = functools.partial(self.denoise, plan=plan, cfg_scale=cfg_scale, weights=self.sampling_weights(
-            cond_h.dtype, temperature))
+        dtype = cond_h.dtype
+
+        def make_denoise():  # with the weights cast for it: once per call eagerly, once per recording with graphs
+            weights = self.sampling_weights(dtype, temperature)
+            return functools.partial(self.denoise, plan=plan, cfg_scale=cfg_scale, weights=weights)
+
         rows = bucket_rows(max(m, MIN_ROWS)) if graphs is not None else max(m, MIN_ROWS)
         cond_h = pad_rows(cond_h.unflatten(0, (-1, m)), rows, dim=1).flatten(0, 1)
         spins, noise = pad_rows(spins, rows), pad_rows(noise, rows, dim=1)
         if graphs is None:
-            return denoise(cond_h, t_embs, spins, noise)[:m]
+            return make_denoise()(cond_h, t_embs, spins, noise)[:m]
         key = ("transcoder", steps, float(cfg_scale), float(temperature))
-        return graphs(key, denoise, cond_h, t_embs, spins, noise)[:m]
+        return graphs(key, make_denoise, cond_h, t_embs, spins, noise)[:m]
 
     def sampling_weights(self, dtype: torch.dtype, temperature: float) -> SamplingWeights:
         """The weights `denoise` uses, cast to the compute dtype once per call (autocast would cast them

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image
 from tqdm.auto import tqdm
 
 from .config import GRAPH_MODES, PRECISIONS
@@ -20,6 +20,7 @@ from .edits import REGIONS
 from .errors import BiGRError, InputError
 from .hub import OFFICIAL_MODELS
 from .images import open_image
+from .pnginfo import picture_params, save_png
 from .resumable import gather_chunks, parts_folder, run_chunks
 
 TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz", "features", "probe",
@@ -204,16 +205,6 @@ class ProgressBar:
         self.bar.close()
 
 
-def save_png(image: Image.Image, path: Path, params: dict) -> Path:
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", json.dumps(params, default=str))
-    info.add_text("Software", "BiGR Studio")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, pnginfo=info)
-    path.with_suffix(".json").write_text(json.dumps(params, indent=2, default=str))
-    return path
-
-
 def run_task(args) -> list[Path]:
     eng = load_engine(args)
     bar = ProgressBar(args.task)
@@ -255,7 +246,7 @@ def run_task(args) -> list[Path]:
     finally:
         bar.close()
     params["model"] = eng.describe()
-    written = [save_png(img, args.out / f"{args.task}_s{args.seed}_{i:02d}.png", dict(params, index=i))
+    written = [save_png(img, args.out / f"{args.task}_s{args.seed}_{i:02d}.png", picture_params(params, i))
                for i, img in enumerate(images)]
     if args.task == "interpolate":
         written += write_strip_and_gif(images, args.out / f"interpolate_s{args.seed}", params)

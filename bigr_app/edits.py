@@ -16,6 +16,7 @@ from .errors import InputError
 from .images import fit as fit_square
 from .images import Placement, frame_fit, frame_result, placement, to_rgb, unfit
 from .masks import cells_to_pixels, draw_cells, fit_mask, mask_array, token_mask
+from .noise import sample_seeds
 
 
 REGIONS = ("auto", "masked", "whole")
@@ -147,8 +148,14 @@ class EditsMixin:
     def _classes(self, spec, n: int) -> torch.Tensor:
         return torch.full((n,), self.class_index(spec), dtype=torch.long, device=self.device)
 
+    def spread_cells(self, count: int, seed: int) -> np.ndarray:
+        """`count` cells [grid, grid] spread evenly over the grid (an ordered dither, shifted by the seed)."""
+        shift = np.random.default_rng(seed).integers(0, self.grid, 2)
+        return np.roll(bayer_order(self.grid), tuple(shift), axis=(0, 1)) < count
+
     def _regenerate(self, fitted: Image.Image, cells: np.ndarray, classes: torch.Tensor, seed, progress, **sampling):
-        """Encode, regenerate the cells, decode: model-resolution images, one per row of `classes`."""
+        """Encode, regenerate the cells ([grid, grid], or one such per sample), decode: model-resolution images,
+        one per row of `classes`."""
         n = classes.shape[0]
         bits = self.encode(fitted).expand(n, -1, -1, -1)
         todo = torch.from_numpy(cells).to(self.device).expand(n, -1, -1)
@@ -190,6 +197,7 @@ class EditsMixin:
         smaller than the frame, else the whole frame, letterboxed. Pixels outside the regenerated cells stay
         the original's (blend none / feather)."""
         n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
+        seed = self.resolve_seed(seed)
         prep = self._prepare(image, mask, fit, threshold, grow, region, padding)
         if not prep.cells.any():
             raise InputError("nothing to regenerate: the mask covers no part of the (cropped) picture")
@@ -238,6 +246,7 @@ class EditsMixin:
         if not 0.25 <= overlap < 1.0:
             raise InputError(f"window overlap must be in [0.25, 1), got {overlap}")
         n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
+        seed = self.resolve_seed(seed)
         rgb = to_rgb(image)
         left, top, right, bottom = (int(e) for e in expand)
         if left + top + right + bottom == 0:
@@ -271,8 +280,7 @@ class EditsMixin:
             bits = self.encode(crops)
             todo = torch.from_numpy(cells).to(self.device).expand(n, -1, -1)
             step_progress = (lambda j, m, i=i: progress(i * m + j, len(windows) * m)) if progress else None
-            outs = self.decode(self.sample_tokens(bits, todo, classes, seed if seed is None else seed + i,
-                                                  step_progress, **sampling))
+            outs = self.decode(self.sample_tokens(bits, todo, classes, seed, step_progress, seed_step=i, **sampling))
             fill = ~win_known
             for k, out in enumerate(outs):
                 region = canvas[k, y : y + self.resolution, x : x + self.resolution]
@@ -317,8 +325,7 @@ class EditsMixin:
         bad = [r for r in ratios if not (math.isfinite(r) and 0.0 <= r <= 1.0)]
         if bad:
             raise InputError(f"interpolation ratios must lie in [0, 1], got {bad}")
-        if seed is None:
-            seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        seed = self.resolve_seed(seed)
         images = []
         for i, r in enumerate(ratios):
             weights = self.class_weights({class_a: r}) + self.class_weights({class_b: 1.0 - r})
@@ -345,16 +352,16 @@ class EditsMixin:
         fitted, place = fit_square(rgb, self.resolution, fit)
         bits = self.encode(fitted)
         classes = self._classes(class_id, 1)
-        g = torch.Generator().manual_seed(0 if seed is None else seed)
+        seed = self.resolve_seed(seed)
+        g = torch.Generator().manual_seed(seed)
         total = rounds * rate * rate
         done = 0
         for r in range(rounds):
             for offset in torch.randperm(rate * rate, generator=g).tolist():
                 cells = torch.zeros(self.grid, self.grid, dtype=torch.bool, device=self.device)
                 cells[offset // rate :: rate, offset % rate :: rate] = True
-                step_seed = None if seed is None else seed + done
                 step_progress = (lambda j, m, d=done: progress(d * m + j, total * m)) if progress else None
-                bits = self.sample_tokens(bits, cells[None], classes, step_seed, step_progress,
+                bits = self.sample_tokens(bits, cells[None], classes, seed, step_progress, seed_step=done,
                                           cfg_scale=cfg_scale, **sampling)
                 done += 1
         out = frame_result(self.decode(bits)[0], rgb, place)
@@ -375,11 +382,10 @@ class EditsMixin:
         fit = frame_fit(rgb.size, fit)
         fitted, place = fit_square(rgb, self.resolution, fit)
         count = max(1, round(strength * self.grid * self.grid))
-        shift = np.random.default_rng(0 if seed is None else seed).integers(0, self.grid, 2)
-        order = np.roll(bayer_order(self.grid), tuple(shift), axis=(0, 1))
-        cells = order < count
+        seed = self.resolve_seed(seed)
+        cells = np.stack([self.spread_cells(count, s) for s in sample_seeds(seed, n)])  # each sample's own
         outs = self._regenerate(fitted, cells, self._classes(class_id, n), seed, progress, **sampling)
         images = [frame_result(o, rgb, place) for o in outs]
         params = dict(task="vary", strength=strength, class_id=class_id, num_samples=n, seed=seed, fit=fit,
-                      cells=int(cells.sum()), **self.sampling_params(**sampling).to_dict())
+                      cells=count, **self.sampling_params(**sampling).to_dict())
         return Result(images, params)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -23,6 +25,7 @@ from .errors import CheckpointError, InputError
 from .hub import OFFICIAL_MODELS, RELEASE_REPO, download
 from .images import fit, pils_to_tensor, tensor_to_pils, to_rgb
 from .model import BiGR, with_linear_weights_in
+from .noise import MAX_SEED, SampleStreams, sample_seeds
 from .sampler import PhaseTimer, SamplingParams, masked_decode
 from .tokenizer import BinaryAutoencoder
 
@@ -287,8 +290,9 @@ class Engine(EditsMixin, FeaturesMixin):
 
     @torch.inference_mode()
     def decode(self, bits: torch.Tensor) -> list[Image.Image]:
-        """Bits [B, h, w, K] (bool or {0,1}) -> RGB images at the model resolution."""
-        return tensor_to_pils(self.decode_tensor(bits))
+        """Bits [B, h, w, K] (bool or {0,1}) -> RGB images at the model resolution, decoded one by one: a
+        convolution's rounding depends on the batch, and a sample regenerated alone should match to the bit."""
+        return [image for one in bits.split(1) for image in tensor_to_pils(self.decode_tensor(one))]
 
     @torch.inference_mode()
     def decode_tensor(self, bits: torch.Tensor) -> torch.Tensor:
@@ -329,12 +333,18 @@ class Engine(EditsMixin, FeaturesMixin):
         except TypeError as e:
             raise InputError(f"unknown sampling option: {e}") from None
 
-    def generator(self, seed: int | None) -> torch.Generator:
+    @staticmethod
+    def resolve_seed(seed: int | None) -> int:
+        """The seed as given (checked), or a fresh random one for None, so a result can record it."""
         if seed is None:
-            seed = int(torch.randint(0, 2**31 - 1, (1,)))
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-        return torch.Generator(self.device).manual_seed(seed)
+            return random.randrange(2**31 - 1)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED - 4096:
+            raise InputError(f"seed must be a whole number in [0, {MAX_SEED - 4096}], got {seed!r}")
+        return int(seed)
+
+    def noise_streams(self, seed: int | None, batch: int, seed_step: int = 0) -> SampleStreams:
+        """Row i draws from seed + i (mixed with `seed_step` for an edit's later windows or rounds)."""
+        return SampleStreams.from_seeds(sample_seeds(self.resolve_seed(seed), batch, seed_step), self.device)
 
     @torch.inference_mode()
     def sample_tokens(
@@ -345,12 +355,14 @@ class Engine(EditsMixin, FeaturesMixin):
         seed: int | None = 0,
         progress: Progress | None = None,
         timer: PhaseTimer | None = None,
+        seed_step: int = 0,
         **sampling,
     ) -> torch.Tensor:
         """The single entry to the masked-decoding loop.
 
         tokens [B, h, w, K] bool/{0,1}; to_generate [B, h, w] bool; classes: ids [B] (long, the
         null id for unconditional) or mixing weights [B, num_classes + 1]. Returns bits [B, h, w, K].
+        Row i samples with its own stream, seed + i: alone with that seed it samples the same.
         """
         model = self.sampling_model()
         params = self.sampling_params(**sampling)
@@ -360,7 +372,8 @@ class Engine(EditsMixin, FeaturesMixin):
         cond = model.backbone.class_condition(classes.to(self.device))
         uncond = model.backbone.null_condition(b)
         with self._autocast():
-            out = self.decode_loop(model, flat_tokens, flat_mask, cond, uncond, params, self.generator(seed), progress, timer)
+            out = self.decode_loop(model, flat_tokens, flat_mask, cond, uncond, params, self.noise_streams(seed, b, seed_step),
+                                   progress, timer)
         return out.reshape(b, self.grid, self.grid, self.bits) > 0.5
 
     def generate(

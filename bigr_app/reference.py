@@ -11,6 +11,7 @@ import math
 import torch
 
 from .model import BiGR
+from .noise import Noise, SampleStreams
 from .sampler import PhaseTimer, SamplingParams, gumbel_noise, scheduled, still_masked
 from .transcoder import Transcoder
 
@@ -53,10 +54,12 @@ def reference_transcoder_sample(transcoder: Transcoder, cond, uncond, cfg_scale,
 @torch.inference_mode()
 def reference_decode(
     model: BiGR, tokens: torch.Tensor, to_generate: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor | None,
-    params: SamplingParams, generator: torch.Generator | None = None, progress=None, timer: PhaseTimer | None = None,
+    params: SamplingParams, noise: Noise = None, progress=None, timer: PhaseTimer | None = None,
     return_order: bool = False,
 ):
-    """Same contract as `sampler.masked_decode`, computed the slow, literal way."""
+    """Same contract as `sampler.masked_decode`, computed the slow, literal way, drawing from one stream
+    for the whole batch (per-sample streams give it their first sample's)."""
+    generator = noise.generators[0] if isinstance(noise, SampleStreams) else noise
     params = params.validated(model.cfg.train_diffusion_steps)
     b, n, k = tokens.shape
     tokens = torch.where(to_generate[..., None], torch.zeros_like(tokens), tokens).float()

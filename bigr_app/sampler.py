@@ -19,6 +19,7 @@ import torch
 from .errors import SamplingError
 from .graphs import replayed
 from .model import BiGR
+from .noise import Noise, SampleStreams, uniform
 
 MASK_SCHEDULES = ("auto", "cosine", "linear")
 VALUE_SCHEDULES = ("constant", "linear", "down", "up")
@@ -85,18 +86,18 @@ def scheduled(value: float, ratio: float, schedule: str) -> float:
     return value
 
 
-def gumbel_noise(shape, device, generator: torch.Generator | None) -> torch.Tensor:
-    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-20, 1.0 - 1e-7)
+def gumbel_noise(shape, device, noise: Noise) -> torch.Tensor:
+    u = uniform(shape, device, noise).clamp_(1e-20, 1.0 - 1e-7)
     return -torch.log(-torch.log(u))
 
 
-def confidence_rank(confidence: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def confidence_rank(confidence: torch.Tensor, noise: Noise) -> torch.Tensor:
     """Rank of each position by confidence (0 = most confident) per row, ties broken at random.
 
     Saturated probabilities make exact ties common; breaking them by position would always
     decide the top-left tokens first.
     """
-    shuffle = torch.rand(confidence.shape, generator=generator, device=confidence.device).argsort(dim=1)
+    shuffle = uniform(confidence.shape, confidence.device, noise).argsort(dim=1)
     order = confidence.gather(1, shuffle).argsort(dim=1, descending=True, stable=True)
     return shuffle.gather(1, order).argsort(dim=1)
 
@@ -131,7 +132,7 @@ def masked_decode(
     cond: torch.Tensor,
     uncond: torch.Tensor | None,
     params: SamplingParams,
-    generator: torch.Generator | None = None,
+    noise: Noise = None,
     progress: Callable[[int, int], None] | None = None,
     timer: PhaseTimer | None = None,
     return_order: bool = False,
@@ -141,7 +142,9 @@ def masked_decode(
     tokens [B, N, K] (values where to_generate is True are ignored), to_generate [B, N] bool,
     cond / uncond [B, D] class embeddings (uncond None: no guidance). Returns [B, N, K] bits in
     {0, 1}; positions outside `to_generate` are returned unchanged. With `return_order`, also
-    [B, N] ints: the iteration at which each token was decided (-1 for given tokens).
+    [B, N] ints: the iteration at which each token was decided (-1 for given tokens). `noise`: one
+    generator for the batch, or `SampleStreams` (one per row, so a row samples the same beside any others,
+    given the same number of tokens to generate).
     """
     params = params.validated(model.cfg.train_diffusion_steps)
     timer = timer or PhaseTimer()
@@ -171,23 +174,24 @@ def masked_decode(
         batch_unknown = torch.cat([unknown, unknown]) if use_cfg else unknown
         hidden = timer.measure("backbone", backbone, batch_tokens, batch_unknown, both_conds)
         rows = torch.nonzero_static(unknown, size=sum(before)).unbind(1)  # nonzero() would wait for the device
+        row_noise = noise.rows(before) if isinstance(noise, SampleStreams) else noise  # rows are row-major
         h_cond = hidden[: len(tokens)][rows]
         h_uncond = hidden[len(tokens):][rows] if use_cfg else None
         p = timer.measure(
             "transcoder", model.transcoder.sample, h_cond, h_uncond,
             cfg_scale=scheduled(params.cfg_scale, ratio, params.cfg_schedule),
-            steps=params.diffusion_steps, temperature=params.temperature, generator=generator, graphs=graphs,
+            steps=params.diffusion_steps, temperature=params.temperature, noise=row_noise, graphs=graphs,
         )
         confidence = torch.full(unknown.shape, -math.inf, device=tokens.device)
         score = (p - 0.5).abs().mul(2).mean(-1)
         gumbel = scheduled(params.gumbel, ratio, params.gumbel_schedule)
         if gumbel > 0:
-            score = score + gumbel * gumbel_noise(score.shape, score.device, generator)
+            score = score + gumbel * gumbel_noise(score.shape, score.device, row_noise)
         confidence[rows] = score
         n_fix = unknown.sum(1) - still_masked(total, ratio, schedule)  # the host's counts, without a copy to the device
-        fix = (confidence_rank(confidence, generator) < n_fix[:, None]) & unknown
+        fix = (confidence_rank(confidence, noise) < n_fix[:, None]) & unknown
         new_bits = torch.zeros_like(tokens)
-        new_bits[rows] = torch.bernoulli(p, generator=generator)
+        new_bits[rows] = (uniform(p.shape, p.device, row_noise) < p).to(tokens.dtype)
         tokens = torch.where(fix[..., None], new_bits, tokens)
         unknown &= ~fix
         decided_at = torch.where(fix, it, decided_at)  # not decided_at[fix] = it: a boolean index waits for the GPU

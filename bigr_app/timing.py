@@ -68,7 +68,7 @@ def measure_costs(engine, repeats: int = 3) -> CostModel:
 
     def transcoder(rows: int):
         h = torch.zeros(rows, dim, device=device)
-        return lambda: model.transcoder.sample(h, h, cfg_scale=3.0, steps=steps, temperature=1.0, generator=g,
+        return lambda: model.transcoder.sample(h, h, cfg_scale=3.0, steps=steps, temperature=1.0, noise=g,
                                                graphs=model.graphs)
 
     with engine._autocast():  # the first of the repeats records the graphs, when the engine replays them

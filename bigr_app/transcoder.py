@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .backbone import modulate
 from .config import BiGRConfig
 from .graphs import GraphCache, bucket_rows, pad_rows
+from .noise import Noise, uniform
 
 
 def linear_bernoulli_schedule(steps: int) -> dict[str, torch.Tensor]:
@@ -249,7 +250,7 @@ class Transcoder(nn.Module):
         cfg_scale: float = 1.0,
         steps: int = 100,
         temperature: float = 1.0,
-        generator: torch.Generator | None = None,
+        noise: Noise = None,
         graphs: GraphCache | None = None,
     ) -> torch.Tensor:
         """Bit probabilities [M, K] for M tokens with backbone outputs cond (and uncond) [M, D].
@@ -265,8 +266,8 @@ class Transcoder(nn.Module):
         cond_h = net.cond_proj(torch.cat([cond, uncond]) if guided else cond)
         plan = self.plan(steps)
         t_embs = net.time_embed(torch.tensor([s.net_t for s in plan]).to(device, non_blocking=True))  # no wait on a GPU
-        spins = torch.bernoulli(torch.full((m, self.bits), 0.5, device=device), generator=generator).mul_(2).sub_(1)
-        noise = logistic_noise((len(plan) - 1, m, self.bits), device, generator)  # all steps' draws at once
+        spins = torch.where(uniform((m, self.bits), device, noise) < 0.5, 1.0, -1.0)
+        draws = logistic_noise((len(plan) - 1, m, self.bits), device, noise)  # all steps' draws at once
         dtype = cond_h.dtype
 
         def make_denoise():  # with the weights cast for it: once per call eagerly, once per recording with graphs
@@ -275,11 +276,11 @@ class Transcoder(nn.Module):
 
         rows = bucket_rows(max(m, MIN_ROWS)) if graphs is not None else max(m, MIN_ROWS)
         cond_h = pad_rows(cond_h.unflatten(0, (-1, m)), rows, dim=1).flatten(0, 1)
-        spins, noise = pad_rows(spins, rows), pad_rows(noise, rows, dim=1)
+        spins, draws = pad_rows(spins, rows), pad_rows(draws, rows, dim=1)
         if graphs is None:
-            return make_denoise()(cond_h, t_embs, spins, noise)[:m]
+            return make_denoise()(cond_h, t_embs, spins, draws)[:m]
         key = ("transcoder", steps, float(cfg_scale), float(temperature))
-        return graphs(key, make_denoise, cond_h, t_embs, spins, noise)[:m]
+        return graphs(key, make_denoise, cond_h, t_embs, spins, draws)[:m]
 
     def sampling_weights(self, dtype: torch.dtype, temperature: float) -> SamplingWeights:
         """The weights `denoise` uses, cast to the compute dtype once per call (autocast would cast them
@@ -321,6 +322,6 @@ class Transcoder(nn.Module):
         return torch.where(noise < log_odds, 1.0, -1.0)
 
 
-def logistic_noise(shape: tuple[int, ...], device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
-    """Standard logistic draws: x < log-odds(p) happens with probability p."""
-    return torch.logit(torch.rand(shape, generator=generator, device=device))
+def logistic_noise(shape: tuple[int, ...], device: torch.device, noise: Noise) -> torch.Tensor:
+    """Standard logistic draws: x < log-odds(p) happens with probability p. The token rows are dim 1."""
+    return torch.logit(uniform(shape, device, noise, dim=1))

@@ -43,8 +43,8 @@ def test_bucketed_transcoder_equals_the_plain_one(tiny_models, rows, cfg):
     cache = GraphCache(eager_capture([]))
     for seed in (0, 1):
         kwargs = dict(cfg_scale=cfg or 1.0, steps=12, temperature=0.9)
-        plain = transcoder.sample(cond, uncond, generator=torch.Generator().manual_seed(seed), **kwargs)
-        padded = transcoder.sample(cond, uncond, generator=torch.Generator().manual_seed(seed), graphs=cache,
+        plain = transcoder.sample(cond, uncond, noise=torch.Generator().manual_seed(seed), **kwargs)
+        padded = transcoder.sample(cond, uncond, noise=torch.Generator().manual_seed(seed), graphs=cache,
                                    **kwargs)
         assert padded.shape == plain.shape and torch.equal(padded, plain)
     (entry,) = cache.entries  # one recording for both seeds, at the bucket size
@@ -92,9 +92,9 @@ def test_a_shape_that_cannot_be_recorded_runs_eagerly(tiny_models, caplog):
     transcoder = tiny_models[1].transcoder
     cond = torch.randn(5, 128)
     cache = GraphCache(refuse)
-    plain = transcoder.sample(cond, steps=4, generator=torch.Generator().manual_seed(0))
+    plain = transcoder.sample(cond, steps=4, noise=torch.Generator().manual_seed(0))
     for _ in range(2):
-        out = transcoder.sample(cond, steps=4, generator=torch.Generator().manual_seed(0), graphs=cache)
+        out = transcoder.sample(cond, steps=4, noise=torch.Generator().manual_seed(0), graphs=cache)
         assert torch.equal(out, plain)
     assert len(cache.failed) == 1 and "cannot record" in caplog.text
 
@@ -139,10 +139,10 @@ def test_cuda_graph_replay_equals_eager_bit_for_bit(tiny_engine, precision):
 def test_cuda_bucketed_transcoder_equals_plain(tiny_models, rows):
     transcoder = copy.deepcopy(tiny_models[1].transcoder).to("cuda")
     cond, uncond = torch.randn(2, rows, 128, device="cuda").unbind(0)
-    plain = transcoder.sample(cond, uncond, 3.0, 20, generator=torch.Generator("cuda").manual_seed(0),
+    plain = transcoder.sample(cond, uncond, 3.0, 20, noise=torch.Generator("cuda").manual_seed(0),
                               graphs=GraphCache(eager_capture([])))
     cache = GraphCache()
     for _ in range(2):
-        graphed = transcoder.sample(cond, uncond, 3.0, 20, generator=torch.Generator("cuda").manual_seed(0),
+        graphed = transcoder.sample(cond, uncond, 3.0, 20, noise=torch.Generator("cuda").manual_seed(0),
                                     graphs=cache)
         assert torch.equal(plain, graphed)

@@ -10,9 +10,9 @@ from typing import Callable
 
 import gradio as gr
 
-from ..cli import save_png
 from ..engine import Engine
 from ..errors import BiGRError, InputError
+from ..pnginfo import picture_params, save_png
 from ..timing import Calibration, measure_costs
 from .common import UNCONDITIONAL, format_seconds, log
 from .enrich import EnrichActions
@@ -91,7 +91,8 @@ class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, 
     def save(self, images, params: dict, request) -> list[str]:
         folder = self.session_dir(request)
         task = params.get("task", "result")
-        return [str(save_png(img, folder / f"{task}_{i:02d}.png", dict(params, index=i))) for i, img in enumerate(images)]
+        return [str(save_png(img, folder / f"{task}_{i:02d}.png", picture_params(params, i)))
+                for i, img in enumerate(images)]
 
     @staticmethod
     def reporter(progress: gr.Progress):

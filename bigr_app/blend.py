@@ -39,16 +39,20 @@ def poisson_blend(original: np.ndarray, generated: np.ndarray, mask: np.ndarray)
     return out[pad:-pad, pad:-pad]
 
 
+def check_blend(mode: str, radius: float) -> None:
+    if mode not in BLEND_MODES:
+        raise InputError(f"blend must be one of {BLEND_MODES}, got {mode!r}")
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or not np.isfinite(radius) or radius < 0:
+        raise InputError(f"feather radius must be a non-negative number, got {radius!r}")
+
+
 def blend(original: Image.Image, generated: Image.Image, mask: np.ndarray, mode: str = "feather",
           radius: float = 4.0) -> Image.Image:
     """Composite `generated` over `original` (same size) inside the bool pixel `mask`.
 
     With 'none' and 'feather' the pixels outside the mask are the original's, unchanged.
     """
-    if mode not in BLEND_MODES:
-        raise InputError(f"blend must be one of {BLEND_MODES}, got {mode!r}")
-    if not np.isfinite(radius) or radius < 0:
-        raise InputError(f"feather radius must be a non-negative number, got {radius}")
+    check_blend(mode, radius)
     orig = np.asarray(original.convert("RGB"))
     gen = np.asarray(generated.convert("RGB"))
     if not mask.any():

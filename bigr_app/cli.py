@@ -75,7 +75,8 @@ def add_image_args(p: argparse.ArgumentParser, mask: str | None) -> None:
 
 def add_blend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blend", dest="blend_mode", choices=["none", "feather", "poisson"], default="feather")
-    p.add_argument("--feather-radius", type=float, default=4.0)
+    p.add_argument("--feather-radius", type=float, default=4.0,
+                   help="in model pixels (scaled with the picture: x4 on a picture 4x the model's resolution)")
     p.add_argument("--threshold", type=float, default=0.0, help="cell coverage above which a cell is regenerated")
     p.add_argument("--grow", type=int, default=0, help="grow (>0) or shrink (<0) the mask by cells")
     p.add_argument("--region", choices=REGIONS, default="auto",

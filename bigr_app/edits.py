@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .blend import blend
+from .blend import blend, check_blend
 from .errors import InputError
 from .images import fit as fit_square
-from .images import Placement, frame_fit, frame_result, placement, to_rgb, unfit
+from .images import Placement, frame_fit, frame_result, pils_to_tensor, placement, psnr, to_rgb, unfit
 from .masks import cells_to_pixels, draw_cells, fit_mask, mask_array, token_mask
 from .noise import sample_seeds
 
@@ -184,6 +184,39 @@ class EditsMixin:
         seen[max(top, 0) : bottom, max(left, 0) : right] = True
         return frame_region(rgb, None, seen)
 
+    def picture_note(self, image: Image.Image, mask=None, fit: str = "auto", grow: int = 0, region: str = "auto",
+                     padding: int | None = None) -> str:
+        """What to expect from a picture far larger than the model's resolution, or far from what it was
+        trained on: the resolution it is regenerated at, the training data, and how well the tokenizer
+        reproduces it (PSNR of its codes' reconstruction). Empty when there is nothing unusual."""
+        rgb = to_rgb(image)
+        if mask is None:
+            part, (fitted, place) = rgb, fit_square(rgb, self.resolution, frame_fit(rgb.size, fit))
+        else:
+            prep = self._prepare(rgb, mask, frame_fit(rgb.size, fit), 0.0, grow, region, padding)
+            part, fitted, place = prep.part, prep.fitted, prep.place
+        per_model_px = (place.box[2] - place.box[0]) / self.resolution
+        x = pils_to_tensor([fitted]).to(self.device)
+        fidelity = float(psnr(self.decode_tensor(self.encode(fitted)), x)[0])
+        usual = self.domain.get("tokenizer_psnr")
+        unfamiliar = usual is not None and fidelity < usual - 6.0
+        if per_model_px <= 4 and not unfamiliar:
+            return ""
+        res = self.resolution
+        what = "This picture" if part is rgb else f"The {part.width}x{part.height} region of this picture"
+        lines = [f"**Regenerated at {res}x{res}.** {what} ({rgb.width}x{rgb.height}) is fitted to the model's "
+                 f"{res}x{res} pixels, {per_model_px:.1f} picture pixels to one, so detail finer than that is not "
+                 f"kept where cells are regenerated." if per_model_px > 4 else
+                 "**Unlike the model's pictures.**"]
+        trained_on = self.domain.get("trained_on")
+        if trained_on:
+            lines.append(f"The model was trained on {trained_on}.")
+        reference = f" ({usual:.1f} dB on pictures like its own)" if usual is not None else ""
+        lines.append(f"Its tokenizer reproduces this picture at {fidelity:.1f} dB{reference}"
+                     + (": expect regenerated areas to look like its training pictures, not like this one."
+                        if unfamiliar else "."))
+        return " ".join(lines)
+
     # ---- inpainting and editing -----------------------------------------------------------
     def inpaint(
         self, image: Image.Image, mask, class_id=None, num_samples: int = 1, seed: int | None = 0,
@@ -195,16 +228,19 @@ class EditsMixin:
         region: "masked" regenerates the mask's neighbourhood at the model's full resolution and pastes it
         back; "whole" fits the whole frame (`fit`: crop or letterbox); "auto" is masked when that box is
         smaller than the frame, else the whole frame, letterboxed. Pixels outside the regenerated cells stay
-        the original's (blend none / feather)."""
+        the original's (blend none / feather). feather_radius is in model pixels, so the feather covers the same
+        share of the regenerated region on a picture of any size (x4 on a picture fitted from 4x the resolution)."""
         n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
         seed = self.resolve_seed(seed)
+        check_blend(blend_mode, feather_radius)
         prep = self._prepare(image, mask, fit, threshold, grow, region, padding)
         if not prep.cells.any():
             raise InputError("nothing to regenerate: the mask covers no part of the (cropped) picture")
         outs = self._regenerate(prep.fitted, prep.cells, self._classes(class_id, n), seed, progress, **sampling)
         repaintable = prep.part_mask & cells_to_pixels(prep.cells, prep.place)
+        radius = feather_radius * (prep.place.box[2] - prep.place.box[0]) / self.resolution  # to picture pixels
         images = [paste_region(prep.rgb, blend(prep.part, unfit(o, prep.part, prep.place), repaintable, blend_mode,
-                                               feather_radius), prep.box) for o in outs]
+                                               radius), prep.box) for o in outs]
         params = dict(task="inpaint", class_id=class_id, num_samples=n, seed=seed, fit=prep.fit, blend=blend_mode,
                       feather_radius=feather_radius, threshold=threshold, grow=grow, region=region,
                       padding=self.region_padding(padding),

@@ -103,6 +103,7 @@ class Engine(EditsMixin, FeaturesMixin):
         folder: Path | None = None,
         precision: str = "auto",
         graphs: str = "auto",
+        domain: dict | None = None,
     ):
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)
@@ -124,6 +125,7 @@ class Engine(EditsMixin, FeaturesMixin):
             raise CheckpointError(f"{len(self.class_names)} class names for a model of {n} classes")
         self.defaults = defaults or SamplingParams()
         self.source = source
+        self.domain = dict(domain or {})  # what it was trained on: {"trained_on": text, "tokenizer_psnr": dB}
         self.folder = folder  # the weights folder it came from (None for official files or in-memory models)
         self.decode_loop = masked_decode  # benchmarks swap in reference.reference_decode
         self.compile = compile
@@ -186,7 +188,7 @@ class Engine(EditsMixin, FeaturesMixin):
         except TypeError as e:
             raise CheckpointError(f"{folder / 'config.json'}: bad 'sampling' section: {e}") from None
         return cls(tokenizer, model, class_names or config.get("class_names"), device, defaults, source=str(folder),
-                   compile=compile, folder=folder, precision=precision, graphs=graphs)
+                   compile=compile, folder=folder, precision=precision, graphs=graphs, domain=config.get("domain"))
 
     @classmethod
     def from_hub(
@@ -225,11 +227,14 @@ class Engine(EditsMixin, FeaturesMixin):
                 f"{bae}: B-AE makes {tokenizer.cfg.bits}-bit codes but {bigr} expects {model.cfg.bits} bits"
             )
         source = source or f"official: {Path(bigr).name} + {Path(bae).name}"
-        return cls(tokenizer, model, source=source, **options)
+        res = tokenizer.cfg.resolution
+        domain = {"trained_on": f"ImageNet-1k photographs at {res}x{res} (1,000 classes)"}
+        return cls(tokenizer, model, source=source, domain=domain, **options)
 
     def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Our folder format; `dtype` (e.g. torch.bfloat16) stores the weights at that precision."""
-        return save_folder(folder, self.tokenizer, self.bigr, self.class_names, {"sampling": self.defaults.to_dict()},
+        return save_folder(folder, self.tokenizer, self.bigr, self.class_names,
+                           {"sampling": self.defaults.to_dict(), **({"domain": self.domain} if self.domain else {})},
                            dtype=dtype)
 
     # ---- facts --------------------------------------------------------------------------

@@ -137,3 +137,29 @@ def tensor_to_pils(x: torch.Tensor) -> list[Image.Image]:
     """[B, 3, H, W] in [0, 1] (values outside are clipped) -> RGB images."""
     arr = (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(a, "RGB") for a in arr]
+
+
+DISPLAY_SMALL = 128  # pictures with a side this small or smaller are enlarged for display
+DISPLAY_MIN = 256  # ... by a whole factor, to at least this many pixels on that side
+DISPLAY_MAX = 1024  # larger pictures are shown as copies this long, their files keep every pixel
+
+
+def for_display(image: Image.Image) -> Image.Image:
+    """A copy sized for the page, or the picture itself when it already is: small ones enlarged with nearest
+    neighbours (crisp pixels rather than the browser's blur), very large ones reduced (a 12 MP PNG takes seconds
+    to send and to draw)."""
+    short, long = min(image.size), max(image.size)
+    factor = min(-(-DISPLAY_MIN // short), 4096 // long) if short <= DISPLAY_SMALL else 1
+    if factor > 1:
+        return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+    if long > DISPLAY_MAX:
+        scale = DISPLAY_MAX / long
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB for images in [0, 1]."""
+    mse = (a.float().clamp(0, 1) - b.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10 * torch.log10(1.0 / mse)

@@ -13,12 +13,7 @@ import torch.nn.functional as F
 
 from .data.folder import ImageFolder
 from .engine import cpu_has_native_bf16
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB for images in [0, 1]."""
-    mse = (a.float().clamp(0, 1) - b.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return 10 * torch.log10(1.0 / mse)
+from .images import psnr
 
 
 @torch.no_grad()

@@ -33,7 +33,8 @@ from .checkpoints import load_folder, save_folder
 from .config import BiGRConfig, TokenizerConfig
 from .data.folder import ImageFolder, list_image_folder
 from .images import tensor_to_pils
-from .metrics import psnr, reconstruction_psnr
+from .images import psnr
+from .metrics import reconstruction_psnr
 from .model import BiGR
 from .sampler import SamplingParams, masked_decode
 from .tokenizer import BinaryAutoencoder

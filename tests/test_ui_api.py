@@ -33,15 +33,37 @@ def editor_value(tmp_path_factory):
 
 
 def gallery_images(result):
+    """The full-size PNGs of a result (the gallery shows copies sized for the page)."""
     gallery, files = result
     assert len(gallery) == len(files) > 0
-    return [Image.open(item["image"] if isinstance(item, dict) else item[0]) for item in gallery]
+    return [Image.open(f) for f in files]
+
+
+def gallery_views(result):
+    return [Image.open(item["image"] if isinstance(item, dict) else item[0]) for item in result[0]]
 
 
 def test_generate(client):
-    images = gallery_images(client.predict("c1", 2, **KNOBS, api_name="/generate"))
+    result = client.predict("c1", 2, **KNOBS, api_name="/generate")
+    images = gallery_images(result)
     assert len(images) == 2 and images[0].size == (32, 32)
-    assert "parameters" in images[0].info
+    params = [json.loads(im.text["parameters"]) for im in images]
+    assert [p["seed"] for p in params] == [1, 2] and params[1]["batch_seed"] == 1
+    # a 32 px result is shown enlarged (crisp pixels), and downloads at its own size
+    view = gallery_views(result)[0]
+    assert view.size == (256, 256)
+    assert np.array_equal(np.asarray(view.convert("RGB"))[::8, ::8], np.asarray(images[0].convert("RGB")))
+
+
+def test_png_info_reads_what_the_app_wrote(client, tmp_path):
+    from gradio_client import handle_file
+
+    _, files = client.predict("c1", 2, **KNOBS, api_name="/generate")
+    params, summary = client.predict(handle_file(files[1]), api_name="/png_info")[:2]
+    assert params["seed"] == 2 and params["task"] == "generate" and "seed 2" in summary
+    Image.open(EXAMPLE).convert("RGB").save(tmp_path / "plain.png")
+    params, summary = client.predict(handle_file(str(tmp_path / "plain.png")), api_name="/png_info")[:2]
+    assert params is None and "not made by BiGR Studio" in summary
 
 
 def masked_args(class_name, mask_file=None, blend="feather", region="auto"):
@@ -84,13 +106,14 @@ def test_a_plain_mask_image_drives_every_masked_endpoint(client, tmp_path):
 
 
 def test_interpolate_and_sweep(client):
-    path = client.predict("c0", "c4", 0.5, *KNOBS.values(), api_name="/interpolate")
+    view, path = client.predict("c0", "c4", 0.5, *KNOBS.values(), api_name="/interpolate")
     image = Image.open(path)
-    assert image.format == "PNG" and image.size == (32, 32)
+    assert image.format == "PNG" and image.size == (32, 32) and Image.open(view).size == (256, 256)
     params = json.loads(image.text["parameters"])
     assert params["ratio"] == 0.5 and params["class_a"] == "c0" and params["seed"] == 1
     strip, gif, files = client.predict("c0", "c4", 3, *KNOBS.values(), api_name="/sweep")
-    assert Image.open(strip).size == (96, 32) and len(files) == 2
+    assert Image.open(strip).size == (768, 256) and Image.open(gif).size == (256, 256)  # shown enlarged
+    assert sorted(Image.open(f).size for f in files) == [(32, 32), (96, 32)]  # downloads at native size
 
 
 def test_enrich_and_vary(client):

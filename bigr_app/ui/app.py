@@ -9,12 +9,13 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ..engine import Engine
-from .common import friendly_errors, pick_from_gallery, send_to
+from .common import friendly_errors, reuse_seed, send_to
 from .enrich import enrich_tab
 from .explore import explore_tab
 from .generate import generate_tab
 from .interpolate import interpolate_tab
 from .masked import example_editors, masked_tab, outpaint_tab
+from .pnginfo import png_info_tab
 from .studio import ModelMenu, Studio
 
 
@@ -38,7 +39,9 @@ def sampling_settings(studio: Studio, max_samples: int) -> SimpleNamespace:
         knob.change(studio.expected_time, timing_inputs, timing, api_name=False, show_progress="hidden")
     knobs = [seed, cfg, iterations, gumbel, steps]
     return SimpleNamespace(seed=seed, n=n, cfg=cfg, iterations=iterations, gumbel=gumbel, steps=steps, knobs=knobs,
-                           samp=[n, *knobs], timing=timing, timing_inputs=timing_inputs)
+                           samp=[n, *knobs], timing=timing, timing_inputs=timing_inputs,
+                           restorable=dict(seed=seed, samples=n, cfg_scale=cfg, iterations=iterations, gumbel=gumbel,
+                                           diffusion_steps=steps))
 
 
 def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = None) -> gr.Blocks:
@@ -61,6 +64,10 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
             interp = interpolate_tab(studio, settings)
             ev = enrich_tab(studio, settings)
             explore_tab(studio)
+            restorable = {"": settings.restorable, "generate": gen.restorable, "inpaint": inp.restorable,
+                          "outpaint": out.restorable, "edit": ed.restorable, "interpolate": interp.restorable,
+                          "enrich": ev.restorable}
+            png_info_tab(studio, tabs, restorable)
 
         class_boxes = [(gen.cls, True), (inp.cls, True), (out.cls, True), (ed.cls, False), (interp.cls_a, False),
                        (interp.cls_b, False)]
@@ -83,16 +90,16 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
                           concurrency_limit=1).then(served_model, s.n, model_outputs, api_name=False,
                                                    show_progress="hidden")
         demo.load(served_model, s.n, model_outputs, api_name=False, show_progress="hidden").then(
-            friendly_errors(studio.interpolate), interp.inputs, interp.image, api_name=False, show_progress="hidden")
+            friendly_errors(studio.interpolate), interp.inputs, interp.outputs, api_name=False, show_progress="hidden")
 
-        # "send to": the picked gallery image becomes the editor's picture in the target tab
-        selected = gr.State(None)
+        # each result panel acts on its picked picture's full-size file: "send to" an editor, "reuse seed"
         targets = {"inpaint": inp.editor, "edit": ed.editor, "outpaint": out.editor}
         for tab in (gen, inp, out, ed, ev):
-            tab.gallery.select(pick_from_gallery, [tab.gallery], selected, api_name=False)
-            for (tab_id, target), button in zip(targets.items(), tab.send):
-                button.click(functools.partial(send_to, tab_id), [selected, tab.gallery], [target, tabs],
+            r = tab.results
+            for (tab_id, target), button in zip(targets.items(), r.send):
+                button.click(friendly_errors(functools.partial(send_to, tab_id)), [r.picked, r.files], [target, tabs],
                              api_name=False)
+            r.reuse.click(friendly_errors(reuse_seed), [r.picked, r.files], settings.seed, api_name=False)
         demo.unload(studio.forget_session)
     demo.studio = studio
     return demo

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -10,6 +12,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import BiGRError, InputError
+from ..images import for_display
+from ..pnginfo import read_params
 
 log = logging.getLogger("bigr_app.ui")
 UNCONDITIONAL = "(unconditional)"
@@ -56,39 +60,59 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def result_panel(label: str, elem_id: str):
-    gallery = gr.Gallery(label=label, columns=4, height=320, format="png", interactive=False, elem_id=elem_id)
-    files = gr.File(label="Download PNGs (parameters embedded)", file_count="multiple", interactive=False)
+def result_panel(label: str, elem_id: str) -> SimpleNamespace:
+    """A gallery of display copies (whole pictures), the full-size PNGs to download, and what acts on the picked
+    one (the first when none is picked): send it to an editing tab, reuse its seed."""
+    gallery = gr.Gallery(label=label, columns=4, height=320, format="png", interactive=False, elem_id=elem_id,
+                         object_fit="contain")
+    files = gr.File(label="Download PNGs (full size, parameters embedded)", file_count="multiple",
+                    interactive=False, elem_id=f"{elem_id}-files")
+    picked = gr.State(None)
     with gr.Row():
-        to_inpaint = gr.Button("Send to Inpaint", size="sm")
-        to_edit = gr.Button("Send to Edit", size="sm")
-        to_outpaint = gr.Button("Send to Outpaint", size="sm")
-    return gallery, files, (to_inpaint, to_edit, to_outpaint)
+        send = tuple(gr.Button(f"Send to {name}", size="sm") for name in ("Inpaint", "Edit", "Outpaint"))
+        reuse = gr.Button("♻ Reuse seed", size="sm", elem_id=f"{elem_id}-reuse")
+    gallery.select(lambda evt: evt.index, None, picked, api_name=False)
+    gallery.change(lambda: None, None, picked, api_name=False, show_progress="hidden")
+    return SimpleNamespace(gallery=gallery, files=files, picked=picked, send=send, reuse=reuse)
+
+
+def save_view(image: Image.Image, path: Path) -> Path:
+    """The copy of a saved result that the page shows (see `images.for_display`); the file itself if it fits."""
+    view = for_display(image)
+    if view is image:
+        return path
+    enlarged = view.width > image.width  # crisp pixels: PNG; a reduced photo: JPEG, quick to send
+    out = path.with_name(path.stem + (".view.png" if enlarged else ".view.jpg"))
+    view.save(out, **({} if enlarged else {"quality": 90}))
+    return out
 
 
 def editor(label: str, elem_id: str) -> gr.ImageEditor:
     return gr.ImageEditor(
         label=label, type="pil", image_mode="RGBA", sources=["upload", "clipboard"], elem_id=elem_id,
-        brush=gr.Brush(default_size=24, colors=["#ff2828"], color_mode="fixed"), eraser=gr.Eraser(default_size=24),
+        brush=gr.Brush(default_size="auto", colors=["#ff2828"], color_mode="fixed"),  # auto: 1/50 of the short side
+        eraser=gr.Eraser(default_size="auto"),
         transforms=[], layers=False, height=420,
     )
 
 
-def pick_from_gallery(gallery, evt: gr.SelectData):
-    return gallery_path(gallery, evt.index)
+def picked_file(picked: int | None, files) -> str:
+    """The full-size file of the picked result (the first if none is picked)."""
+    paths = [f if isinstance(f, str) else getattr(f, "path", None) or f.get("path") for f in files or []]
+    if not paths:
+        raise InputError("nothing here yet: make a picture first")
+    return paths[picked if picked is not None and 0 <= picked < len(paths) else 0]
 
 
-def gallery_path(gallery, index: int = 0) -> str | None:
-    if not gallery:
-        return None
-    item = gallery[index]
-    image = item[0] if isinstance(item, (tuple, list)) else item
-    return image if isinstance(image, str) else getattr(image, "path", None)
+def editor_value(image: Image.Image) -> dict:
+    """An editor holding `image`, with nothing painted."""
+    return {"background": image, "layers": [], "composite": image}
 
 
-def send_to(tab_id: str, selected: str | None, gallery) -> tuple[Any, Any]:
-    path = selected or gallery_path(gallery)
-    if path is None:
-        raise gr.Error("nothing to send: make a picture first", print_exception=False)
-    image = Image.open(path).convert("RGB")
-    return {"background": image, "layers": [], "composite": image}, gr.Tabs(selected=tab_id)
+def send_to(tab_id: str, picked: int | None, files) -> tuple[Any, Any]:
+    return editor_value(Image.open(picked_file(picked, files)).convert("RGB")), gr.Tabs(selected=tab_id)
+
+
+def reuse_seed(picked: int | None, files) -> int:
+    """The picked result's own seed, from its PNG: with it, the first sample is that picture again."""
+    return int(read_params(picked_file(picked, files))["seed"])

@@ -4,17 +4,22 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import gradio as gr
+from PIL import Image
 
 from ..errors import BiGRError, InputError
+from ..images import for_display
 from .common import friendly_errors, result_panel
 
 
 class EnrichActions:
-    def frame_preview(self, image, fit):
+    def frame_preview(self, image, fit) -> tuple[Image.Image | None, str]:
+        """What the model sees of the picture (sized for display), and a note on what to expect."""
         try:
-            return None if image is None else self.engine.frame_preview(image, fit)
+            if image is None:
+                return None, ""
+            return for_display(self.engine.frame_preview(image, fit)), self.engine.picture_note(image, fit=fit)
         except BiGRError:
-            return None
+            return None, ""
 
     def enrich(self, image, fit, rounds, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
                progress=gr.Progress()):
@@ -24,8 +29,7 @@ class EnrichActions:
         s["cfg_scale"] = max(s["cfg_scale"], 10.0)  # the release enriches with strong guidance
         result = self.engine.enrich(image, rounds=int(rounds), fit=fit, seed=int(seed),
                                     progress=self.reporter(progress), **s)
-        paths = self.save(result, result.params, request)
-        return paths, paths
+        return self.save(result, result.params, request)
 
     def vary(self, image, fit, strength, n, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
              progress=gr.Progress()):
@@ -34,8 +38,7 @@ class EnrichActions:
         result = self.engine.vary(image, strength=float(strength), fit=fit, num_samples=self.samples(n),
                                   seed=int(seed), progress=self.reporter(progress),
                                   **self.sampling(cfg, iterations, gumbel, steps))
-        paths = self.save(result, result.params, request)
-        return paths, paths
+        return self.save(result, result.params, request)
 
 
 def enrich_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
@@ -51,11 +54,13 @@ def enrich_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
                 enrich_btn = gr.Button("Enrich", variant="primary")
                 strength = gr.Slider(0.05, 1.0, value=0.4, step=0.05, label="Variation strength")
                 vary_btn = gr.Button("Vary", variant="primary")
-        gallery, files, send = result_panel("Results", "enrich-gallery")
+        note = gr.Markdown(elem_id="enrich-note")
+        results = result_panel("Results", "enrich-gallery")
     for knob in (image, fit):
-        knob.change(studio.frame_preview, [image, fit], preview, api_name=False, show_progress="hidden")
-    enrich_btn.click(friendly_errors(studio.enrich), [image, fit, rounds, *settings.knobs], [gallery, files],
+        knob.change(studio.frame_preview, [image, fit], [preview, note], api_name=False, show_progress="hidden")
+    enrich_btn.click(friendly_errors(studio.enrich), [image, fit, rounds, *settings.knobs], [results.gallery, results.files],
                      api_name="enrich")
-    vary_btn.click(friendly_errors(studio.vary), [image, fit, strength, *settings.samp], [gallery, files],
+    vary_btn.click(friendly_errors(studio.vary), [image, fit, strength, *settings.samp], [results.gallery, results.files],
                    api_name="vary")
-    return SimpleNamespace(gallery=gallery, send=send)
+    return SimpleNamespace(results=results,
+                           restorable=dict(picture=image, fit=fit, rounds=rounds, strength=strength))

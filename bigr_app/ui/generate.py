@@ -23,8 +23,7 @@ class GenerateActions:
                 self.engine.sampling_params(**sampling), tokens, tokens, batch=len(images)))
         params = dict(task="generate", class_id=spec, seed=int(seed),
                       **self.engine.sampling_params(**sampling).to_dict())
-        paths = self.save(images, params, request)
-        return paths, paths
+        return self.save(images, params, request)
 
 
 def generate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
@@ -34,8 +33,8 @@ def generate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
                           filterable=True)
         button = gr.Button("Generate", variant="primary")
         stop = gr.Button("Stop", size="sm")
-        gallery, files, send = result_panel("Samples", "generate-gallery")
-    evt = button.click(friendly_errors(studio.generate), [cls, *settings.samp], [gallery, files], api_name="generate")
+        results = result_panel("Samples", "generate-gallery")
+    evt = button.click(friendly_errors(studio.generate), [cls, *settings.samp], [results.gallery, results.files], api_name="generate")
     evt.then(studio.expected_time, settings.timing_inputs, settings.timing, api_name=False, show_progress="hidden")
     stop.click(None, None, None, cancels=[evt], api_name=False)
-    return SimpleNamespace(cls=cls, gallery=gallery, send=send)
+    return SimpleNamespace(cls=cls, results=results, restorable=dict(class_id=cls))

@@ -12,10 +12,12 @@ from PIL import Image
 
 from ..edits import REGIONS
 from ..errors import InputError
+from ..images import for_display
 from ..resources import ASSETS
 from .common import UNCONDITIONAL, editor, editor_parts, friendly_errors, result_panel
 
 EXPAND, IN_FRAME = "expand the canvas", "in-frame (paint what to keep)"
+OUTPAINT_SIDES = ("side_left", "side_top", "side_right", "side_bottom")
 
 
 class MaskedActions:
@@ -25,15 +27,17 @@ class MaskedActions:
         image, painted = editor_parts(editor)
         return image, (mask_file if mask_file is not None else painted)
 
-    def preview(self, editor, mask_file, region, padding, fit, grow):
+    def preview(self, editor, mask_file, region, padding, fit, grow) -> tuple[Image.Image | None, str]:
+        """The cells that will be regenerated (sized for display), and a note on what to expect."""
         try:
             image, mask = self.picture_and_mask(editor, mask_file)
+            options = dict(fit=fit, grow=int(grow), region=region, padding=int(padding) or None)
             if mask is None:
-                return image
-            return self.engine.mask_preview(image, mask, fit=fit, grow=int(grow), region=region,
-                                            padding=int(padding) or None)
+                return for_display(image), self.engine.picture_note(image, fit=fit)
+            return (for_display(self.engine.mask_preview(image, mask, **options)),
+                    self.engine.picture_note(image, mask, **options))
         except InputError:
-            return None
+            return None, ""
 
     def _masked(self, task, editor, mask_file, class_name, blend_mode, radius, region, padding, fit, grow, n, seed,
                 cfg, iterations, gumbel, steps, request, progress):
@@ -50,8 +54,7 @@ class MaskedActions:
             result = self.engine.outpaint(image, mask=mask, class_id=spec, **kwargs)
         else:
             result = self.engine.inpaint(image, mask, class_id=spec, **kwargs)
-        paths = self.save(result, result.params, request)
-        return paths, paths
+        return self.save(result, result.params, request)
 
     def inpaint(self, editor, mask_file, class_name, blend_mode, radius, region, padding, fit, grow, n, seed, cfg,
                 iterations, gumbel, steps, request: gr.Request = None, progress=gr.Progress()):
@@ -77,8 +80,7 @@ class MaskedActions:
             num_samples=self.samples(n), seed=int(seed), progress=self.reporter(progress),
             **self.sampling(cfg, iterations, gumbel, steps),
         )
-        paths = self.save(result, result.params, request)
-        return paths, paths
+        return self.save(result, result.params, request)
 
 
 # ---- layout -------------------------------------------------------------------------------
@@ -112,7 +114,7 @@ def mask_controls(choices: list[str], prefix: str, visible: bool = True) -> Simp
         with gr.Row():
             blend_mode = gr.Radio(["none", "feather", "poisson"], value="feather", label="Blend",
                                   elem_id=f"{prefix}-blend")
-            radius = gr.Slider(0, 32, value=4, step=1, label="Feather radius (px)")
+            radius = gr.Slider(0, 32, value=4, step=1, label="Feather radius (model px; scales with the picture)")
             grow = gr.Slider(-2, 2, value=0, step=1, label="Grow / shrink mask (cells)")
         with gr.Row():
             region = gr.Radio(list(REGIONS), value="auto", label="Region", elem_id=f"{prefix}-region",
@@ -124,7 +126,9 @@ def mask_controls(choices: list[str], prefix: str, visible: bool = True) -> Simp
                              image_mode="L", sources=["upload", "clipboard"], height=160,
                              elem_id=f"{prefix}-mask-file")
     return SimpleNamespace(cls=cls, blend=blend_mode, radius=radius, region=region, padding=padding, fit=fit,
-                           grow=grow, mask_file=mask_file, group=group)
+                           grow=grow, mask_file=mask_file, group=group,
+                           restorable=dict(class_id=cls, blend=blend_mode, radius=radius, region=region,
+                                           padding=padding, fit=fit, grow=grow))
 
 
 def mask_inputs(controls: SimpleNamespace) -> list:
@@ -142,20 +146,22 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
             ed = editor(editor_label, f"{prefix}-editor")
             preview = gr.Image(label="Cells that will be regenerated", type="pil", interactive=False,
                                elem_id=f"{prefix}-preview", height=420)
+        note = gr.Markdown(elem_id=f"{prefix}-note")
         controls = mask_controls(studio.class_choices(unconditional), prefix)
         btn = gr.Button(button, variant="primary", elem_id=f"{prefix}-button")
         stop = gr.Button("Stop", size="sm")
-        gallery, files, send = result_panel("Results", f"{prefix}-gallery")
+        results = result_panel("Results", f"{prefix}-gallery")
         if examples:
             gr.Examples([[e] for e in examples], inputs=[ed], label="Examples (image + mask)")
     preview_inputs = [ed, controls.mask_file, controls.region, controls.padding, controls.fit, controls.grow]
     for knob in preview_inputs:
-        knob.change(friendly_errors(studio.preview), preview_inputs, preview, trigger_mode="always_last",
+        knob.change(friendly_errors(studio.preview), preview_inputs, [preview, note], trigger_mode="always_last",
                     api_name=False, show_progress="hidden")
-    evt = btn.click(friendly_errors(action), [ed, *mask_inputs(controls), *settings.samp], [gallery, files],
+    evt = btn.click(friendly_errors(action), [ed, *mask_inputs(controls), *settings.samp], [results.gallery, results.files],
                     api_name=prefix)
     stop.click(None, None, None, cancels=[evt], api_name=False)
-    return SimpleNamespace(editor=ed, cls=controls.cls, gallery=gallery, send=send)
+    return SimpleNamespace(editor=ed, cls=controls.cls, results=results,
+                           restorable=dict(controls.restorable, editor=ed))
 
 
 def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
@@ -172,10 +178,11 @@ def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         controls = mask_controls(studio.class_choices(True), "outpaint", visible=False)
         btn = gr.Button("Outpaint", variant="primary")
         stop = gr.Button("Stop", size="sm")
-        gallery, files, send = result_panel("Outpainted", "outpaint-gallery")
+        results = result_panel("Outpainted", "outpaint-gallery")
     mode.change(lambda m: (gr.Column(visible=m == EXPAND), gr.Column(visible=m == IN_FRAME)), mode,
                 [sides_group, controls.group], api_name=False, show_progress="hidden")
     evt = btn.click(friendly_errors(studio.outpaint), [ed, mode, *sides, *mask_inputs(controls), *settings.samp],
-                    [gallery, files], api_name="outpaint")
+                    [results.gallery, results.files], api_name="outpaint")
     stop.click(None, None, None, cancels=[evt], api_name=False)
-    return SimpleNamespace(editor=ed, cls=controls.cls, gallery=gallery, send=send)
+    return SimpleNamespace(editor=ed, cls=controls.cls, results=results,
+                           restorable=dict(controls.restorable, editor=ed, mode=mode, **dict(zip(OUTPAINT_SIDES, sides))))

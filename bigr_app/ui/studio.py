@@ -14,17 +14,18 @@ from ..engine import Engine
 from ..errors import BiGRError, InputError
 from ..pnginfo import picture_params, save_png
 from ..timing import Calibration, measure_costs
-from .common import UNCONDITIONAL, format_seconds, log
+from .common import UNCONDITIONAL, format_seconds, log, save_view
 from .enrich import EnrichActions
 from .explore import ExploreActions, load_explore_index
 from .generate import GenerateActions
 from .interpolate import InterpolateActions
 from .masked import MaskedActions
+from .pnginfo import PngInfoActions
 
 ModelMenu = dict[str, Callable[[], Engine]]  # label -> loads that model; the first is the one served at start
 
 
-class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, ExploreActions):
+class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, ExploreActions, PngInfoActions):
     """Outputs go to a private temporary folder per session."""
 
     def __init__(self, engine: Engine, max_samples: int = 8, models: ModelMenu | None = None):
@@ -88,11 +89,13 @@ class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, 
     def forget_session(self, request: gr.Request) -> None:
         shutil.rmtree(self.root / (request.session_hash or "local"), ignore_errors=True)
 
-    def save(self, images, params: dict, request) -> list[str]:
+    def save(self, images, params: dict, request) -> tuple[list[str], list[str]]:
+        """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files)."""
         folder = self.session_dir(request)
         task = params.get("task", "result")
-        return [str(save_png(img, folder / f"{task}_{i:02d}.png", picture_params(params, i)))
-                for i, img in enumerate(images)]
+        files = [save_png(img, folder / f"{task}_{i:02d}.png", picture_params(params, i))
+                 for i, img in enumerate(images)]
+        return [str(save_view(img, f)) for img, f in zip(images, files)], [str(f) for f in files]
 
     @staticmethod
     def reporter(progress: gr.Progress):

@@ -68,6 +68,13 @@ def fetch_image(page, src) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
+def download_link(page, panel: str, index: int = 0) -> str:
+    """The full-size file behind a result panel's picture `index`."""
+    link = page.locator(f"#{panel}-files a").nth(index)
+    link.wait_for(state="attached")
+    return link.get_attribute("href")
+
+
 def open_inpaint_with_example(page):
     page.get_by_role("tab", name="Inpaint").click()
     page.locator("#inpaint-editor").wait_for(state="visible")
@@ -100,9 +107,11 @@ def test_paint_and_inpaint_changes_only_the_painted_area(page):
     result.wait_for(state="visible")
     page.wait_for_timeout(500)
     shot(page, "inpaint-result")
-    out = fetch_image(page, result.get_attribute("src"))
+    out = fetch_image(page, download_link(page, "inpaint-gallery"))
     src = np.asarray(Image.open(EXAMPLE).convert("RGB"))
     assert out.shape == src.shape
+    view = fetch_image(page, result.get_attribute("src"))  # the gallery shows it enlarged, pixel for pixel
+    assert view.shape == (256, 256, 3) and np.array_equal(view[::2, ::2], out)
     changed = np.abs(out.astype(int) - src.astype(int)).sum(-1) > 0  # blend "none": exact elsewhere
     rows = np.nonzero(changed.any(1))[0]
     h = src.shape[0]
@@ -160,26 +169,145 @@ def test_generate_then_send_to_inpaint(page):
     # the Inpaint tab opens with the picture in its editor, and the live preview shows it
     page.locator("#inpaint-preview img").wait_for(state="visible")
     assert page.get_by_role("tab", name="Inpaint").get_attribute("aria-selected") == "true"
+    page.wait_for_timeout(4000)
     shot(page, "send-to-inpaint")
 
 
-def test_explore_map_renders_and_places_an_upload(page):
+def explore_points(page) -> list[tuple[str, float, float]]:
+    """Each point of the map: its colour (its fill, or its outline where drawn hollow) and position."""
+    return page.evaluate(
+        "() => [...document.querySelectorAll('#explore-plot .mark-symbol.role-mark path')].map(p => {"
+        " const s = getComputedStyle(p); const m = (p.getAttribute('transform') || '').match(/translate\\(([^,]+),([^)]+)\\)/);"
+        " return [s.fill !== 'rgba(0, 0, 0, 0)' && s.fill !== 'none' ? s.fill : s.stroke, +m[1], +m[2]]; })")
+
+
+def yours(points, colour: str):
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return [p for p in points if p[0].replace(" ", "") == f"rgb({r},{g},{b})"]
+
+
+def test_explore_map_places_an_upload_as_a_point_of_its_own_colour(page):
+    from bigr_app.ui.explore import YOUR_IMAGE_COLOUR
+
     page.get_by_role("tab", name="Explore").click()
-    points = page.locator("#explore-plot .mark-symbol.role-mark path")
-    page.wait_for_function("document.querySelectorAll('#explore-plot .mark-symbol.role-mark path').length >= 32")
-    assert points.count() == 32  # one per reference picture
-    legend = page.locator("#explore-legend").inner_text()
-    assert all(name in legend for name in ("your image", "animal", "flag", "place & weather"))
+    page.wait_for_function("document.querySelectorAll('#explore-plot .mark-symbol.role-mark path').length >= 33")
+    points = explore_points(page)
+    references = [p for p in points if p not in yours(points, YOUR_IMAGE_COLOUR)]
+    assert len(references) == 32  # one per reference picture; no class shares the upload's colour
+    width = max(p[1] for p in references)
+    (parked,) = yours(points, YOUR_IMAGE_COLOUR)
+    assert parked[1] > 2 * width  # no upload yet: its point waits outside the plotted range (clipped)
+    legend = page.locator("#explore-legend")
+    assert all(name in legend.inner_text() for name in ("your image", "animal", "flag", "place & weather"))
+    assert YOUR_IMAGE_COLOUR in legend.inner_html()
     page.click("#explore-button")  # no picture yet: a hint, and the map keeps its points with no error badge
     page.get_by_text("upload a picture first").first.wait_for(state="visible")
     page.wait_for_timeout(500)
     assert "Error" not in page.locator("#explore-plot").inner_text()
-    assert page.locator("#explore-plot .mark-symbol.role-mark path").count() >= 32
+    assert len(explore_points(page)) == 33
     page.locator("#explore-image input[type=file]").set_input_files(str(EXAMPLE))
     page.wait_for_timeout(1000)
     page.click("#explore-button")
     page.locator("#explore-neighbours img").nth(7).wait_for(state="visible")
     assert page.locator("#explore-neighbours img").count() == 8
     assert "Nearest classes" in page.locator("#explore-summary").inner_text()
-    page.wait_for_function("document.querySelectorAll('#explore-plot .mark-symbol.role-mark path').length == 33")
+    page.wait_for_function("(w) => [...document.querySelectorAll('#explore-plot .mark-symbol.role-mark path')]"
+                           ".some(p => { const s = getComputedStyle(p); return (s.stroke + s.fill).includes('230, 0, 126')"
+                           " && +(p.getAttribute('transform').match(/translate\\(([^,]+)/)[1]) <= w; })", arg=width * 1.05)
+    (placed,) = yours(explore_points(page), YOUR_IMAGE_COLOUR)
+    assert 0 <= placed[1] <= width * 1.05  # on the map now, in its own colour
     shot(page, "explore")
+
+
+def open_settings(page):
+    page.get_by_text("Sampling settings (all tabs)").click()
+    page.locator("#settings-seed input").wait_for(state="visible")
+
+
+def test_galleries_show_whole_enlarged_pictures_and_reuse_seed(page):
+    open_settings(page)
+    page.locator("#settings-seed input").fill("5")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    thumbs = page.locator("#generate-gallery img")
+    thumbs.nth(1).wait_for(state="visible")
+    fit = thumbs.first.evaluate("img => getComputedStyle(img).objectFit")
+    assert fit == "contain"  # whole pictures, not cropped thumbnails
+    assert thumbs.first.evaluate("img => img.naturalWidth") == 256  # 32 px results, enlarged for display
+    assert fetch_image(page, download_link(page, "generate-gallery", 1)).shape == (32, 32, 3)  # downloads: native
+    thumbs.nth(1).click()
+    page.locator("#generate-gallery-reuse").click()
+    page.wait_for_function("document.querySelector('#settings-seed input').value === '6'")  # the second picture's own
+
+
+def test_png_info_restores_a_picture_into_its_tab(page, tiny_engine, tmp_path):
+    from bigr_app.pnginfo import picture_params, save_png
+
+    result = tiny_engine.inpaint(Image.open(EXAMPLE), np.ones((128, 128), bool), class_id=3, num_samples=2, seed=40,
+                                 blend_mode="none", region="whole", iterations=2, diffusion_steps=2, cfg_scale=2.5)
+    path = save_png(result[1], tmp_path / "made.png", picture_params(result.params, 1))
+    open_settings(page)
+    page.get_by_role("tab", name="PNG Info").click()
+    page.locator("#pnginfo-image input[type=file]").set_input_files(str(path))
+    page.get_by_text("Made by inpaint, seed 41").wait_for(state="visible")
+    assert '"cfg_scale": 2.5' in page.locator("#pnginfo-params").inner_text().replace("\n", " ") or \
+        "2.5" in page.locator("#pnginfo-params").inner_text()
+    page.locator("#pnginfo-restore").click()
+    page.wait_for_function("document.querySelector('#settings-seed input').value === '41'")
+    assert page.get_by_role("tab", name="Inpaint").get_attribute("aria-selected") == "true"
+    assert page.locator("#inpaint-blend").get_by_label("none").is_checked()
+    assert page.locator("#inpaint-class input").input_value() == "c3"
+    assert page.locator("#settings-cfg input[type=number]").input_value() == "2.5"
+    page.locator("#inpaint-preview img").wait_for(state="visible")  # the picture is in the editor
+    page.wait_for_timeout(4000)
+    shot(page, "png-info-restored")
+    # a picture without parameters: a message, nothing to restore, no error badge
+    Image.open(EXAMPLE).save(tmp_path / "plain.png")
+    page.reload()
+    page.get_by_role("tab", name="PNG Info").click()
+    page.locator("#pnginfo-image input[type=file]").set_input_files(str(tmp_path / "plain.png"))
+    page.get_by_text("not made by BiGR Studio", exact=False).wait_for(state="visible")
+    assert page.locator("#pnginfo-restore").is_disabled()
+
+
+def painted_box_share(page, picture: Path) -> float:
+    """Paint the same stroke across the middle of a picture and inpaint its surroundings: the regenerated box's
+    height as a share of the picture's (the brush's width sets it)."""
+    import json
+
+    page.get_by_role("tab", name="Inpaint").click()
+    page.locator("#inpaint-editor").wait_for(state="visible")
+    page.wait_for_timeout(1000)
+    page.locator("#inpaint-editor input[type=file]").set_input_files(str(picture))
+    page.wait_for_timeout(2000)
+    if Image.open(picture).height > 1000:  # far larger than the model's 32 px: the note says where it is regenerated
+        page.wait_for_function("document.querySelector('#inpaint-note').innerText.includes('Regenerated at')")
+        note = page.locator("#inpaint-note").inner_text()
+        assert "Regenerated at 32x32" in note and "37.5 picture pixels to one" in note
+        shot(page, "inpaint-large-note")
+    box = page.locator("#inpaint-editor canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 10, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 10, cy, steps=4)
+    page.mouse.up()
+    page.locator("#inpaint-region").get_by_label("masked").check()
+    page.locator("#inpaint-button").click()
+    page.locator("#inpaint-gallery img").first.wait_for(state="visible")
+    with Image.open(io.BytesIO(page.request.get(download_link(page, "inpaint-gallery")).body())) as im:
+        params = json.loads(im.text["parameters"])
+        height = im.height
+    left, top, right, bottom = params["box"]
+    return (bottom - top) / height
+
+
+def test_brush_and_note_scale_with_the_picture(browser, app, tmp_path):
+    rng = np.random.default_rng(0)
+    sizes = {"small": (120, 80), "large": (1800, 1200)}
+    shares = {}
+    for name, (w, h) in sizes.items():
+        path = tmp_path / f"{name}.png"
+        Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(path)
+        page = open_page(browser, app.url)
+        shares[name] = painted_box_share(page, path)
+        page.close()
+    assert 0.5 < shares["small"] / shares["large"] < 2.0, shares  # the same stroke covers the same share

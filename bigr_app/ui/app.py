@@ -23,11 +23,11 @@ def sampling_settings(studio: Studio, max_samples: int) -> SimpleNamespace:
     d = studio.engine.defaults
     with gr.Accordion("Sampling settings (all tabs)", open=False):
         with gr.Row():
-            seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+            seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id="settings-seed")
             dice = gr.Button("🎲", size="sm", scale=0)
             n = gr.Slider(1, max_samples, value=min(4, max_samples), step=1, label="Samples")
         with gr.Row():
-            cfg = gr.Slider(1.0, 10.0, value=d.cfg_scale, step=0.1, label="Guidance (cfg)")
+            cfg = gr.Slider(1.0, 10.0, value=d.cfg_scale, step=0.1, label="Guidance (cfg)", elem_id="settings-cfg")
             iterations = gr.Slider(1, 64, value=d.iterations, step=1, label="Iterations N")
             gumbel = gr.Slider(0.0, 5.0, value=d.gumbel, step=0.01, label="Gumbel temperature")
             steps = gr.Slider(1, 256, value=d.diffusion_steps, step=1, label="Diffusion steps T")

@@ -71,9 +71,13 @@ def result_panel(label: str, elem_id: str) -> SimpleNamespace:
     with gr.Row():
         send = tuple(gr.Button(f"Send to {name}", size="sm") for name in ("Inpaint", "Edit", "Outpaint"))
         reuse = gr.Button("♻ Reuse seed", size="sm", elem_id=f"{elem_id}-reuse")
-    gallery.select(lambda evt: evt.index, None, picked, api_name=False)
+    gallery.select(picked_index, None, picked, api_name=False)
     gallery.change(lambda: None, None, picked, api_name=False, show_progress="hidden")
     return SimpleNamespace(gallery=gallery, files=files, picked=picked, send=send, reuse=reuse)
+
+
+def picked_index(evt: gr.SelectData) -> int:
+    return evt.index
 
 
 def save_view(image: Image.Image, path: Path) -> Path:
@@ -87,13 +91,28 @@ def save_view(image: Image.Image, path: Path) -> Path:
     return out
 
 
+BRUSH_SHARE = 0.04  # brush radius as a share of the picture's short side
+
+
+def tools_for(size: tuple[int, int] | None) -> dict:
+    """Brush and eraser sized for a picture of `size` (the editor's are in picture pixels, 25 by default)."""
+    radius = max(1, round(min(size) * BRUSH_SHARE)) if size else 8
+    return dict(brush=gr.Brush(default_size=radius, colors=["#ff2828"], color_mode="fixed"),
+                eraser=gr.Eraser(default_size=radius))
+
+
 def editor(label: str, elem_id: str) -> gr.ImageEditor:
-    return gr.ImageEditor(
-        label=label, type="pil", image_mode="RGBA", sources=["upload", "clipboard"], elem_id=elem_id,
-        brush=gr.Brush(default_size="auto", colors=["#ff2828"], color_mode="fixed"),  # auto: 1/50 of the short side
-        eraser=gr.Eraser(default_size="auto"),
-        transforms=[], layers=False, height=420,
-    )
+    return gr.ImageEditor(label=label, type="pil", image_mode="RGBA", sources=["upload", "clipboard"],
+                          elem_id=elem_id, transforms=[], layers=False, height=420, **tools_for(None))
+
+
+def fit_tools(value: dict | None):
+    """On a new picture in an editor: its brush and eraser sized for it."""
+    background = (value or {}).get("background")
+    if background is None:
+        return gr.skip()
+    size = background.size if isinstance(background, Image.Image) else np.asarray(background).shape[1::-1]
+    return gr.ImageEditor(**tools_for(size))
 
 
 def picked_file(picked: int | None, files) -> str:
@@ -104,9 +123,9 @@ def picked_file(picked: int | None, files) -> str:
     return paths[picked if picked is not None and 0 <= picked < len(paths) else 0]
 
 
-def editor_value(image: Image.Image) -> dict:
-    """An editor holding `image`, with nothing painted."""
-    return {"background": image, "layers": [], "composite": image}
+def editor_value(image: Image.Image) -> gr.ImageEditor:
+    """An editor holding `image`, with nothing painted, its brush sized for it."""
+    return gr.ImageEditor({"background": image, "layers": [], "composite": image}, **tools_for(image.size))
 
 
 def send_to(tab_id: str, picked: int | None, files) -> tuple[Any, Any]:

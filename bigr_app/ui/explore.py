@@ -12,6 +12,8 @@ from ..explore import INDEX_FILE, ExploreIndex, class_colours
 from .common import friendly_errors, log
 
 YOUR_IMAGE = "your image"
+YOUR_IMAGE_COLOUR = "#e6007e"  # magenta: apart from every class colour (Kelly's list has none)
+LIMIT, PARKED = 1.1, 9.0  # the plotted range is [-LIMIT, LIMIT]; PARKED is outside it
 
 
 def load_explore_index(engine) -> ExploreIndex | None:
@@ -27,17 +29,25 @@ def load_explore_index(engine) -> ExploreIndex | None:
 
 class ExploreActions:
     def explore_points(self, extra: tuple[float, float] | None = None):
-        """The map as a table for gr.ScatterPlot (one row per reference image, plus the query)."""
+        """The map as a table for gr.ScatterPlot: one row per reference image, and the query's row.
+
+        The plot takes its colour scale's categories from the first table it draws (a category that comes
+        later is drawn without colour), so the query's row is always there: parked outside the plotted range,
+        where the plot clips it, until there is a query."""
         import pandas as pd
 
         idx = self.explore
         names = [idx.classes[int(k)] for k in idx.labels]
         rows = dict(x=idx.coords[:, 0], y=idx.coords[:, 1], cls=names, item=np.arange(len(idx)))
         table = pd.DataFrame(rows).rename(columns={"cls": "class"})
-        if extra is not None:
-            query = pd.DataFrame({"x": [extra[0]], "y": [extra[1]], "class": [YOUR_IMAGE], "item": [-1]})
-            table = pd.concat([table, query], ignore_index=True)
-        return table
+        x, y = extra if extra is not None else (PARKED, PARKED)
+        query = pd.DataFrame({"x": [x], "y": [y], "class": [YOUR_IMAGE], "item": [-1]})
+        return pd.concat([table, query], ignore_index=True)
+
+    def explore_colours(self) -> dict[str, str]:
+        classes = self.explore.classes
+        return {**{name: hex_colour(c) for name, c in zip(classes, class_colours(len(classes)))},
+                YOUR_IMAGE: YOUR_IMAGE_COLOUR}
 
     def explore_query(self, image, k):
         """Where an uploaded picture lands on the map, and its nearest reference pictures."""
@@ -79,15 +89,14 @@ def explore_tab(studio) -> None:
             gr.Markdown("No map for this model yet. Build one from a folder of reference images (one sub-folder "
                         "per class):\n\n`python -m bigr_app explore-index --weights WEIGHTS --data DIR`")
             return
-        colours = {name: hex_colour(c) for name, c in zip(idx.classes, class_colours(len(idx.classes)))}
         gr.Markdown(f"{len(idx)} reference images, BiGR features of layer {idx.layer} (average-pooled, null class), "
                     "laid out by t-SNE. Hover a point for its class; upload a picture to see where it lands.")
         with gr.Row():
             plot = gr.ScatterPlot(studio.explore_points(), x="x", y="y", color="class", tooltip=["class", "item"],
-                                  color_map={**colours, YOUR_IMAGE: "#000000"}, height=580, elem_id="explore-plot",
-                                  x_lim=[-1.1, 1.1], y_lim=[-1.1, 1.1], label="Feature map (t-SNE)")
+                                  color_map=studio.explore_colours(), height=580, elem_id="explore-plot",
+                                  x_lim=[-LIMIT, LIMIT], y_lim=[-LIMIT, LIMIT], label="Feature map (t-SNE)")
             with gr.Column():
-                gr.HTML(class_legend({**colours, YOUR_IMAGE: "#000000"}), elem_id="explore-legend")
+                gr.HTML(class_legend(studio.explore_colours()), elem_id="explore-legend")
                 image = gr.Image(label="Your picture", type="pil", sources=["upload", "clipboard"], height=240,
                                  elem_id="explore-image")
                 k = gr.Slider(1, 24, value=8, step=1, label="Neighbours")

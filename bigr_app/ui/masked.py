@@ -14,7 +14,7 @@ from ..edits import REGIONS
 from ..errors import InputError
 from ..images import for_display
 from ..resources import ASSETS
-from .common import UNCONDITIONAL, editor, editor_parts, friendly_errors, result_panel
+from .common import UNCONDITIONAL, editor, editor_parts, fit_tools, friendly_errors, result_panel
 
 EXPAND, IN_FRAME = "expand the canvas", "in-frame (paint what to keep)"
 OUTPAINT_SIDES = ("side_left", "side_top", "side_right", "side_bottom")
@@ -109,7 +109,7 @@ def mask_layer(mask_path: Path) -> Path:
 
 def mask_controls(choices: list[str], prefix: str, visible: bool = True) -> SimpleNamespace:
     """Class, then the mask options in a group (`group`) that a tab can hide."""
-    cls = gr.Dropdown(choices, value=choices[0], label="Class", filterable=True)
+    cls = gr.Dropdown(choices, value=choices[0], label="Class", filterable=True, elem_id=f"{prefix}-class")
     with gr.Column(visible=visible) as group:
         with gr.Row():
             blend_mode = gr.Radio(["none", "feather", "poisson"], value="feather", label="Blend",
@@ -154,9 +154,12 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
         if examples:
             gr.Examples([[e] for e in examples], inputs=[ed], label="Examples (image + mask)")
     preview_inputs = [ed, controls.mask_file, controls.region, controls.padding, controls.fit, controls.grow]
+    show_preview = dict(fn=friendly_errors(studio.preview), inputs=preview_inputs, outputs=[preview, note],
+                        api_name=False, show_progress="hidden")
     for knob in preview_inputs:
-        knob.change(friendly_errors(studio.preview), preview_inputs, [preview, note], trigger_mode="always_last",
-                    api_name=False, show_progress="hidden")
+        knob.change(trigger_mode="always_last", **show_preview)
+    # an upload fires no change event: size the brush for the new picture, then preview it
+    ed.upload(fit_tools, ed, ed, api_name=False, show_progress="hidden").then(**show_preview)
     evt = btn.click(friendly_errors(action), [ed, *mask_inputs(controls), *settings.samp], [results.gallery, results.files],
                     api_name=prefix)
     stop.click(None, None, None, cancels=[evt], api_name=False)
@@ -179,6 +182,7 @@ def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         btn = gr.Button("Outpaint", variant="primary")
         stop = gr.Button("Stop", size="sm")
         results = result_panel("Outpainted", "outpaint-gallery")
+    ed.upload(fit_tools, ed, ed, api_name=False, show_progress="hidden")
     mode.change(lambda m: (gr.Column(visible=m == EXPAND), gr.Column(visible=m == IN_FRAME)), mode,
                 [sides_group, controls.group], api_name=False, show_progress="hidden")
     evt = btn.click(friendly_errors(studio.outpaint), [ed, mode, *sides, *mask_inputs(controls), *settings.samp],

@@ -295,3 +295,18 @@ def test_poisson_blend_on_tiny_pictures_and_thin_masks(size):
     mask[: max(1, h // 2), : max(1, w // 2)] = True
     out = np.asarray(blend(original, generated, mask, "poisson"))
     assert out.shape == (h, w, 3)
+
+
+@pytest.mark.parametrize("size, shown", [((64, 64), (256, 256)), ((24, 15), (432, 270)), ((576, 64), (2304, 256)),
+                                         ((800, 500), (800, 500)), ((4272, 2848), (1024, 683)), ((100, 3000), (34, 1024))])
+def test_pictures_are_shown_at_a_size_for_the_page(size, shown):
+    from bigr_app.images import for_display
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    view = for_display(image)
+    assert view.size == shown
+    if shown[0] > size[0]:  # enlarged by a whole factor with nearest neighbours: every pixel a crisp block
+        k = shown[0] // size[0]
+        assert np.array_equal(np.asarray(view)[::k, ::k], np.asarray(image))
+    if shown == size:
+        assert view is image

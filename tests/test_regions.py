@@ -125,3 +125,51 @@ def test_frame_preview_dims_only_what_a_crop_leaves_out(tiny_engine):
     original = np.asarray(img).astype(int)
     assert np.array_equal(crop[:, 150:650], original[:, 150:650])
     assert np.abs(crop[:, :150] - original[:, :150]).mean() > 20
+
+
+def feather_width(original: Image.Image, out: Image.Image, mask: np.ndarray) -> int:
+    """How many pixels inside the mask's edge are blended (neither the original nor fully regenerated): the
+    columns of the mask's left edge whose pixels differ from the original by less than the centre does."""
+    a = np.asarray(original).astype(int)
+    b = np.asarray(out).astype(int)
+    ys, xs = np.nonzero(mask)
+    row = (ys.min() + ys.max()) // 2
+    diff = np.abs(a[row] - b[row]).sum(-1)
+    inside = diff[xs.min(): xs.max() + 1]
+    ramp = np.nonzero(np.cumsum(inside >= 0.9 * np.median(inside)) > 0)[0]
+    return int(ramp[0]) if len(ramp) else len(inside)
+
+
+def test_feather_radius_is_in_model_pixels_so_it_scales_with_the_picture(tiny_engine):
+    """The same edit on a picture 8x larger gets a feather 8x wider (the engine scales the radius from model
+    pixels to picture pixels), instead of one that vanishes on a large photograph."""
+    widths = {}
+    for scale in (1, 8):
+        side = tiny_engine.resolution * scale
+        img = photo(side, side, seed=3)
+        mask = box_mask(side, side, 0.25, 0.25, 0.75, 0.75)
+        flat = Image.new("RGB", img.size, (255, 255, 255))  # regenerating over white makes the ramp easy to see
+        out = tiny_engine.inpaint(flat, mask, blend_mode="feather", feather_radius=2.0, region="whole", seed=2, **FAST)
+        widths[scale] = feather_width(flat, out[0], mask)
+    assert widths[1] >= 1 and 4 * widths[1] <= widths[8] <= 12 * widths[1], widths
+
+
+def test_note_on_a_picture_far_larger_or_far_from_the_training_data(tiny_engine):
+    res = tiny_engine.resolution
+    assert tiny_engine.picture_note(photo(res, res)) == ""  # at the model's resolution: nothing to say
+    big = photo(40 * res, 25 * res)
+    note = tiny_engine.picture_note(big)
+    assert f"Regenerated at {res}x{res}" in note and "40.0 picture pixels to one" in note  # whole frame: long side
+    small_mask = box_mask(40 * res, 25 * res, 0.5, 0.5, 0.55, 0.55)  # its surroundings are ~3 px to a model px
+    assert tiny_engine.picture_note(big, small_mask, region="masked") == ""
+    mask = box_mask(40 * res, 25 * res, 0.3, 0.3, 0.6, 0.6)
+    region_note = tiny_engine.picture_note(big, mask, region="masked")
+    assert f"region of this picture ({40 * res}x{25 * res})" in region_note
+    # told what the model was trained on and how well its tokenizer reproduces pictures like its own
+    tiny_engine.domain = {"trained_on": "tiny test pictures", "tokenizer_psnr": 60.0}
+    try:
+        odd = tiny_engine.picture_note(photo(res, res))
+        assert "trained on tiny test pictures" in odd and "(60.0 dB on pictures like its own)" in odd
+        assert "expect regenerated areas to look like its training pictures" in odd
+    finally:
+        tiny_engine.domain = {}

@@ -44,7 +44,8 @@ class EnrichActions:
 def enrich_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     with gr.Tab("Enrich & vary", id="enrich"):
         with gr.Row():
-            image = gr.Image(label="Picture", type="pil", sources=["upload", "clipboard"], height=320)
+            image = gr.Image(label="Picture", type="pil", sources=["upload", "clipboard"], height=320,
+                             elem_id="enrich-image")
             preview = gr.Image(label="What the model sees (dimmed: left out)", type="pil", interactive=False,
                                height=320, elem_id="enrich-preview")
             with gr.Column():
@@ -53,7 +54,7 @@ def enrich_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
                 rounds = gr.Slider(1, 4, value=1, step=1, label="Enrichment rounds")
                 enrich_btn = gr.Button("Enrich", variant="primary")
                 strength = gr.Slider(0.05, 1.0, value=0.4, step=0.05, label="Variation strength")
-                vary_btn = gr.Button("Vary", variant="primary")
+                vary_btn = gr.Button("Vary", variant="primary", elem_id="vary-button")
         note = gr.Markdown(elem_id="enrich-note")
         results = result_panel("Results", "enrich-gallery")
     for knob in (image, fit):

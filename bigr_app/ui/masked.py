@@ -176,10 +176,10 @@ def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
             with gr.Column():
                 mode = gr.Radio([EXPAND, IN_FRAME], value=EXPAND, label="Mode", elem_id="outpaint-mode")
                 with gr.Column() as sides_group:
-                    sides = [gr.Slider(0, 512, value=64 if side == "Right" else 0, step=8, label=f"{side} (px)")
-                             for side in ("Left", "Top", "Right", "Bottom")]
+                    sides = [gr.Slider(0, 4096, value=64 if side == "Right" else 0, step=8, label=f"{side} (px)",
+                                       elem_id=f"outpaint-{side.lower()}") for side in ("Left", "Top", "Right", "Bottom")]
         controls = mask_controls(studio.class_choices(True), "outpaint", visible=False)
-        btn = gr.Button("Outpaint", variant="primary")
+        btn = gr.Button("Outpaint", variant="primary", elem_id="outpaint-button")
         stop = gr.Button("Stop", size="sm")
         results = result_panel("Outpainted", "outpaint-gallery")
     ed.upload(fit_tools, ed, ed, api_name=False, show_progress="hidden")

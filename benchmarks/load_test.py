@@ -45,8 +45,7 @@ def check_answer(result, original: np.ndarray) -> str | None:
     gallery, files = result
     if len(gallery) != 1 or len(files) != 1:
         return f"expected 1 picture, got {len(gallery)}"
-    item = gallery[0]
-    got = np.asarray(Image.open(item["image"] if isinstance(item, dict) else item[0]).convert("RGB"))
+    got = np.asarray(Image.open(files[0]).convert("RGB"))  # the full-size file (the gallery shows a display copy)
     if got.shape != original.shape:
         return f"size {got.shape[1]}x{got.shape[0]}, expected {original.shape[1]}x{original.shape[0]}"
     q = original.shape[0] // 4

@@ -12,8 +12,9 @@ from ..explore import INDEX_FILE, ExploreIndex, class_colours
 from .common import friendly_errors, log
 
 YOUR_IMAGE = "your image"
-YOUR_IMAGE_COLOUR = "#e6007e"  # magenta: apart from every class colour (Kelly's list has none)
+YOUR_IMAGE_COLOUR = "#000000"  # black: Kelly's list, which colours the classes, leaves it out
 LIMIT, PARKED = 1.1, 9.0  # the plotted range is [-LIMIT, LIMIT]; PARKED is outside it
+MARKER = 0.035  # the upload is drawn as its point and a ring of 8 around it, this far out (the plot has no sizes)
 
 
 def load_explore_index(engine) -> ExploreIndex | None:
@@ -29,19 +30,24 @@ def load_explore_index(engine) -> ExploreIndex | None:
 
 class ExploreActions:
     def explore_points(self, extra: tuple[float, float] | None = None):
-        """The map as a table for gr.ScatterPlot: one row per reference image, and the query's row.
+        """The map as a table for gr.ScatterPlot: one row per reference image, and the query's marker (its
+        point in a ring of 8, visible among hundreds of points of one size).
 
         The plot takes its colour scale's categories from the first table it draws (a category that comes
-        later is drawn without colour), so the query's row is always there: parked outside the plotted range,
-        where the plot clips it, until there is a query."""
+        later is drawn without colour), so a query row is always there: parked outside the plotted
+        range, where the plot clips it, until there is a query."""
         import pandas as pd
 
         idx = self.explore
         names = [idx.classes[int(k)] for k in idx.labels]
         rows = dict(x=idx.coords[:, 0], y=idx.coords[:, 1], cls=names, item=np.arange(len(idx)))
         table = pd.DataFrame(rows).rename(columns={"cls": "class"})
-        x, y = extra if extra is not None else (PARKED, PARKED)
-        query = pd.DataFrame({"x": [x], "y": [y], "class": [YOUR_IMAGE], "item": [-1]})
+        if extra is None:
+            xs, ys = [PARKED], [PARKED]
+        else:
+            angles = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+            xs, ys = np.r_[extra[0], extra[0] + MARKER * np.cos(angles)], np.r_[extra[1], extra[1] + MARKER * np.sin(angles)]
+        query = pd.DataFrame({"x": xs, "y": ys, "class": YOUR_IMAGE, "item": -1})
         return pd.concat([table, query], ignore_index=True)
 
     def explore_colours(self) -> dict[str, str]:

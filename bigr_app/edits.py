@@ -170,7 +170,16 @@ class EditsMixin:
                      region: str = "auto", padding: int | None = None) -> Image.Image:
         """The picture with the latent cells that will be regenerated outlined, the regenerated box framed,
         and what the edit leaves out (a crop's cut-off sides) dimmed."""
-        prep = self._prepare(image, mask, fit, threshold, grow, region, padding)
+        return self._draw_preview(self._prepare(image, mask, fit, threshold, grow, region, padding))
+
+    def mask_preview_and_note(self, image: Image.Image, mask, fit: str = "crop", grow: int = 0, region: str = "auto",
+                              padding: int | None = None) -> tuple[Image.Image, str]:
+        """`mask_preview` and `picture_note` of one masked edit, from one preparation of the picture."""
+        prep = self._prepare(image, mask, frame_fit(image.size, fit), 0.0, grow, region, padding)
+        return self._draw_preview(prep), self._note(prep.rgb, prep.part, prep.fitted, prep.place)
+
+    @staticmethod
+    def _draw_preview(prep: "Prepared") -> Image.Image:
         left, top = prep.box[:2] if prep.box else (0, 0)
         preview = prep.rgb.copy()
         preview.paste(draw_cells(prep.part, prep.cells, prep.place), (left, top))
@@ -189,12 +198,13 @@ class EditsMixin:
         """What to expect from a picture far larger than the model's resolution, or far from what it was
         trained on: the resolution it is regenerated at, the training data, and how well the tokenizer
         reproduces it (PSNR of its codes' reconstruction). Empty when there is nothing unusual."""
+        if mask is not None:
+            return self.mask_preview_and_note(image, mask, fit, grow, region, padding)[1]
         rgb = to_rgb(image)
-        if mask is None:
-            part, (fitted, place) = rgb, fit_square(rgb, self.resolution, frame_fit(rgb.size, fit))
-        else:
-            prep = self._prepare(rgb, mask, frame_fit(rgb.size, fit), 0.0, grow, region, padding)
-            part, fitted, place = prep.part, prep.fitted, prep.place
+        fitted, place = fit_square(rgb, self.resolution, frame_fit(rgb.size, fit))
+        return self._note(rgb, rgb, fitted, place)
+
+    def _note(self, rgb: Image.Image, part: Image.Image, fitted: Image.Image, place: Placement) -> str:
         per_model_px = (place.box[2] - place.box[0]) / self.resolution
         x = pils_to_tensor([fitted]).to(self.device)
         fidelity = float(psnr(self.decode_tensor(self.encode(fitted)), x)[0])
@@ -203,7 +213,7 @@ class EditsMixin:
         if per_model_px <= 4 and not unfamiliar:
             return ""
         res = self.resolution
-        what = "This picture" if part is rgb else f"The {part.width}x{part.height} region of this picture"
+        what = "This picture" if part.size == rgb.size else f"The {part.width}x{part.height} region of this picture"
         lines = [f"**Regenerated at {res}x{res}.** {what} ({rgb.width}x{rgb.height}) is fitted to the model's "
                  f"{res}x{res} pixels, {per_model_px:.1f} picture pixels to one, so detail finer than that is not "
                  f"kept where cells are regenerated." if per_model_px > 4 else

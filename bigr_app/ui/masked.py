@@ -34,8 +34,8 @@ class MaskedActions:
             options = dict(fit=fit, grow=int(grow), region=region, padding=int(padding) or None)
             if mask is None:
                 return for_display(image), self.engine.picture_note(image, fit=fit)
-            return (for_display(self.engine.mask_preview(image, mask, **options)),
-                    self.engine.picture_note(image, mask, **options))
+            preview, note = self.engine.mask_preview_and_note(image, mask, **options)
+            return for_display(preview), note
         except InputError:
             return None, ""
 

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .checkpoints import load_folder, save_folder
 from .config import BiGRConfig, TokenizerConfig
+from .engine import cpu_has_native_bf16
 from .data.folder import ImageFolder, list_image_folder
 from .images import tensor_to_pils
 from .images import psnr
@@ -84,6 +85,27 @@ def splits(data: Path) -> tuple[Path, Path | None]:
     return data, None
 
 
+def dataset_notes(data: Path) -> dict:
+    """DATA/dataset.json, written by dataset builders such as bigr_app.data.emoji ({} when absent)."""
+    path = data / "dataset.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def mirror_allowed(data: Path, classes: list[str]) -> torch.Tensor:
+    """Per class: may its pictures be mirrored in training? Not for the classes dataset.json lists as
+    not_mirrored (text, flags, clock hands)."""
+    banned = set(dataset_notes(data).get("not_mirrored", []))
+    return torch.tensor([name not in banned for name in classes])
+
+
+def domain_note(data: Path, resolution: int, classes: list[str], tokenizer_psnr: float | None) -> dict:
+    """config.json's "domain": what the model was trained on, and how well its tokenizer reproduces it (the
+    app compares users' pictures against both)."""
+    trained_on = dataset_notes(data).get("description") or (
+        f"{resolution}x{resolution} pictures from {data.name} ({len(classes)} classes)")
+    return {"trained_on": trained_on, "tokenizer_psnr": None if tokenizer_psnr is None else round(tokenizer_psnr, 1)}
+
+
 def training_loader(dataset, labels: torch.Tensor, batch: int, balance: float) -> torch.utils.data.DataLoader:
     """Shuffled batches; with balance > 0 each picture is drawn with weight n_c ** -balance, where n_c is the
     size of its class: 0 keeps the data's class frequencies, 1 shows every class equally often."""
@@ -106,7 +128,8 @@ def endless(loader):
 def make_accelerator(args) -> Accelerator:
     precision = args.precision
     if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() or torch.backends.mkldnn.is_available() else "no"
+        # bf16 only where the hardware has it: emulated on a CPU without AVX512-BF16/AMX it is ~20x slower
+        precision = "bf16" if torch.cuda.is_available() or cpu_has_native_bf16() else "no"
     return Accelerator(mixed_precision=precision, cpu=args.cpu)
 
 
@@ -174,14 +197,18 @@ def initial_tokenizer(args) -> tuple[BinaryAutoencoder, dict]:
     more sharply.
     """
     if args.init is None:
-        if args.decoder_only:
-            raise SystemExit("--decoder-only needs --init: the trained weights folder whose codes are kept")
+        if args.decoder_only or args.grow_bits:
+            raise SystemExit("--decoder-only and --grow-bits need --init: the trained weights folder to start from")
         return BinaryAutoencoder(TokenizerConfig(
             resolution=args.resolution, bits=args.bits, nf=args.nf, ch_mult=tuple(args.ch_mult),
             res_blocks=args.res_blocks, attn_resolutions=tuple(args.attn_resolutions), emb_dim=args.emb_dim,
             norm_first=True, norm_groups=args.norm_groups,
         )), {}
     model, bigr, config = load_folder(args.init)
+    if args.grow_bits:
+        if args.decoder_only:
+            raise SystemExit("--grow-bits changes the codes; it cannot go with --decoder-only")
+        return grown_bits(model, args.grow_bits), {}
     if not args.decoder_only:
         return model, {}
     model.encoder.requires_grad_(False)
@@ -190,32 +217,66 @@ def initial_tokenizer(args) -> tuple[BinaryAutoencoder, dict]:
     return model, {"bigr": bigr, "class_names": config.get("class_names"), "extra": extra}
 
 
+def grown_bits(model: BinaryAutoencoder, bits: int) -> BinaryAutoencoder:
+    """The same tokenizer with a wider code. The trained bits keep their projection and embedding; the new
+    ones get a fresh projection and a near-zero embedding, so pictures decode as before until they are used."""
+    old = model.cfg.bits
+    if bits <= old:
+        raise SystemExit(f"--grow-bits {bits}: the tokenizer already has {old} bits")
+    wider = BinaryAutoencoder(dataclasses.replace(model.cfg, bits=bits))
+    weights = wider.state_dict()
+    for name, value in model.state_dict().items():
+        if weights[name].shape == value.shape:
+            weights[name] = value
+        else:  # the bit axis comes first in the projection and the codebook
+            weights[name][:old] = value
+    weights["quantizer.codebook.weight"][old:] *= 0.01
+    wider.load_state_dict(weights)
+    return wider
+
+
+def tokenizer_pictures(args, resolution: int) -> tuple[ImageFolder, ImageFolder | None, torch.utils.data.Dataset]:
+    """The training and held-out splits, and what the tokenizer trains on: the training pictures, plus
+    --extra's, each with whether it may be mirrored."""
+    train_dir, test_dir = splits(args.data)
+    train_set = ImageFolder(train_dir, resolution)
+    test_set = ImageFolder(test_dir, resolution) if test_dir else None
+    pixels, mirror = [train_set.pixels], [mirror_allowed(args.data, train_set.classes)[train_set.labels]]
+    for root in args.extra:
+        more = ImageFolder(root, resolution)
+        pixels.append(more.pixels)
+        mirror.append(mirror_allowed(args.data, more.classes)[more.labels])
+    return train_set, test_set, torch.utils.data.TensorDataset(torch.cat(pixels), torch.cat(mirror))
+
+
 def train_tokenizer(args) -> None:
     acc = make_accelerator(args)
     set_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    train_dir, test_dir = splits(args.data)
     model, carried = initial_tokenizer(args)
-    train_set = ImageFolder(train_dir, model.cfg.resolution)
-    test_set = ImageFolder(test_dir, model.cfg.resolution) if test_dir else None
+    train_set, test_set, pictures = tokenizer_pictures(args, model.cfg.resolution)
     disc = PatchDiscriminator()
     ema = EMA(model, args.ema)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0)
-    loader = training_loader(train_set, train_set.labels, args.batch, args.balance)
+    if args.balance and args.extra:
+        raise SystemExit("--balance weighs classes, which --extra's pictures do not have: use one or the other")
+    loader = training_loader(pictures, train_set.labels, args.batch, args.balance)
     model, disc, opt, opt_d, loader = acc.prepare(model, disc, opt, opt_d, loader)
     counter = Counter()
     acc.register_for_checkpointing(ema, counter)
     if args.resume and (args.out / "state").is_dir():
         acc.load_state(str(args.out / "state"))
     batches = endless(loader)
+    model_cfg, latest = ema.model.cfg, {}
     fixed = (test_set or train_set).pixels[:16].float() / 255
 
     def train_step(step: int) -> dict:
-        x, _ = next(batches)
+        x, may_mirror = next(batches)
+        x = x.float() / 255
         if args.hflip:
-            flip = torch.rand(x.shape[0], device=x.device) < 0.5
+            flip = (torch.rand(x.shape[0], device=x.device) < 0.5) & may_mirror
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         for group in opt.param_groups + opt_d.param_groups:
             group["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
@@ -251,7 +312,7 @@ def train_tokenizer(args) -> None:
         ema.model.to(acc.device)
         record = {"step": step, "eval": True}
         if test_set is not None:
-            record["test_psnr"] = float(reconstruction_psnr(ema.model, test_set).mean())
+            record["test_psnr"] = latest["test_psnr"] = float(reconstruction_psnr(ema.model, test_set).mean())
         x = fixed.to(acc.device)
         with torch.no_grad():
             recon = ema.model.decode(ema.model.encode(x, deterministic=True))
@@ -260,10 +321,11 @@ def train_tokenizer(args) -> None:
         acc.print(f"step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in record.items() if isinstance(v, float)))
 
     def on_save(step: int) -> None:
+        domain = domain_note(args.data, model_cfg.resolution, train_set.classes, latest.get("test_psnr"))
         if not carried:
-            save_folder(args.out / "model", ema.model, None, train_set.classes, {"trained_steps": step})
+            save_folder(args.out / "model", ema.model, None, train_set.classes, {"trained_steps": step, "domain": domain})
             return
-        extra = {**carried["extra"], "decoder_trained_steps": step}
+        extra = {**carried["extra"], "decoder_trained_steps": step, "domain": domain}
         save_folder(args.out / "model", ema.model, carried["bigr"], carried["class_names"] or train_set.classes, extra)
 
     run_loop(args, acc, counter, train_step, on_eval, on_save)
@@ -307,7 +369,8 @@ def initial_bigr(args, classes: list[str]) -> tuple[BinaryAutoencoder, BiGR, dic
             num_classes=len(classes), transcoder_dim=args.transcoder_dim, transcoder_blocks=args.transcoder_blocks,
             multiple_of=args.multiple_of, dropout=args.dropout, class_dropout=args.class_dropout,
         )
-        return tokenizer, BiGR(cfg), {**fresh, "tokenizer_trained_steps": tok_config.get("trained_steps")}
+        carried = {"tokenizer_trained_steps": tok_config.get("trained_steps"), "domain": tok_config.get("domain", {})}
+        return tokenizer, BiGR(cfg), {**fresh, **carried}
     tokenizer, bigr, config = load_folder(args.init)
     if bigr is None:
         raise SystemExit(f"{args.init} holds a tokenizer only; pass it as --tokenizer to train a new BiGR")
@@ -332,7 +395,8 @@ def train_bigr(args) -> None:
     codes, labels = encode_dataset(tokenizer, train_set, args.out / "codes.pt", acc.device), train_set.labels
     if args.hflip:  # mirrored pictures as extra training codes (codes cannot be flipped after encoding)
         mirrored = encode_dataset(tokenizer, train_set, args.out / "codes_mirrored.pt", acc.device, mirrored=True)
-        codes, labels = torch.cat([codes, mirrored]), torch.cat([labels, labels])
+        keep = mirror_allowed(args.data, classes)[labels]
+        codes, labels = torch.cat([codes, mirrored[keep]]), torch.cat([labels, labels[keep]])
     ema = EMA(model, args.ema)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -382,7 +446,8 @@ def train_bigr(args) -> None:
         save_grid(tensor_to_pils(images), args.out / "samples" / f"samples_{step:06d}.png", per_class * 4)
 
     def on_save(step: int) -> None:
-        extra = {**carried, "trained_steps": carried["trained_steps"] + step}
+        domain = {**carried.get("domain", {}), "trained_on": domain_note(args.data, tokenizer.cfg.resolution, classes, None)["trained_on"]}
+        extra = {**carried, "trained_steps": carried["trained_steps"] + step, "domain": domain}
         save_folder(args.out / "model", tokenizer, ema.model, classes, extra)
 
     run_loop(args, acc, counter, train_step, on_eval, on_save)
@@ -430,6 +495,10 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("--hflip", action="store_true", help="random horizontal flips")
     tok.add_argument("--init", type=Path, default=None,
                      help="start from this trained tokenizer (weights folder); its architecture replaces the flags above")
+    tok.add_argument("--extra", type=Path, nargs="*", default=[],
+                     help="more ImageFolder roots to train on (their class names only decide mirroring)")
+    tok.add_argument("--grow-bits", type=int, default=None,
+                     help="with --init: widen the code to this many bits (the trained bits are kept)")
     tok.add_argument("--decoder-only", action="store_true",
                      help="with --init: train only the decoder; the codes, and the folder's BiGR, are kept")
     tok.set_defaults(run=train_tokenizer)

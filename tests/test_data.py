@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -15,12 +17,31 @@ needs_font = pytest.mark.skipif(
 
 
 @needs_font
-def test_every_subgroup_but_components_has_a_class():
-    items = emoji.read_emoji_test()
-    assert len(items) > 3500
-    unmapped = {e.subgroup for e in items if emoji.class_of(e.subgroup) is None}
-    assert unmapped == {e.subgroup for e in items if e.group == "Component"}
-    assert len(emoji.CLASSES) >= 10
+def test_classes_are_balanced_drawings_with_variants_folded():
+    classes = emoji.drawings_by_class(emoji.read_emoji_test())
+    assert sorted(classes) == emoji.CLASSES and 12 <= len(classes) <= 30
+    sizes = {cls: len(members) for cls, members in classes.items()}
+    assert max(sizes.values()) <= emoji.MAX_DRAWINGS and max(sizes.values()) <= 5 * min(sizes.values())
+    chosen = [e for members in classes.values() for e in members]
+    skin_tones = {chr(c) for c in range(0x1F3FB, 0x1F400)}
+    assert not any(set(e.text) & skin_tones for e in chosen)  # the default variant stands for its drawing
+    cooks = [e for e in emoji.read_emoji_test() if e.name.split(":")[0] in ("cook", "man cook", "woman cook")]
+    assert len(cooks) == 18 and len({emoji.drawing_of(e) for e in cooks}) == 1  # gender variants folded too
+    assert len({emoji.drawing_of(e) for e in chosen}) == len(chosen)
+    assert "clothing" not in {e.subgroup for e in chosen}  # subgroups that share no look are left out
+
+
+@needs_font
+def test_build_holds_out_drawings_and_keeps_their_variants_from_the_extra_pictures(tmp_path):
+    counts = emoji.build(tmp_path, 16, limit_per_class=3)
+    assert set(counts) == set(emoji.CLASSES) and all(held_out >= 1 for _, held_out in counts.values())
+    notes = json.loads((tmp_path / "dataset.json").read_text())
+    assert notes["classes"] == emoji.CLASSES and "flags" in notes["not_mirrored"]
+    assert not (tmp_path / "extra").exists()  # a subset has no extra pictures
+    held_out = {p.stem for p in (tmp_path / "test").glob("*/*.png")}
+    trained = {p.stem for p in (tmp_path / "train").glob("*/*.png")}
+    assert held_out and trained and not held_out & trained
+    assert emoji.held_out_count(100) == 12 and emoji.held_out_count(20) == emoji.MIN_HELD_OUT
 
 
 @needs_font
@@ -37,7 +58,7 @@ def test_sequences_render_as_one_picture():
 
 def test_held_out_split_is_stable():
     e = emoji.Emoji("\U0001F600", "grinning face", "Smileys & Emotion", "face-smiling")
-    assert emoji.is_held_out(e) == emoji.is_held_out(e)
+    assert emoji.rank(e) == emoji.rank(emoji.Emoji("\U0001F600", "", "", ""))  # from the emoji alone
 
 
 def test_image_folder_reads_classes_and_skips_broken_files(tmp_path):

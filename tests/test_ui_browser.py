@@ -234,7 +234,6 @@ def test_galleries_show_whole_enlarged_pictures_and_reuse_seed(page):
     assert fit == "contain"  # whole pictures, not cropped thumbnails
     assert thumbs.first.evaluate("img => img.naturalWidth") == 256  # 32 px results, enlarged for display
     assert fetch_image(page, download_link(page, "generate-gallery", 1)).shape == (32, 32, 3)  # downloads: native
-    page.wait_for_timeout(1000)  # a new gallery clears the pick; let that land before picking
     thumbs.nth(1).click()
     page.wait_for_timeout(500)
     page.locator("#generate-gallery-reuse").click()

@@ -1,9 +1,14 @@
-"""Build the bundled model's dataset: Noto Color Emoji artwork, classes from Unicode's groups.
+"""Build the bundled model's dataset: Noto Color Emoji artwork in classes that share a look.
 
-    python -m bigr_app.data.emoji --out data/emoji --size 64
+    python -m bigr_app.data.emoji --out data/emoji64 --size 64
 
-Writes an ImageFolder tree DIR/{train,test}/<class>/<codepoints>.png on a white background
-(10% of each class held out, chosen reproducibly) and DIR/labels.json with each emoji's name.
+Each class gathers Unicode subgroups whose drawings look alike (smiling faces, hearts, flags,
+clocks, ...); subgroups that share no look with any other (clothing, office, tools, ...) are left
+out. Skin-tone and gender variants are folded into one drawing, the default one, so that no drawing
+dominates; classes are capped at MAX_DRAWINGS drawings. Writes an ImageFolder tree
+DIR/{train,test}/<class>/<codepoints>.png on white (per class, the drawings whose hash comes first are
+held out), DIR/labels.json with each picture's name, and DIR/dataset.json with the classes whose
+pictures must not be mirrored in training (text, flags, clock hands).
 Sources: Debian `fonts-noto-color-emoji` (SIL OFL 1.1) and `unicode-data` (emoji-test.txt).
 """
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import hashlib
 import json
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,24 +27,33 @@ FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")
 BITMAP_SIZE = 109  # the only size of the font's colour bitmap strike
 
-# Unicode subgroups merged into classes a person understands.
 CLASS_OF_SUBGROUP = [
-    (r"^(face-.*|cat-face|monkey-face)$", "smiley"),
-    (r"^(hand-.*|hands|body-parts)$", "hand & body"),
-    (r"^(person.*|family)$", "person"),
-    (r"^animal-.*$", "animal"),
-    (r"^plant-.*$", "plant"),
-    (r"^(food-.*|drink|dishware)$", "food & drink"),
-    (r"^(place-.*|hotel|sky & weather)$", "place & weather"),
-    (r"^transport-(ground|water|air)$", "transport"),
-    (r"^(event|award-medal|sport|game|arts & crafts)$", "activity"),
-    (r"^(clothing|sound|music|musical-instrument|phone|computer|light & video|book-paper|money|mail|"
-     r"writing|office|lock|tool|science|medical|household|other-object|time)$", "object"),
-    (r"^(heart|emotion|transport-sign|warning|arrow|religion|zodiac|av-symbol|gender|math|punctuation|"
-     r"currency|other-symbol|keycap|alphanum|geometric)$", "symbol"),
-    (r"^(flag|country-flag|subdivision-flag)$", "flag"),
+    (r"^face-(smiling|affection|tongue|hand|hat|glasses)$", "smiling faces"),
+    (r"^face-(neutral-skeptical|sleepy|unwell|concerned|negative)$", "other faces"),
+    (r"^heart$", "hearts"),
+    (r"^(hand-.*|hands)$", "hands"),
+    (r"^(person.*|family)$", "people"),
+    (r"^animal-mammal$", "mammals"),
+    (r"^animal-(bird|marine|reptile|amphibian|bug)$", "birds, sea life & bugs"),
+    (r"^plant-.*$", "plants & flowers"),
+    (r"^food-(fruit|vegetable)$", "fruit & vegetables"),
+    (r"^food-(prepared|asian|marine|sweet)$", "prepared food"),
+    (r"^sky & weather$", "sky & weather"),
+    (r"^place-.*$", "buildings & places"),
+    (r"^transport-(ground|water|air)$", "vehicles"),
+    (r"^time$", "clocks"),
+    (r"^(keycap|alphanum)$", "keycaps & letters"),
+    (r"^(arrow|av-symbol)$", "arrows & play buttons"),
+    (r"^(zodiac|religion|transport-sign)$", "tile signs"),
+    (r"^geometric$", "shapes"),
+    (r"^(flag|country-flag|subdivision-flag)$", "flags"),
 ]
 CLASSES = sorted({name for _, name in CLASS_OF_SUBGROUP})
+NOT_MIRRORED = ["arrows & play buttons", "clocks", "flags", "keycaps & letters", "tile signs"]
+MAX_DRAWINGS = 100  # only flags have more (261): the cap keeps the classes roughly balanced
+HELD_OUT_SHARE, MIN_HELD_OUT = 0.12, 4
+SKIN_TONES = re.compile(r"\b(light|medium-light|medium|medium-dark|dark) skin tone\b")
+GENDER_WORDS = re.compile(r"\b(man|woman|person|men|women|people|boy|girl)\b")
 
 
 @dataclass(frozen=True)
@@ -92,28 +107,69 @@ def render(text: str, size: int, font: ImageFont.FreeTypeFont, margin: float = 0
     return out.convert("RGB")
 
 
-def is_held_out(emoji: Emoji, share: float = 0.1) -> bool:
-    digest = hashlib.sha256(emoji.text.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < share
+def drawing_of(emoji: Emoji) -> str:
+    """What variants of one drawing share: the name without its skin tones and gender words."""
+    name = GENDER_WORDS.sub("", SKIN_TONES.sub("", emoji.name))
+    return emoji.subgroup + "/" + " ".join(re.sub(r"[:,]", " ", name).split())
 
 
-def build(out: Path, size: int, limit_per_class: int | None = None) -> dict[str, int]:
+def rank(emoji: Emoji) -> int:
+    """A reproducible pseudo-random order (used to cap classes and to choose the held-out drawings)."""
+    return int.from_bytes(hashlib.sha256(emoji.text.encode("utf-8")).digest()[:8], "big")
+
+
+def drawings_by_class(items: list[Emoji]) -> dict[str, list[Emoji]]:
+    """One emoji per drawing (the first in file order: the default skin tone and gender), at most
+    MAX_DRAWINGS per class, in rank order."""
+    firsts: dict[str, Emoji] = {}
+    for emoji in items:
+        if class_of(emoji.subgroup) is not None:
+            firsts.setdefault(drawing_of(emoji), emoji)
+    classes: dict[str, list[Emoji]] = defaultdict(list)
+    for emoji in firsts.values():
+        classes[class_of(emoji.subgroup)].append(emoji)
+    return {cls: sorted(members, key=rank)[:MAX_DRAWINGS] for cls, members in sorted(classes.items())}
+
+
+def held_out_count(n: int) -> int:
+    return max(MIN_HELD_OUT, round(HELD_OUT_SHARE * n))
+
+
+def build(out: Path, size: int, limit_per_class: int | None = None) -> dict[str, tuple[int, int]]:
+    """Render the dataset; returns each class's (training, held-out) picture counts.
+
+    Everything else that shares no drawing with a held-out picture (the folded variants, the capped flags,
+    the subgroups left out) goes to DIR/extra/<class or "other">/: more pictures for the tokenizer, which
+    needs no labels.
+    """
     font = ImageFont.truetype(str(FONT), BITMAP_SIZE, layout_engine=ImageFont.Layout.RAQM)
-    counts: dict[str, int] = {}
-    labels = {}
-    for emoji in read_emoji_test():
-        cls = class_of(emoji.subgroup)
-        if cls is None:  # the Component group: bare skin-tone and hair swatches
-            continue
-        if limit_per_class is not None and counts.get(cls, 0) >= limit_per_class:
-            continue
-        split = "test" if is_held_out(emoji) else "train"
+    items = read_emoji_test()
+    counts, labels, used, held_out = {}, {}, set(), set()
+
+    def save(emoji: Emoji, split: str, cls: str) -> None:
         folder = out / split / cls
         folder.mkdir(parents=True, exist_ok=True)
         render(emoji.text, size, font).save(folder / f"{emoji.codepoints}.png")
         labels[f"{split}/{cls}/{emoji.codepoints}.png"] = emoji.name
-        counts[cls] = counts.get(cls, 0) + 1
+
+    for cls, members in drawings_by_class(items).items():
+        if limit_per_class is not None:
+            members = members[:limit_per_class]
+        n_test = min(held_out_count(len(members)), len(members) // 2)
+        for i, emoji in enumerate(members):
+            save(emoji, "test" if i < n_test else "train", cls)
+            used.add(emoji.text)
+            if i < n_test:
+                held_out.add(drawing_of(emoji))
+        counts[cls] = (len(members) - n_test, n_test)
+    if limit_per_class is None:
+        for emoji in items:
+            if emoji.group != "Component" and emoji.text not in used and drawing_of(emoji) not in held_out:
+                save(emoji, "extra", class_of(emoji.subgroup) or "other")
     (out / "labels.json").write_text(json.dumps(labels, indent=0, ensure_ascii=False))
+    description = f"{size}x{size} emoji drawings (Noto Color Emoji renders, {len(counts)} classes)"
+    (out / "dataset.json").write_text(json.dumps(
+        {"description": description, "classes": sorted(counts), "not_mirrored": NOT_MIRRORED}, indent=1))
     return counts
 
 
@@ -127,9 +183,12 @@ def main() -> None:
         if not path.is_file():
             raise SystemExit(f"{path} is missing: apt-get install fonts-noto-color-emoji unicode-data")
     counts = build(args.out, args.size, args.limit_per_class)
-    print(f"{sum(counts.values())} emoji in {len(counts)} classes -> {args.out}")
-    for cls, n in sorted(counts.items()):
-        print(f"  {cls:<16} {n}")
+    train, test = (sum(c[i] for c in counts.values()) for i in (0, 1))
+    extra = sum(1 for _ in (args.out / "extra").glob("*/*.png"))
+    print(f"{train} training and {test} held-out drawings in {len(counts)} classes, {extra} extra pictures "
+          f"for the tokenizer -> {args.out}")
+    for cls, (n_train, n_test) in counts.items():
+        print(f"  {cls:<24} {n_train:4} {n_test:3}")
 
 
 if __name__ == "__main__":

@@ -71,13 +71,19 @@ def result_panel(label: str, elem_id: str) -> SimpleNamespace:
     with gr.Row():
         send = tuple(gr.Button(f"Send to {name}", size="sm") for name in ("Inpaint", "Edit", "Outpaint"))
         reuse = gr.Button("♻ Reuse seed", size="sm", elem_id=f"{elem_id}-reuse")
-    gallery.select(picked_index, None, picked, api_name=False)
-    gallery.change(lambda: None, None, picked, api_name=False, show_progress="hidden")
+    # the pick is the file itself, not its index: a pick from an earlier gallery then no longer matches, with no
+    # separate "clear on change" event that a quick click could overtake
+    gallery.select(picked_path, files, picked, api_name=False)
     return SimpleNamespace(gallery=gallery, files=files, picked=picked, send=send, reuse=reuse)
 
 
-def picked_index(evt: gr.SelectData) -> int:
-    return evt.index
+def file_paths(files) -> list[str]:
+    return [f if isinstance(f, str) else getattr(f, "path", None) or f.get("path") for f in files or []]
+
+
+def picked_path(files, evt: gr.SelectData) -> str | None:
+    paths = file_paths(files)
+    return paths[evt.index] if 0 <= evt.index < len(paths) else None
 
 
 def save_view(image: Image.Image, path: Path) -> Path:
@@ -115,12 +121,12 @@ def fit_tools(value: dict | None):
     return gr.ImageEditor(**tools_for(size))
 
 
-def picked_file(picked: int | None, files) -> str:
-    """The full-size file of the picked result (the first if none is picked)."""
-    paths = [f if isinstance(f, str) else getattr(f, "path", None) or f.get("path") for f in files or []]
+def picked_file(picked: str | None, files) -> str:
+    """The full-size file of the picked result (the first if none of these is picked)."""
+    paths = file_paths(files)
     if not paths:
         raise InputError("nothing here yet: make a picture first")
-    return paths[picked if picked is not None and 0 <= picked < len(paths) else 0]
+    return picked if picked in paths else paths[0]
 
 
 def editor_value(image: Image.Image) -> gr.ImageEditor:
@@ -128,10 +134,10 @@ def editor_value(image: Image.Image) -> gr.ImageEditor:
     return gr.ImageEditor({"background": image, "layers": [], "composite": image}, **tools_for(image.size))
 
 
-def send_to(tab_id: str, picked: int | None, files) -> tuple[Any, Any]:
+def send_to(tab_id: str, picked: str | None, files) -> tuple[Any, Any]:
     return editor_value(Image.open(picked_file(picked, files)).convert("RGB")), gr.Tabs(selected=tab_id)
 
 
-def reuse_seed(picked: int | None, files) -> int:
+def reuse_seed(picked: str | None, files) -> int:
     """The picked result's own seed, from its PNG: with it, the first sample is that picture again."""
     return int(read_params(picked_file(picked, files))["seed"])

@@ -1,9 +1,16 @@
 """Measure a trained model on its dataset's held-out split and write the model card's numbers.
 
-    python scripts/evaluate.py --weights weights/default --data data/emoji64 --out weights/default/eval
+    python scripts/evaluate.py --weights weights/default --data data/emoji64 --out weights/default/eval \
+        --judge runs/judges [--baseline OLD_WEIGHTS --baseline-data OLD_DATA]
 
-Writes OUT/metrics.json, OUT/reconstructions.png (held-out originals above, reconstructions
-below) and OUT/samples.png (a row per class), and prints a Markdown table.
+The judge (small CNNs trained on the real training pictures only) gives: its own balanced accuracy on
+the real held-out pictures; class faithfulness of samples, per class and balanced; and the features
+for a Fréchet distance between samples and the held-out pictures, beside the same distance for the
+tokenizer's reconstructions (the floor) and, with --baseline, for an older model's samples against its
+own data's held-out pictures. Edge energy (mean Sobel magnitude) of samples and reconstructions is
+given relative to the real pictures. Writes OUT/metrics.json, OUT/reconstructions.png (held-out
+originals above, reconstructions below) and OUT/samples.png (a row per class), and prints a Markdown
+table.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import balanced_accuracy_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -23,33 +31,51 @@ from bigr_app import Engine  # noqa: E402
 from bigr_app.data.folder import ImageFolder  # noqa: E402
 from bigr_app.images import pils_to_tensor  # noqa: E402
 from bigr_app.metrics import (  # noqa: E402
-    load_or_train_judge, nearest_distances, predict, reconstruction_psnr, summarize,
+    edge_energy, frechet_distance, judge_features, load_or_train_judge, nearest_distances, predict,
+    reconstruction_psnr, summarize,
 )
 from bigr_app.sampler import SamplingParams  # noqa: E402
+from bigr_app.images import tensor_to_pils  # noqa: E402
 from bigr_app.train import save_grid  # noqa: E402
 
 
-def reconstruction_figure(eng: Engine, test: ImageFolder, path: Path, count: int = 16) -> None:
-    picks = np.linspace(0, len(test) - 1, count).astype(int)
-    x = test.pixels[picks].float() / 255
-    with torch.no_grad():
-        recon = eng.tokenizer.decode(eng.tokenizer.encode(x.to(eng.device), deterministic=True)).cpu()
-    from bigr_app.images import tensor_to_pils
+def reconstructions(eng: Engine, pixels: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """The tokenizer's round trip of uint8 pictures, as uint8."""
+    out = []
+    for i in range(0, len(pixels), batch):
+        x = pixels[i : i + batch].float().to(eng.device) / 255
+        recon = eng.tokenizer.decode(eng.tokenizer.encode(x, deterministic=True)).clamp(0, 1).cpu()
+        out.append((recon * 255).round().to(torch.uint8))
+    return torch.cat(out)
 
-    save_grid(tensor_to_pils(torch.cat([x, recon.clamp(0, 1)])), path, count)
+
+def reconstruction_figure(test: ImageFolder, recon: torch.Tensor, path: Path, count: int = 16) -> None:
+    picks = np.linspace(0, len(test) - 1, count).astype(int)
+    save_grid(tensor_to_pils(torch.cat([test.pixels[picks], recon[picks]]).float() / 255), path, count)
+
+
+def realism(judge, real: torch.Tensor, **sets: torch.Tensor) -> dict:
+    """Per set of pictures: the Fréchet distance to `real` in the judge's features, and its edge energy as a
+    share of real's."""
+    real_features, real_edges = judge_features(judge, real), edge_energy(real).mean()
+    return {name: {"frechet_distance": frechet_distance(judge_features(judge, pixels), real_features),
+                   "edge_energy_ratio": float(edge_energy(pixels).mean() / real_edges), "count": len(pixels)}
+            for name, pixels in sets.items()}
+
+
+def judge_accuracy(judge, test: ImageFolder) -> dict:
+    pred, truth = predict(judge, test.pixels), test.labels.numpy()
+    per_class = {name: float((pred[truth == c] == c).mean()) for c, name in enumerate(test.classes) if (truth == c).any()}
+    return {"accuracy": float((pred == truth).mean()), "balanced": balanced_accuracy_score(truth, pred),
+            "per_class": per_class}
 
 
 def class_faithfulness(eng: Engine, judge, per_class: int, seed: int, **sampling) -> tuple[torch.Tensor, np.ndarray, dict]:
     """Generate `per_class` samples of every class; the share the judge gives the requested class."""
-    generated, labels = [], []
-    for c in range(eng.num_classes):
-        images = eng.generate(c, num_samples=per_class, seed=seed + c, **sampling)
-        generated.append((pils_to_tensor(images) * 255).round().to(torch.uint8))
-        labels += [c] * per_class
-    generated, labels = torch.cat(generated), np.array(labels)
+    generated, labels = generate_all(eng, per_class, seed, **sampling)
     pred = predict(judge, generated)
     per = {eng.class_names[c]: float((pred[labels == c] == c).mean()) for c in range(eng.num_classes)}
-    return generated, labels, {"mean": float(np.mean(list(per.values()))), "per_class": per}
+    return generated, labels, {"mean": float(np.mean(list(per.values()))), "min": min(per.values()), "per_class": per}
 
 
 def parse_setting(text: str) -> dict:
@@ -67,6 +93,26 @@ def parse_setting(text: str) -> dict:
     return setting
 
 
+def generate_all(eng: Engine, per_class: int, seed: int, **sampling) -> tuple[torch.Tensor, np.ndarray]:
+    """`per_class` samples of every class, as uint8, with their class indices."""
+    generated, labels = [], []
+    for c in range(eng.num_classes):
+        images = eng.generate(c, num_samples=per_class, seed=seed + c, **sampling)
+        generated.append((pils_to_tensor(images) * 255).round().to(torch.uint8))
+        labels += [c] * per_class
+    return torch.cat(generated), np.array(labels)
+
+
+def baseline_realism(args, judge) -> dict:
+    """The older model's samples against its own data's held-out pictures, in this judge's features."""
+    old = Engine.from_pretrained(args.baseline, device="cpu")
+    data = args.baseline_data or args.data
+    test = ImageFolder(data / "test", old.resolution, class_names=old.class_names)
+    generated, _ = generate_all(old, args.per_class, args.seed)
+    return {"weights": str(args.baseline), "data": str(data),
+            **realism(judge, test.pixels, samples=generated)["samples"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=Path("weights/default"))
@@ -78,6 +124,9 @@ def main() -> None:
                     help="one judge classifier per value, trained for that many epochs; several vote")
     ap.add_argument("--judge", type=Path, default=None,
                     help="folder caching the judges: each loaded if trained before with the same settings, else saved")
+    ap.add_argument("--baseline", type=Path, default=None, help="an older model's weights, to compare realism with")
+    ap.add_argument("--baseline-data", type=Path, default=None,
+                    help="the older model's dataset (its held-out pictures are its reference); default --data")
     ap.add_argument("--sweep", nargs="*", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
                     help="also report class faithfulness at these sampling settings (to choose the defaults), "
                          "e.g. cfg_scale=3 cfg_scale=4,temperature=0.7")
@@ -97,13 +146,13 @@ def main() -> None:
 
     values = reconstruction_psnr(eng.tokenizer, test)
     metrics["tokenizer_test_psnr"] = summarize(values)
-    reconstruction_figure(eng, test, args.out / "reconstructions.png")
+    recon = reconstructions(eng, test.pixels)
+    reconstruction_figure(test, recon, args.out / "reconstructions.png")
     print(f"tokenizer held-out PSNR {values.mean():.2f} dB")
 
     judge = load_or_train_judge(args.judge, train, epochs=args.classifier_epochs, seed=args.seed)
-    test_pred = predict(judge, test.pixels)
-    metrics["classifier_test_accuracy"] = float((test_pred == test.labels.numpy()).mean())
-    print(f"judge classifier held-out accuracy {metrics['classifier_test_accuracy']:.3f}")
+    metrics["judge"] = judge_accuracy(judge, test)
+    print(f"judge on real held-out pictures: {metrics['judge']['accuracy']:.3f}, balanced {metrics['judge']['balanced']:.3f}")
 
     if args.sweep:
         metrics["faithfulness_by_setting"] = {}
@@ -111,31 +160,59 @@ def main() -> None:
         for text, setting in zip(args.sweep, settings):
             _, _, faith = class_faithfulness(eng, judge, args.sweep_per_class, args.seed + 100, **setting)
             metrics["faithfulness_by_setting"][text] = faith
-            print(f"| {text} | {faith['mean']:.1%} |", flush=True)
+            print(f"| {text} | {faith['mean']:.1%} (lowest class {faith['min']:.0%}) |", flush=True)
 
     start = time.time()
     generated, labels, metrics["class_faithfulness"] = class_faithfulness(eng, judge, args.per_class, args.seed)
     metrics["generation_seconds_per_image"] = (time.time() - start) / len(labels)
     print(f"class faithfulness {metrics['class_faithfulness']['mean']:.3f}")
 
+    metrics["realism"] = realism(judge, test.pixels, samples=generated, reconstructions=recon)
+    if args.baseline is not None:
+        metrics["realism"]["baseline"] = baseline_realism(args, judge)
+
+    nearest_real = nearest_distances(test.pixels, train.pixels)
+    nearest_generated = nearest_distances(generated, train.pixels)
     metrics["nearest_train_rms"] = {
-        "generated": summarize(nearest_distances(generated, train.pixels)),
-        "held_out_real": summarize(nearest_distances(test.pixels, train.pixels)),
+        "generated": summarize(nearest_generated), "held_out_real": summarize(nearest_real),
+        "generated_below_real_p5": int((nearest_generated < np.percentile(nearest_real, 5)).sum()),
     }
     grid = []
     for c in range(eng.num_classes):
         grid += eng.generate(c, num_samples=args.grid_per_class, seed=1000 + c)
     save_grid(grid, args.out / "samples.png", args.grid_per_class)
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print_table(metrics, args.per_class)
 
-    nn_gen, nn_real = metrics["nearest_train_rms"]["generated"], metrics["nearest_train_rms"]["held_out_real"]
+
+def print_table(m: dict, per_class: int) -> None:
+    psnr, judge, faith, real, near = (m["tokenizer_test_psnr"], m["judge"], m["class_faithfulness"], m["realism"],
+                                      m["nearest_train_rms"])
+    rows = [
+        ("tokenizer held-out PSNR (mean / median)", f"{psnr['mean']:.2f} / {psnr['median']:.2f} dB"),
+        ("judge on real held-out pictures (balanced / overall)", f"{judge['balanced']:.1%} / {judge['accuracy']:.1%}"),
+        (f"class faithfulness, {per_class} samples per class (balanced / lowest class)",
+         f"{faith['mean']:.1%} / {faith['min']:.0%}"),
+    ]
+    for name in ("samples", "reconstructions", "baseline"):
+        if name in real:
+            r = real[name]
+            rows.append((f"{name}: judge-feature Fréchet distance / edge energy vs real",
+                         f"{r['frechet_distance']:.1f} / {r['edge_energy_ratio']:.2f}"))
+    rows += [
+        ("nearest-train RMS distance, generated (median, p5)",
+         f"{near['generated']['median']:.1f}, {near['generated']['p5']:.1f}"),
+        ("nearest-train RMS distance, held-out real (median, p5)",
+         f"{near['held_out_real']['median']:.1f}, {near['held_out_real']['p5']:.1f}"),
+        ("samples nearer a training picture than the held-out p5", str(near["generated_below_real_p5"])),
+        (f"generation, s per image (CPU, batch {per_class})", f"{m['generation_seconds_per_image']:.3f}"),
+    ]
     print("\n| metric | value |\n|---|---|")
-    print(f"| tokenizer held-out PSNR (mean / median) | {values.mean():.2f} / {np.median(values):.2f} dB |")
-    print(f"| judge classifier held-out accuracy | {metrics['classifier_test_accuracy']:.1%} |")
-    print(f"| class faithfulness, {args.per_class} samples per class (mean) | {metrics['class_faithfulness']['mean']:.1%} |")
-    print(f"| nearest-train RMS distance, generated (median, p5) | {nn_gen['median']:.1f}, {nn_gen['p5']:.1f} |")
-    print(f"| nearest-train RMS distance, held-out real (median, p5) | {nn_real['median']:.1f}, {nn_real['p5']:.1f} |")
-    print(f"| generation, s per image (CPU, batch {args.per_class}) | {metrics['generation_seconds_per_image']:.3f} |")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    print("\n| class | faithfulness | judge on real |\n|---|---|---|")
+    for name, share in faith["per_class"].items():
+        print(f"| {name} | {share:.0%} | {judge['per_class'].get(name, float('nan')):.0%} |")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def test_evaluate_script_writes_the_model_card_numbers(tmp_path):
     run = subprocess.run(
         [sys.executable, str(script), "--weights", str(weights), "--data", str(FIXTURE), "--out", str(out),
          "--per-class", "2", "--grid-per-class", "1", "--classifier-epochs", "1",
-         "--sweep", "cfg_scale=2", "cfg_scale=3,temperature=0.5,cfg_schedule=linear", "--sweep-per-class", "1"],
+         "--sweep", "cfg_scale=2", "cfg_scale=3,temperature=0.5,cfg_schedule=linear", "--sweep-per-class", "1",
+         "--baseline", str(weights)],
         capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stderr[-2000:]
@@ -73,6 +74,11 @@ def test_evaluate_script_writes_the_model_card_numbers(tmp_path):
     assert len(faith["per_class"]) == 12 and 0.0 <= faith["mean"] <= 1.0
     assert metrics["nearest_train_rms"]["generated"]["median"] > 0
     assert 0 < metrics["tokenizer_test_psnr"]["mean"] < 60
+    judge = metrics["judge"]
+    assert 0 <= judge["balanced"] <= 1 and set(judge["per_class"]) == {"animal", "flag", "food & drink", "object"}
+    realism = metrics["realism"]
+    assert set(realism) == {"samples", "reconstructions", "baseline"} and realism["samples"]["count"] == 24
+    assert all(np.isfinite(r["frechet_distance"]) and r["edge_energy_ratio"] > 0 for r in realism.values())
     assert (out / "samples.png").is_file() and (out / "reconstructions.png").is_file()
     assert "| class faithfulness" in run.stdout
 
@@ -85,3 +91,18 @@ def test_evaluate_script_refuses_unknown_sampling_settings(tmp_path):
         capture_output=True, text=True, timeout=600,
     )
     assert run.returncode != 0 and "--sweep: 'guidance=3' is not NAME=VALUE" in run.stderr
+
+
+def test_frechet_distance_and_edge_energy():
+    from bigr_app.metrics import edge_energy, frechet_distance
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(2000, 4))
+    assert abs(frechet_distance(a, a)) < 1e-8
+    assert abs(frechet_distance(a, a + [3, 0, 0, 0]) - 9) < 1e-6  # a shift of the mean by 3 costs 3 ** 2
+    assert frechet_distance(a, a * 2) > 1  # a wider spread costs too
+    sharp = torch.full((1, 3, 32, 32), 255, dtype=torch.uint8)
+    sharp[..., 16:] = 0
+    ramp = torch.linspace(255, 0, 32).round().to(torch.uint8).expand(1, 3, 32, 32).contiguous()
+    assert edge_energy(sharp)[0] > 2 * edge_energy(ramp)[0] > 0
+    assert edge_energy(torch.full((1, 3, 8, 8), 90, dtype=torch.uint8))[0] == 0

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -101,8 +102,8 @@ def test_frechet_distance_and_edge_energy():
     assert abs(frechet_distance(a, a)) < 1e-8
     assert abs(frechet_distance(a, a + [3, 0, 0, 0]) - 9) < 1e-6  # a shift of the mean by 3 costs 3 ** 2
     assert frechet_distance(a, a * 2) > 1  # a wider spread costs too
-    sharp = torch.full((1, 3, 32, 32), 255, dtype=torch.uint8)
-    sharp[..., 16:] = 0
-    ramp = torch.linspace(255, 0, 32).round().to(torch.uint8).expand(1, 3, 32, 32).contiguous()
-    assert edge_energy(sharp)[0] > 2 * edge_energy(ramp)[0] > 0
+    checks = (np.indices((32, 32)).sum(0) // 4 % 2 * 255).astype(np.uint8)  # 4-px checkerboard
+    sharp = torch.from_numpy(checks).expand(1, 3, 32, 32).contiguous()
+    blurred = torch.from_numpy(cv2.GaussianBlur(checks, (0, 0), 2)).expand(1, 3, 32, 32).contiguous()
+    assert edge_energy(sharp)[0] > 2 * edge_energy(blurred)[0] > 0
     assert edge_energy(torch.full((1, 3, 8, 8), 90, dtype=torch.uint8))[0] == 0

@@ -217,22 +217,45 @@ def initial_tokenizer(args) -> tuple[BinaryAutoencoder, dict]:
     return model, {"bigr": bigr, "class_names": config.get("class_names"), "extra": extra}
 
 
+def transplant(model: nn.Module, weights: dict[str, torch.Tensor], skip: tuple[str, ...] = ()) -> nn.Module:
+    """Load trained `weights` into `model` where they fit: a tensor of the same shape is copied; a smaller one
+    (a code with fewer bits) fills the leading slice and the rest keeps its fresh initialisation."""
+    state = model.state_dict()
+    for name, value in weights.items():
+        if name in skip or name not in state:
+            continue
+        target = state[name]
+        if target.shape == value.shape:
+            state[name] = value
+        elif value.dim() == target.dim() and all(a <= b for a, b in zip(value.shape, target.shape)):
+            target[tuple(slice(0, n) for n in value.shape)] = value
+        else:
+            raise SystemExit(f"cannot start {name} {tuple(target.shape)} from trained {tuple(value.shape)}")
+    model.load_state_dict(state)
+    return model
+
+
 def grown_bits(model: BinaryAutoencoder, bits: int) -> BinaryAutoencoder:
     """The same tokenizer with a wider code. The trained bits keep their projection and embedding; the new
     ones get a fresh projection and a near-zero embedding, so pictures decode as before until they are used."""
     old = model.cfg.bits
     if bits <= old:
         raise SystemExit(f"--grow-bits {bits}: the tokenizer already has {old} bits")
-    wider = BinaryAutoencoder(dataclasses.replace(model.cfg, bits=bits))
-    weights = wider.state_dict()
-    for name, value in model.state_dict().items():
-        if weights[name].shape == value.shape:
-            weights[name] = value
-        else:  # the bit axis comes first in the projection and the codebook
-            weights[name][:old] = value
-    weights["quantizer.codebook.weight"][old:] *= 0.01
-    wider.load_state_dict(weights)
+    wider = transplant(BinaryAutoencoder(dataclasses.replace(model.cfg, bits=bits)), model.state_dict())
+    with torch.no_grad():
+        wider.quantizer.codebook.weight[old:] *= 0.01
     return wider
+
+
+def with_new_classes(bigr: BiGR, num_classes: int, bits: int | None = None) -> BiGR:
+    """`bigr` for another class list (and code width): a fresh class table but for the null class, which keeps
+    what the model learned unconditionally; everything else transplanted."""
+    fresh = BiGR(dataclasses.replace(bigr.cfg, num_classes=num_classes, bits=bits or bigr.cfg.bits))
+    table = "backbone.class_embed.weight"
+    transplant(fresh, bigr.state_dict(), skip=(table,))
+    with torch.no_grad():
+        fresh.backbone.class_embed.weight[-1] = bigr.backbone.class_embed.weight[-1]
+    return fresh
 
 
 def tokenizer_pictures(args, resolution: int) -> tuple[ImageFolder, ImageFolder | None, torch.utils.data.Dataset]:
@@ -356,7 +379,8 @@ def initial_bigr(args, classes: list[str]) -> tuple[BinaryAutoencoder, BiGR, dic
     """The tokenizer and a BiGR to train: a new BiGR from the flags on --tokenizer's codes, or (with --init) a
     trained folder's pair to continue from with a fresh schedule, and what its checkpoints carry along.
 
-    A folder trained on other classes keeps everything but its class table, which starts afresh.
+    A folder trained on other classes keeps everything but its class table, which starts afresh. With
+    --warm-start, the new BiGR on --tokenizer's codes starts from another folder's trained BiGR.
     """
     if (args.init is None) == (args.tokenizer is None):
         raise SystemExit("bigr needs exactly one of --tokenizer (a trained tokenizer's folder, for a new BiGR) "
@@ -364,21 +388,25 @@ def initial_bigr(args, classes: list[str]) -> tuple[BinaryAutoencoder, BiGR, dic
     fresh = {"sampling": args.sampling, "trained_steps": 0}
     if args.init is None:
         tokenizer, _, tok_config = load_folder(args.tokenizer)
+        carried = {"tokenizer_trained_steps": tok_config.get("trained_steps"), "domain": tok_config.get("domain", {})}
+        if args.warm_start is not None:
+            _, trained, _ = load_folder(args.warm_start)
+            if trained is None or trained.cfg.grid != tokenizer.cfg.grid or trained.cfg.bits > tokenizer.cfg.bits:
+                raise SystemExit(f"--warm-start {args.warm_start}: needs a BiGR on the same grid with at most "
+                                 f"{tokenizer.cfg.bits} bits")
+            return tokenizer, with_new_classes(trained, len(classes), tokenizer.cfg.bits), {**fresh, **carried}
         cfg = BiGRConfig(
             dim=args.dim, n_layer=args.layers, n_head=args.heads, bits=tokenizer.cfg.bits, grid=tokenizer.cfg.grid,
             num_classes=len(classes), transcoder_dim=args.transcoder_dim, transcoder_blocks=args.transcoder_blocks,
             multiple_of=args.multiple_of, dropout=args.dropout, class_dropout=args.class_dropout,
         )
-        carried = {"tokenizer_trained_steps": tok_config.get("trained_steps"), "domain": tok_config.get("domain", {})}
         return tokenizer, BiGR(cfg), {**fresh, **carried}
     tokenizer, bigr, config = load_folder(args.init)
     if bigr is None:
         raise SystemExit(f"{args.init} holds a tokenizer only; pass it as --tokenizer to train a new BiGR")
     if config.get("class_names") != classes:
         print(f"{args.init} was trained on other classes ({config.get('class_names')}): its class table starts afresh")
-        weights = {k: v for k, v in bigr.state_dict().items() if k != "backbone.class_embed.weight"}
-        bigr = BiGR(dataclasses.replace(bigr.cfg, num_classes=len(classes)))
-        bigr.load_state_dict(weights, strict=False)
+        bigr = with_new_classes(bigr, len(classes))
     carried = {k: v for k, v in config.items() if k not in ("format", "tokenizer", "bigr", "class_names")}
     return tokenizer, bigr, {**fresh, **carried}
 
@@ -509,6 +537,9 @@ def parser() -> argparse.ArgumentParser:
     big.add_argument("--init", type=Path, default=None,
                      help="continue from this trained model folder (its tokenizer and BiGR; the architecture flags "
                           "below are ignored) with a fresh schedule")
+    big.add_argument("--warm-start", type=Path, default=None,
+                     help="with --tokenizer: start the new BiGR from this trained folder's BiGR (its architecture; "
+                          "a fresh class table; the bits it lacks start untrained)")
     big.add_argument("--dim", type=int, default=256)
     big.add_argument("--layers", type=int, default=6)
     big.add_argument("--heads", type=int, default=4)

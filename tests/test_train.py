@@ -166,6 +166,44 @@ def test_bigr_continues_from_a_trained_folder(tmp_path):
     assert all(torch.allclose(first_layer[k], kept[k], atol=1e-6) for k in first_layer)
 
 
+def test_wider_code_and_a_bigr_warm_started_on_it(tmp_path):
+    tok_run, first, wide = tmp_path / "tok", tmp_path / "bigr", tmp_path / "wide"
+    common = ["--data", str(FIXTURE), "--eval-every", "100", "--save-every", "100"]
+    train_main(["tokenizer", *common, "--out", str(tok_run), "--steps", "2", *TOKENIZER_ARGS])
+    train_main(["bigr", *common, "--tokenizer", str(tok_run / "model"), "--out", str(first), "--steps", "2",
+                *BIGR_ARGS])
+    train_main(["tokenizer", *common, "--init", str(first / "model"), "--grow-bits", "12", "--out", str(wide),
+                "--steps", "1", "--lr", "1e-12", *TOKENIZER_ARGS])
+    before, after = Engine.from_pretrained(first / "model").tokenizer, Engine.from_pretrained(wide / "model").tokenizer
+    assert after.cfg.bits == 12
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(before.encode(x), after.encode(x)[:, :8])  # the trained bits keep their meaning
+        assert (before.decode(before.encode(x)) - after.decode(after.encode(x))).abs().max() < 0.05  # new: nearly silent
+
+    few = tmp_path / "two_classes"
+    for name in ("flag", "smiley"):
+        shutil.copytree(FIXTURE / "train" / name, few / name)
+    train_main(["bigr", "--data", str(few), "--tokenizer", str(wide / "model"), "--warm-start", str(first / "model"),
+                "--out", str(tmp_path / "warm"), "--steps", "1", "--lr", "1e-12", "--eval-every", "100",
+                "--save-every", "100", *BIGR_ARGS, "--batch", "4"])
+    old, new = Engine.from_pretrained(first / "model").bigr, Engine.from_pretrained(tmp_path / "warm" / "model").bigr
+    assert new.cfg.bits == 12 and new.cfg.num_classes == 2 and new.cfg.dim == old.cfg.dim
+    assert torch.allclose(new.backbone.token_embed.weight[:, :8], old.backbone.token_embed.weight, atol=1e-6)
+    assert torch.allclose(new.backbone.null_condition(1), old.backbone.null_condition(1), atol=1e-6)
+    with pytest.raises(SystemExit, match="already has 12 bits"):
+        train_main(["tokenizer", *common, "--init", str(wide / "model"), "--grow-bits", "12",
+                    "--out", str(tmp_path / "again"), "--steps", "1", *TOKENIZER_ARGS])
+
+
+def test_classes_named_in_dataset_json_are_not_mirrored(tmp_path):
+    from bigr_app.train import mirror_allowed
+
+    (tmp_path / "dataset.json").write_text(json.dumps({"not_mirrored": ["flag"]}))
+    assert mirror_allowed(tmp_path, ["animal", "flag"]).tolist() == [True, False]
+    assert mirror_allowed(tmp_path / "elsewhere", ["animal", "flag"]).tolist() == [True, True]
+
+
 def test_bigr_needs_one_place_to_start_from(tmp_path):
     for start in ([], ["--tokenizer", str(tmp_path / "a"), "--init", str(tmp_path / "b")]):
         with pytest.raises(SystemExit, match="exactly one of --tokenizer"):

@@ -155,6 +155,13 @@ def run_loop(args, acc: Accelerator, counter: Counter, train_step, on_eval, on_s
     bar = tqdm(total=args.steps, initial=counter.step, disable=not acc.is_main_process, dynamic_ncols=True)
     start = time.time()
     while counter.step < args.steps:
+        if args.max_minutes and time.time() - start > 60 * args.max_minutes:
+            acc.print(f"stopping at step {counter.step}: --max-minutes {args.max_minutes} reached (--resume continues)")
+            acc.save_state(str(args.out / "state"))
+            if acc.is_main_process:
+                on_eval(counter.step)
+                on_save(counter.step)
+            break
         stats = train_step(counter.step)
         counter.step += 1
         bar.update(1)
@@ -495,6 +502,8 @@ def add_common(p: argparse.ArgumentParser, steps: int, batch: int, lr: float, em
     p.add_argument("--precision", choices=["auto", "no", "bf16", "fp16"], default="auto")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop (saving everything) after this much wall time, even before --steps")
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--save-every", type=int, default=250)

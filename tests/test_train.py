@@ -217,3 +217,11 @@ def test_fewer_pictures_than_a_batch_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="fewer than one batch: pass --batch 3"):
         train_main(["tokenizer", "--data", str(few), "--out", str(tmp_path / "tok"), "--steps", "1",
                     *TOKENIZER_ARGS])
+
+
+def test_a_time_limit_stops_early_and_saves(tmp_path):
+    run = tmp_path / "tok"
+    train_main(["tokenizer", "--data", str(FIXTURE), "--out", str(run), "--steps", "1000", "--max-minutes", "1e-9",
+                "--eval-every", "500", "--save-every", "500", *TOKENIZER_ARGS])
+    saved = json.loads((run / "model" / "config.json").read_text())["trained_steps"]
+    assert saved < 1000 and (run / "state").is_dir()

@@ -8,7 +8,9 @@
 #   DRY_RUN=1 scripts/device_train.sh                                        # a few steps on the CPU
 #
 # Each stage stops at its time limit (--max-minutes) with everything saved, so a slower GPU gives
-# fewer steps, never a lost run.
+# fewer steps, never a lost run. Both stages start from scratch (the bundled model's architecture):
+# starting from the bundled weights would carry over what they learned from pictures that the new
+# split holds out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -25,11 +27,11 @@ else
 fi
 mkdir -p "$OUT"
 echo "writing to $OUT"
-$PY -m bigr_app.train tokenizer --data "$DATA" --extra "$DATA/extra" --init weights/default --grow-bits 64 \
-    --out "$RUNS/tok" --lr 4e-4 --warmup 200 --deterministic-after 1000 --hflip --eval-every 1000 \
+$PY -m bigr_app.train tokenizer --data "$DATA" --extra "$DATA/extra" --bits 40 \
+    --out "$RUNS/tok" --lr 4e-4 --warmup 200 --deterministic-after 2000 --hflip --eval-every 1000 \
     --save-every 1000 "${TOK[@]}" > "$OUT/tokenizer.txt" 2>&1
 grep eval "$RUNS/tok/log.jsonl" | tail -3
-$PY -m bigr_app.train bigr --data "$DATA" --tokenizer "$RUNS/tok/model" --warm-start weights/default \
+$PY -m bigr_app.train bigr --data "$DATA" --tokenizer "$RUNS/tok/model" \
     --out "$RUNS/bigr" --balance 1 --hflip --lr 4e-4 --warmup 300 --eval-every 5000 --save-every 1000 \
     --sample-cfg 4 "${BIGR[@]}" > "$OUT/bigr.txt" 2>&1
 tail -1 "$RUNS/bigr/log.jsonl"

@@ -42,6 +42,8 @@ def test_build_holds_out_drawings_and_keeps_their_variants_from_the_extra_pictur
     trained = {p.stem for p in (tmp_path / "train").glob("*/*.png")}
     assert held_out and trained and not held_out & trained
     assert emoji.held_out_count(100) == 12 and emoji.held_out_count(20) == emoji.MIN_HELD_OUT
+    seen = notes["held_out_seen_by_v1"]  # held-out pictures the first bundled model trained on (some variant of)
+    assert set(seen) <= {str(p.relative_to(tmp_path)) for p in (tmp_path / "test").glob("*/*.png")}
 
 
 @needs_font

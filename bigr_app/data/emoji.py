@@ -118,6 +118,11 @@ def rank(emoji: Emoji) -> int:
     return int.from_bytes(hashlib.sha256(emoji.text.encode("utf-8")).digest()[:8], "big")
 
 
+def v1_held_out(emoji: Emoji) -> bool:
+    """The first bundled model's split: each emoji (variants too) held out on its own, by its hash."""
+    return int.from_bytes(hashlib.sha256(emoji.text.encode("utf-8")).digest()[:4], "big") / 2**32 < 0.1
+
+
 def drawings_by_class(items: list[Emoji]) -> dict[str, list[Emoji]]:
     """One emoji per drawing (the first in file order: the default skin tone and gender), at most
     MAX_DRAWINGS per class, in rank order."""
@@ -144,13 +149,14 @@ def build(out: Path, size: int, limit_per_class: int | None = None) -> dict[str,
     """
     font = ImageFont.truetype(str(FONT), BITMAP_SIZE, layout_engine=ImageFont.Layout.RAQM)
     items = read_emoji_test()
-    counts, labels, used, held_out = {}, {}, set(), set()
+    counts, labels, used, held_out, by_path = {}, {}, set(), set(), {}
 
     def save(emoji: Emoji, split: str, cls: str) -> None:
         folder = out / split / cls
         folder.mkdir(parents=True, exist_ok=True)
         render(emoji.text, size, font).save(folder / f"{emoji.codepoints}.png")
         labels[f"{split}/{cls}/{emoji.codepoints}.png"] = emoji.name
+        by_path[f"{split}/{cls}/{emoji.codepoints}.png"] = emoji
 
     for cls, members in drawings_by_class(items).items():
         if limit_per_class is not None:
@@ -162,6 +168,13 @@ def build(out: Path, size: int, limit_per_class: int | None = None) -> dict[str,
             if i < n_test:
                 held_out.add(drawing_of(emoji))
         counts[cls] = (len(members) - n_test, n_test)
+    variants: dict[str, list[Emoji]] = defaultdict(list)
+    for emoji in items:
+        variants[drawing_of(emoji)].append(emoji)
+    seen_by_v1 = sorted(  # held-out pictures of which v1 trained on some variant: not held out from its weights
+        path for path in labels if path.startswith("test/")
+        and any(not v1_held_out(v) for v in variants[drawing_of(by_path[path])])
+    )
     if limit_per_class is None:
         for emoji in items:
             if emoji.group != "Component" and emoji.text not in used and drawing_of(emoji) not in held_out:
@@ -169,7 +182,8 @@ def build(out: Path, size: int, limit_per_class: int | None = None) -> dict[str,
     (out / "labels.json").write_text(json.dumps(labels, indent=0, ensure_ascii=False))
     description = f"{size}x{size} emoji drawings (Noto Color Emoji renders, {len(counts)} classes)"
     (out / "dataset.json").write_text(json.dumps(
-        {"description": description, "classes": sorted(counts), "not_mirrored": NOT_MIRRORED}, indent=1))
+        {"description": description, "classes": sorted(counts), "not_mirrored": NOT_MIRRORED,
+         "held_out_seen_by_v1": seen_by_v1}, indent=1))
     return counts
 
 

@@ -98,12 +98,10 @@ def mirror_allowed(data: Path, classes: list[str]) -> torch.Tensor:
     return torch.tensor([name not in banned for name in classes])
 
 
-def domain_note(data: Path, resolution: int, classes: list[str], tokenizer_psnr: float | None) -> dict:
-    """config.json's "domain": what the model was trained on, and how well its tokenizer reproduces it (the
-    app compares users' pictures against both)."""
-    trained_on = dataset_notes(data).get("description") or (
+def trained_on(data: Path, resolution: int, classes: list[str]) -> str:
+    """config.json's domain["trained_on"]: the app shows it beside users' pictures."""
+    return dataset_notes(data).get("description") or (
         f"{resolution}x{resolution} pictures from {data.name} ({len(classes)} classes)")
-    return {"trained_on": trained_on, "tokenizer_psnr": None if tokenizer_psnr is None else round(tokenizer_psnr, 1)}
 
 
 def training_loader(dataset, labels: torch.Tensor, batch: int, balance: float) -> torch.utils.data.DataLoader:
@@ -299,7 +297,7 @@ def train_tokenizer(args) -> None:
     if args.resume and (args.out / "state").is_dir():
         acc.load_state(str(args.out / "state"))
     batches = endless(loader)
-    model_cfg, latest = ema.model.cfg, {}
+    latest = {}
     fixed = (test_set or train_set).pixels[:16].float() / 255
 
     def train_step(step: int) -> dict:
@@ -351,7 +349,9 @@ def train_tokenizer(args) -> None:
         acc.print(f"step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in record.items() if isinstance(v, float)))
 
     def on_save(step: int) -> None:
-        domain = domain_note(args.data, model_cfg.resolution, train_set.classes, latest.get("test_psnr"))
+        psnr_now = latest.get("test_psnr")
+        domain = {"trained_on": trained_on(args.data, ema.model.cfg.resolution, train_set.classes),
+                  "tokenizer_psnr": None if psnr_now is None else round(psnr_now, 1)}
         if not carried:
             save_folder(args.out / "model", ema.model, None, train_set.classes, {"trained_steps": step, "domain": domain})
             return
@@ -481,7 +481,7 @@ def train_bigr(args) -> None:
         save_grid(tensor_to_pils(images), args.out / "samples" / f"samples_{step:06d}.png", per_class * 4)
 
     def on_save(step: int) -> None:
-        domain = {**carried.get("domain", {}), "trained_on": domain_note(args.data, tokenizer.cfg.resolution, classes, None)["trained_on"]}
+        domain = {**carried.get("domain", {}), "trained_on": trained_on(args.data, tokenizer.cfg.resolution, classes)}
         extra = {**carried, "trained_steps": carried["trained_steps"] + step, "domain": domain}
         save_folder(args.out / "model", tokenizer, ema.model, classes, extra)
 

@@ -113,14 +113,18 @@ def drawing_of(emoji: Emoji) -> str:
     return emoji.subgroup + "/" + " ".join(re.sub(r"[:,]", " ", name).split())
 
 
+def digest(emoji: Emoji) -> bytes:
+    return hashlib.sha256(emoji.text.encode("utf-8")).digest()
+
+
 def rank(emoji: Emoji) -> int:
     """A reproducible pseudo-random order (used to cap classes and to choose the held-out drawings)."""
-    return int.from_bytes(hashlib.sha256(emoji.text.encode("utf-8")).digest()[:8], "big")
+    return int.from_bytes(digest(emoji)[:8], "big")
 
 
 def v1_held_out(emoji: Emoji) -> bool:
     """The first bundled model's split: each emoji (variants too) held out on its own, by its hash."""
-    return int.from_bytes(hashlib.sha256(emoji.text.encode("utf-8")).digest()[:4], "big") / 2**32 < 0.1
+    return int.from_bytes(digest(emoji)[:4], "big") / 2**32 < 0.1
 
 
 def drawings_by_class(items: list[Emoji]) -> dict[str, list[Emoji]]:
@@ -149,14 +153,16 @@ def build(out: Path, size: int, limit_per_class: int | None = None) -> dict[str,
     """
     font = ImageFont.truetype(str(FONT), BITMAP_SIZE, layout_engine=ImageFont.Layout.RAQM)
     items = read_emoji_test()
-    counts, labels, used, held_out, by_path = {}, {}, set(), set(), {}
+    counts, labels, used, held_out, seen_by_v1 = {}, {}, set(), set(), []
+    variants: dict[str, list[Emoji]] = defaultdict(list)
+    for emoji in items:
+        variants[drawing_of(emoji)].append(emoji)
 
     def save(emoji: Emoji, split: str, cls: str) -> None:
         folder = out / split / cls
         folder.mkdir(parents=True, exist_ok=True)
         render(emoji.text, size, font).save(folder / f"{emoji.codepoints}.png")
         labels[f"{split}/{cls}/{emoji.codepoints}.png"] = emoji.name
-        by_path[f"{split}/{cls}/{emoji.codepoints}.png"] = emoji
 
     for cls, members in drawings_by_class(items).items():
         if limit_per_class is not None:
@@ -167,14 +173,9 @@ def build(out: Path, size: int, limit_per_class: int | None = None) -> dict[str,
             used.add(emoji.text)
             if i < n_test:
                 held_out.add(drawing_of(emoji))
+                if any(not v1_held_out(v) for v in variants[drawing_of(emoji)]):  # v1 trained on some variant
+                    seen_by_v1.append(f"test/{cls}/{emoji.codepoints}.png")
         counts[cls] = (len(members) - n_test, n_test)
-    variants: dict[str, list[Emoji]] = defaultdict(list)
-    for emoji in items:
-        variants[drawing_of(emoji)].append(emoji)
-    seen_by_v1 = sorted(  # held-out pictures of which v1 trained on some variant: not held out from its weights
-        path for path in labels if path.startswith("test/")
-        and any(not v1_held_out(v) for v in variants[drawing_of(by_path[path])])
-    )
     if limit_per_class is None:
         for emoji in items:
             if emoji.group != "Component" and emoji.text not in used and drawing_of(emoji) not in held_out:
@@ -183,7 +184,7 @@ def build(out: Path, size: int, limit_per_class: int | None = None) -> dict[str,
     description = f"{size}x{size} emoji drawings (Noto Color Emoji renders, {len(counts)} classes)"
     (out / "dataset.json").write_text(json.dumps(
         {"description": description, "classes": sorted(counts), "not_mirrored": NOT_MIRRORED,
-         "held_out_seen_by_v1": seen_by_v1}, indent=1))
+         "held_out_seen_by_v1": sorted(seen_by_v1)}, indent=1))
     return counts
 
 

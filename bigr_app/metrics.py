@@ -4,6 +4,7 @@ that judge's features, edge energy (are samples as sharp as real pictures?) and 
 nearest training image (are samples copies?)."""
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -94,13 +95,21 @@ def train_classifier(train: ImageFolder, epochs: int = 12, batch: int = 64, seed
     return model.eval()
 
 
+def fingerprint(data: ImageFolder) -> str:
+    """A digest of the pictures and labels: a cached judge is reused only for the same training set."""
+    h = hashlib.sha256(data.pixels.numpy().tobytes())
+    h.update(data.labels.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def load_or_train_classifier(path: Path | None, train: ImageFolder, epochs: int = 12, seed: int = 0,
                              log=print) -> SmallCNN:
-    """The judge from `path` if it was trained there before with the same classes, epochs and seed, else train
-    it (and save it there), so repeated evaluations of new weights share one judge."""
+    """The judge from `path` if it was trained there before on the same pictures with the same epochs and seed,
+    else train it (and save it there), so repeated evaluations of new weights share one judge."""
+    data = fingerprint(train)
     if path is not None and path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved["classes"] == list(train.classes) and saved["epochs"] == epochs and saved["seed"] == seed:
+        if (saved["classes"], saved["epochs"], saved["seed"], saved.get("data")) == (list(train.classes), epochs, seed, data):
             model = SmallCNN(len(train.classes))
             model.load_state_dict(saved["state_dict"])
             return model.eval()
@@ -109,7 +118,7 @@ def load_or_train_classifier(path: Path | None, train: ImageFolder, epochs: int 
         model = train_classifier(train, epochs=epochs, seed=seed, log=log)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"classes": list(train.classes), "epochs": epochs, "seed": seed,
+        torch.save({"classes": list(train.classes), "epochs": epochs, "seed": seed, "data": data,
                     "state_dict": model.state_dict()}, path)
     return model
 

@@ -3,7 +3,7 @@
     python scripts/evaluate.py --weights weights/default --data data/emoji64 --out weights/default/eval \
         --judge runs/judges [--baseline OLD_WEIGHTS --baseline-data OLD_DATA]
 
-The judge (small CNNs trained on the real training pictures only) gives: its own balanced accuracy on
+The judge (small CNNs trained on the real training pictures only, and on --judge-extra pictures) gives: its own balanced accuracy on
 the real held-out pictures; class faithfulness of samples, per class and balanced; and the features
 for a Fréchet distance between samples and the held-out pictures, beside the same distance for the
 tokenizer's reconstructions (the floor) and, with --baseline, for an older model's samples against its
@@ -28,7 +28,7 @@ from sklearn.metrics import balanced_accuracy_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bigr_app import Engine  # noqa: E402
-from bigr_app.data.folder import ImageFolder  # noqa: E402
+from bigr_app.data.folder import ImageFolder, combined  # noqa: E402
 from bigr_app.images import pils_to_tensor  # noqa: E402
 from bigr_app.metrics import (  # noqa: E402
     edge_energy, frechet_distance, judge_features, load_or_train_judge, nearest_distances, predict,
@@ -36,7 +36,7 @@ from bigr_app.metrics import (  # noqa: E402
 )
 from bigr_app.sampler import SamplingParams  # noqa: E402
 from bigr_app.images import tensor_to_pils  # noqa: E402
-from bigr_app.train import save_grid  # noqa: E402
+from bigr_app.train import dataset_notes, save_grid  # noqa: E402
 
 
 def reconstructions(eng: Engine, pixels: torch.Tensor, batch: int = 64) -> torch.Tensor:
@@ -61,6 +61,16 @@ def realism(judge, real: torch.Tensor, **sets: torch.Tensor) -> dict:
     return {name: {"frechet_distance": frechet_distance(judge_features(judge, pixels), real_features),
                    "edge_energy_ratio": float(edge_energy(pixels).mean() / real_edges), "count": len(pixels)}
             for name, pixels in sets.items()}
+
+
+def unseen_by_v1(data: Path, test: ImageFolder) -> torch.Tensor | None:
+    """Mask of the held-out pictures no variant of which the first bundled model trained on, when dataset.json
+    lists the others (a model warm-started from v1 has seen those, so they flatter it)."""
+    seen = dataset_notes(data).get("held_out_seen_by_v1")
+    if seen is None:
+        return None
+    seen = set(seen)
+    return torch.tensor([f.relative_to(data).as_posix() not in seen for f in test.files])
 
 
 def judge_accuracy(judge, test: ImageFolder) -> dict:
@@ -124,6 +134,9 @@ def main() -> None:
                     help="one judge classifier per value, trained for that many epochs; several vote")
     ap.add_argument("--judge", type=Path, default=None,
                     help="folder caching the judges: each loaded if trained before with the same settings, else saved")
+    ap.add_argument("--judge-extra", type=Path, nargs="*", default=[], metavar="DIR",
+                    help="more labelled pictures for the judge only, ImageFolders with the model's classes (e.g. "
+                         "DATA/judge: the training drawings in another artist's style)")
     ap.add_argument("--baseline", type=Path, default=None, help="an older model's weights, to compare realism with")
     ap.add_argument("--baseline-data", type=Path, default=None,
                     help="the older model's dataset (its held-out pictures are its reference); default --data")
@@ -150,7 +163,10 @@ def main() -> None:
     reconstruction_figure(test, recon, args.out / "reconstructions.png")
     print(f"tokenizer held-out PSNR {values.mean():.2f} dB")
 
-    judge = load_or_train_judge(args.judge, train, epochs=args.classifier_epochs, seed=args.seed)
+    extra = [ImageFolder(d, eng.resolution, class_names=eng.class_names) for d in args.judge_extra]
+    judge_train = combined(train, *extra)
+    metrics["judge_train_images"] = len(judge_train)
+    judge = load_or_train_judge(args.judge, judge_train, epochs=args.classifier_epochs, seed=args.seed)
     metrics["judge"] = judge_accuracy(judge, test)
     print(f"judge on real held-out pictures: {metrics['judge']['accuracy']:.3f}, balanced {metrics['judge']['balanced']:.3f}")
 
@@ -170,6 +186,12 @@ def main() -> None:
     metrics["realism"] = realism(judge, test.pixels, samples=generated, reconstructions=recon)
     if args.baseline is not None:
         metrics["realism"]["baseline"] = baseline_realism(args, judge)
+
+    clean = unseen_by_v1(args.data, test)
+    if clean is not None:
+        metrics["unseen_by_v1"] = {
+            "count": int(clean.sum()), "tokenizer_test_psnr": summarize(values[clean.numpy()]),
+            **realism(judge, test.pixels[clean], samples=generated, reconstructions=recon[clean])}
 
     nearest_real = nearest_distances(test.pixels, train.pixels)
     nearest_generated = nearest_distances(generated, train.pixels)
@@ -199,6 +221,11 @@ def print_table(m: dict, per_class: int) -> None:
             r = real[name]
             rows.append((f"{name}: judge-feature Fréchet distance / edge energy vs real",
                          f"{r['frechet_distance']:.1f} / {r['edge_energy_ratio']:.2f}"))
+    if "unseen_by_v1" in m:
+        clean = m["unseen_by_v1"]
+        rows.append((f"on the {clean['count']} held-out pictures v1 never saw: tokenizer PSNR; Fréchet distance of "
+                     "samples / reconstructions", f"{clean['tokenizer_test_psnr']['mean']:.2f} dB; "
+                     f"{clean['samples']['frechet_distance']:.1f} / {clean['reconstructions']['frechet_distance']:.1f}"))
     rows += [
         ("nearest-train RMS distance, generated (median, p5)",
          f"{near['generated']['median']:.1f}, {near['generated']['p5']:.1f}"),

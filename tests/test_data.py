@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from bigr_app.data import emoji
-from bigr_app.data.folder import ImageFolder
+from bigr_app.data.folder import ImageFolder, combined
 from bigr_app.errors import InputError
 from bigr_app.metrics import nearest_distances
 
@@ -58,6 +58,26 @@ def test_sequences_render_as_one_picture():
     assert img.shape == (64, 64, 3) and (img[0, 0] == 255).all() and (img < 200).any()
 
 
+def test_judge_style_draws_only_training_drawings_on_white(tmp_path):
+    for split, name in [("train", "0023_fe0f_20e3"), ("train", "1f600"), ("test", "1f98a")]:
+        (tmp_path / split / "cls").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 16), "white").save(tmp_path / split / "cls" / f"{name}.png")
+    style = tmp_path / "emojione"
+    style.mkdir()
+    assert emoji.emojione_file("0023_fe0f_20e3") == "0023-20E3.png"
+    for name in ("0023-20E3", "1F98A"):  # 1F600 missing from the style: skipped; 1F98A is held out: never drawn
+        drawing = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+        drawing.paste((200, 30, 30, 255), (16, 24, 48, 40))  # a 32x16 red bar on transparency
+        drawing.save(style / f"{name}.png")
+    assert emoji.build_judge_style(tmp_path, style, 32) == 1
+    assert [p.relative_to(tmp_path).as_posix() for p in (tmp_path / "judge").rglob("*.png")] == [
+        "judge/cls/0023_fe0f_20e3.png"]
+    img = np.asarray(Image.open(tmp_path / "judge" / "cls" / "0023_fe0f_20e3.png"))
+    assert img.shape == (32, 32, 3) and (img[0, 0] == 255).all()  # transparency became white
+    red = (img[..., 0] > 150) & (img[..., 1] < 100)
+    assert red[16].sum() >= 26 and red[:, 16].sum() <= 16  # scaled to the width less the margins, centred
+
+
 def test_held_out_split_is_stable():
     e = emoji.Emoji("\U0001F600", "grinning face", "Smileys & Emotion", "face-smiling")
     assert emoji.rank(e) == emoji.rank(emoji.Emoji("\U0001F600", "", "", ""))  # from the emoji alone
@@ -74,6 +94,18 @@ def test_image_folder_reads_classes_and_skips_broken_files(tmp_path):
     assert x.shape == (3, 16, 16) and 0 <= float(x.min()) and float(x.max()) <= 1
     with pytest.raises(InputError):
         ImageFolder(tmp_path / "a", 16)
+
+
+def test_combined_folders_keep_the_class_indices(tmp_path):
+    for root, classes in (("a", ["cat", "dog"]), ("b", ["dog"])):
+        for cls in classes:
+            (tmp_path / root / cls).mkdir(parents=True)
+            Image.new("RGB", (8, 8), "white").save(tmp_path / root / cls / "x.png")
+    first = ImageFolder(tmp_path / "a", 8)
+    both = combined(first, ImageFolder(tmp_path / "b", 8, class_names=first.classes))
+    assert len(both) == 3 and both.labels.tolist() == [0, 1, 1] and len(first) == 2
+    with pytest.raises(InputError, match="same classes"):
+        combined(first, ImageFolder(tmp_path / "b", 8))
 
 
 def test_nearest_distances():

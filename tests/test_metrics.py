@@ -1,6 +1,7 @@
 """The model card's measurements: the judge classifier (trained once, cached, reloaded identically) and
 scripts/evaluate.py end to end on the fixture."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,12 +61,15 @@ def tiny_model_for_fixture(folder: Path) -> Path:
 
 def test_evaluate_script_writes_the_model_card_numbers(tmp_path):
     weights, out = tiny_model_for_fixture(tmp_path / "model"), tmp_path / "eval"
+    data = Path(shutil.copytree(FIXTURE, tmp_path / "data"))
+    held_out = sorted(p.relative_to(data).as_posix() for p in (data / "test").rglob("*.png"))
+    (data / "dataset.json").write_text(json.dumps({"held_out_seen_by_v1": held_out[:1]}))
     script = Path(__file__).parents[1] / "scripts" / "evaluate.py"
     run = subprocess.run(
-        [sys.executable, str(script), "--weights", str(weights), "--data", str(FIXTURE), "--out", str(out),
+        [sys.executable, str(script), "--weights", str(weights), "--data", str(data), "--out", str(out),
          "--per-class", "2", "--grid-per-class", "1", "--classifier-epochs", "1",
          "--sweep", "cfg_scale=2", "cfg_scale=3,temperature=0.5,cfg_schedule=linear", "--sweep-per-class", "1",
-         "--baseline", str(weights)],
+         "--baseline", str(weights), "--judge-extra", str(data / "train")],
         capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stderr[-2000:]
@@ -75,11 +79,15 @@ def test_evaluate_script_writes_the_model_card_numbers(tmp_path):
     assert len(faith["per_class"]) == 12 and 0.0 <= faith["mean"] <= 1.0
     assert metrics["nearest_train_rms"]["generated"]["median"] > 0
     assert 0 < metrics["tokenizer_test_psnr"]["mean"] < 60
+    assert metrics["judge_train_images"] == 2 * metrics["train_images"]
     judge = metrics["judge"]
     assert 0 <= judge["balanced"] <= 1 and set(judge["per_class"]) == {"animal", "flag", "food & drink", "object"}
     realism = metrics["realism"]
     assert set(realism) == {"samples", "reconstructions", "baseline"} and realism["samples"]["count"] == 24
     assert all(np.isfinite(r["frechet_distance"]) and r["edge_energy_ratio"] > 0 for r in realism.values())
+    unseen = metrics["unseen_by_v1"]
+    assert unseen["count"] == len(held_out) - 1 == metrics["test_images"] - 1
+    assert np.isfinite(unseen["samples"]["frechet_distance"]) and unseen["tokenizer_test_psnr"]["mean"] > 0
     assert (out / "samples.png").is_file() and (out / "reconstructions.png").is_file()
     assert "| class faithfulness" in run.stdout
 

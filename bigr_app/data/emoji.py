@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")
+EMOJIONE = Path("/usr/share/rubygems-integration/all/gems/gemojione-3.3.0/assets/png")
 BITMAP_SIZE = 109  # the only size of the font's colour bitmap strike
 
 CLASS_OF_SUBGROUP = [
@@ -95,10 +96,14 @@ def render(text: str, size: int, font: ImageFont.FreeTypeFont, margin: float = 0
     """One emoji, shaped as one glyph (ZWJ sequences, flags, keycaps), centred on white."""
     canvas = Image.new("RGBA", (BITMAP_SIZE * 3, BITMAP_SIZE * 2), (255, 255, 255, 0))
     ImageDraw.Draw(canvas).text((BITMAP_SIZE // 2, BITMAP_SIZE // 4), text, font=font, embedded_color=True)
-    box = canvas.getbbox()
-    if box is None:
+    if canvas.getbbox() is None:
         raise ValueError(f"nothing rendered for {text!r}")
-    glyph = canvas.crop(box)
+    return on_white(canvas, size, margin)
+
+
+def on_white(glyph: Image.Image, size: int, margin: float = 0.06) -> Image.Image:
+    """An RGBA drawing cropped to what it covers, scaled to fit `size` less the margin, centred on white."""
+    glyph = glyph.crop(glyph.getbbox())
     inner = round(size * (1 - 2 * margin))
     scale = inner / max(glyph.size)
     glyph = glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))), Image.Resampling.LANCZOS)
@@ -188,12 +193,37 @@ def build(out: Path, size: int, limit_per_class: int | None = None) -> dict[str,
     return counts
 
 
+def emojione_file(codepoints: str) -> str:
+    """EmojiOne's file name for our `Emoji.codepoints`: upper-case hex joined by '-', no variation selector."""
+    return "-".join(c.upper() for c in codepoints.split("_") if c != "fe0f") + ".png"
+
+
+def build_judge_style(out: Path, style: Path, size: int) -> int:
+    """DIR/judge/<class>/: the training drawings as another artist drew them (EmojiOne), so the judge learns
+    what makes a class rather than one artist's colours. Only training drawings: the held-out ones, and
+    everything of theirs, stay unseen. Returns the count written."""
+    written = 0
+    for picture in sorted((out / "train").glob("*/*.png")):
+        source = style / emojione_file(picture.stem)
+        if source.is_file():
+            folder = out / "judge" / picture.parent.name
+            folder.mkdir(parents=True, exist_ok=True)
+            on_white(Image.open(source).convert("RGBA"), size).save(folder / picture.name)
+            written += 1
+    return written
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--limit-per-class", type=int, default=None, help="small subsets (test fixtures)")
+    ap.add_argument("--judge-style", type=Path, nargs="?", const=EMOJIONE, default=None,
+                    help="also write DIR/judge/: the training drawings in EmojiOne's style, from this folder of "
+                         f"its PNGs (default {EMOJIONE}: apt-get install ruby-gemojione), for the judge only")
     args = ap.parse_args()
+    if args.judge_style is not None and not args.judge_style.is_dir():
+        raise SystemExit(f"{args.judge_style} is missing: apt-get install ruby-gemojione")
     for path in (FONT, EMOJI_TEST):
         if not path.is_file():
             raise SystemExit(f"{path} is missing: apt-get install fonts-noto-color-emoji unicode-data")
@@ -204,6 +234,9 @@ def main() -> None:
           f"for the tokenizer -> {args.out}")
     for cls, (n_train, n_test) in counts.items():
         print(f"  {cls:<24} {n_train:4} {n_test:3}")
+    if args.judge_style is not None:
+        print(f"{build_judge_style(args.out, args.judge_style, args.size)} training drawings in EmojiOne's style "
+              f"for the judge -> {args.out / 'judge'}")
 
 
 if __name__ == "__main__":

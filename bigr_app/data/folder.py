@@ -1,6 +1,7 @@
 """An ImageFolder tree (one sub-folder per class) read into memory as uint8 tensors."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,15 @@ class ImageFolder(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.pixels[i].float() / 255.0, self.labels[i]
+
+
+def combined(first: ImageFolder, *others: ImageFolder) -> ImageFolder:
+    """The pictures of several ImageFolders with the same classes, as one (the first's root)."""
+    if any(o.classes != first.classes for o in others):
+        raise InputError("combined ImageFolders must have the same classes")
+    out = copy.copy(first)
+    out.pixels = torch.cat([first.pixels, *(o.pixels for o in others)])
+    out.labels = torch.cat([first.labels, *(o.labels for o in others)])
+    out.files = first.files + [f for o in others for f in o.files]
+    out.skipped = first.skipped + [s for o in others for s in o.skipped]
+    return out

@@ -172,11 +172,14 @@ def main() -> None:
 
     if args.sweep:
         metrics["faithfulness_by_setting"] = {}
-        print(f"\n| setting | class faithfulness ({args.sweep_per_class} per class) |\n|---|---|")
+        print(f"\n| setting | class faithfulness ({args.sweep_per_class} per class) | Fréchet distance | edge energy "
+              "vs real |\n|---|---|---|---|")
         for text, setting in zip(args.sweep, settings):
-            _, _, faith = class_faithfulness(eng, judge, args.sweep_per_class, args.seed + 100, **setting)
+            swept, _, faith = class_faithfulness(eng, judge, args.sweep_per_class, args.seed + 100, **setting)
+            faith["realism"] = realism(judge, test.pixels, samples=swept)["samples"]
             metrics["faithfulness_by_setting"][text] = faith
-            print(f"| {text} | {faith['mean']:.1%} (lowest class {faith['min']:.0%}) |", flush=True)
+            print(f"| {text} | {faith['mean']:.1%} (lowest class {faith['min']:.0%}) | "
+                  f"{faith['realism']['frechet_distance']:.1f} | {faith['realism']['edge_energy_ratio']:.2f} |", flush=True)
 
     start = time.time()
     generated, labels, metrics["class_faithfulness"] = class_faithfulness(eng, judge, args.per_class, args.seed)

@@ -98,6 +98,14 @@ def mirror_allowed(data: Path, classes: list[str]) -> torch.Tensor:
     return torch.tensor([name not in banned for name in classes])
 
 
+def tokenizer_record(config: dict) -> dict:
+    """How long a folder's tokenizer trained: in a tokenizer's own folder `trained_steps` counts its steps; a
+    whole model's folder carries them as `tokenizer_trained_steps` (`trained_steps` is then BiGR's)."""
+    steps = config.get("tokenizer_trained_steps", config.get("trained_steps"))
+    return {"tokenizer_trained_steps": steps,
+            **{k: config[k] for k in ("decoder_trained_steps",) if k in config}}
+
+
 def trained_on(data: Path, resolution: int, classes: list[str]) -> str:
     """config.json's domain["trained_on"]: the app shows it beside users' pictures."""
     return dataset_notes(data).get("description") or (
@@ -395,7 +403,7 @@ def initial_bigr(args, classes: list[str]) -> tuple[BinaryAutoencoder, BiGR, dic
     fresh = {"sampling": args.sampling, "trained_steps": 0}
     if args.init is None:
         tokenizer, _, tok_config = load_folder(args.tokenizer)
-        carried = {"tokenizer_trained_steps": tok_config.get("trained_steps"), "domain": tok_config.get("domain", {})}
+        carried = {**tokenizer_record(tok_config), "domain": tok_config.get("domain", {})}
         if args.warm_start is not None:
             _, trained, _ = load_folder(args.warm_start)
             if trained is None or trained.cfg.grid != tokenizer.cfg.grid or trained.cfg.bits > tokenizer.cfg.bits:

@@ -188,6 +188,8 @@ def test_wider_code_and_a_bigr_warm_started_on_it(tmp_path):
                 "--out", str(tmp_path / "warm"), "--steps", "1", "--lr", "1e-12", "--eval-every", "100",
                 "--save-every", "100", *BIGR_ARGS, "--batch", "4"])
     old, new = Engine.from_pretrained(first / "model").bigr, Engine.from_pretrained(tmp_path / "warm" / "model").bigr
+    record = json.loads((tmp_path / "warm" / "model" / "config.json").read_text())
+    assert (record["trained_steps"], record["tokenizer_trained_steps"], record["decoder_trained_steps"]) == (1, 2, 1)
     assert new.cfg.bits == 12 and new.cfg.num_classes == 2 and new.cfg.dim == old.cfg.dim
     assert torch.allclose(new.backbone.token_embed.weight[:, :8], old.backbone.token_embed.weight, atol=1e-6)
     assert torch.allclose(new.backbone.null_condition(1), old.backbone.null_condition(1), atol=1e-6)

@@ -189,13 +189,21 @@ def test_wider_code_and_a_bigr_warm_started_on_it(tmp_path):
                 "--save-every", "100", *BIGR_ARGS, "--batch", "4"])
     old, new = Engine.from_pretrained(first / "model").bigr, Engine.from_pretrained(tmp_path / "warm" / "model").bigr
     record = json.loads((tmp_path / "warm" / "model" / "config.json").read_text())
-    assert (record["trained_steps"], record["tokenizer_trained_steps"], record["decoder_trained_steps"]) == (1, 2, 1)
+    assert (record["trained_steps"], record["tokenizer_trained_steps"]) == (1, 1)  # the widened tokenizer's own count
     assert new.cfg.bits == 12 and new.cfg.num_classes == 2 and new.cfg.dim == old.cfg.dim
     assert torch.allclose(new.backbone.token_embed.weight[:, :8], old.backbone.token_embed.weight, atol=1e-6)
     assert torch.allclose(new.backbone.null_condition(1), old.backbone.null_condition(1), atol=1e-6)
     with pytest.raises(SystemExit, match="already has 12 bits"):
         train_main(["tokenizer", *common, "--init", str(wide / "model"), "--grow-bits", "12",
                     "--out", str(tmp_path / "again"), "--steps", "1", *TOKENIZER_ARGS])
+
+
+def test_tokenizer_steps_are_read_from_a_tokenizer_or_a_whole_model_folder():
+    from bigr_app.train import tokenizer_record
+
+    assert tokenizer_record({"trained_steps": 5, "domain": {}}) == {"tokenizer_trained_steps": 5}
+    whole = {"trained_steps": 13000, "tokenizer_trained_steps": 6000, "decoder_trained_steps": 6000}
+    assert tokenizer_record(whole) == {"tokenizer_trained_steps": 6000, "decoder_trained_steps": 6000}
 
 
 def test_classes_named_in_dataset_json_are_not_mirrored(tmp_path):

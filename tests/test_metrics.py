@@ -74,7 +74,8 @@ def test_evaluate_script_writes_the_model_card_numbers(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["faithfulness_by_setting"]) == {"cfg_scale=2", "cfg_scale=3,temperature=0.5,cfg_schedule=linear"}
+    assert set(metrics["faithfulness_by_setting"]) == {
+        "defaults", "cfg_scale=2", "cfg_scale=3,temperature=0.5,cfg_schedule=linear"}
     assert all(r["realism"]["count"] == 12 for r in metrics["faithfulness_by_setting"].values())
     faith = metrics["class_faithfulness"]
     assert len(faith["per_class"]) == 12 and 0.0 <= faith["mean"] <= 1.0

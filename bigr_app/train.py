@@ -101,9 +101,10 @@ def mirror_allowed(data: Path, classes: list[str]) -> torch.Tensor:
 def tokenizer_record(config: dict) -> dict:
     """How long a folder's tokenizer trained: in a tokenizer's own folder `trained_steps` counts its steps; a
     whole model's folder carries them as `tokenizer_trained_steps` (`trained_steps` is then BiGR's)."""
-    steps = config.get("tokenizer_trained_steps", config.get("trained_steps"))
-    return {"tokenizer_trained_steps": steps,
-            **{k: config[k] for k in ("decoder_trained_steps",) if k in config}}
+    record = {"tokenizer_trained_steps": config.get("tokenizer_trained_steps", config.get("trained_steps"))}
+    if "decoder_trained_steps" in config:
+        record["decoder_trained_steps"] = config["decoder_trained_steps"]
+    return record
 
 
 def trained_on(data: Path, resolution: int, classes: list[str]) -> str:

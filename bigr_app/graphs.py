@@ -72,8 +72,10 @@ class CudaGraphCapture:
 
 class GraphCache:
     """Per key (the shapes and settings that fix the kernels), a recorded `fn` over static copies of its
-    tensor inputs; later calls copy the new inputs in and replay. `capture` defaults to CUDA graphs; the
-    CPU tests pass one that re-runs `fn` eagerly, which exercises everything but the recording."""
+    tensor inputs; later calls copy the new inputs in and replay. A shape that cannot be recorded, or whose
+    first replay differs from `fn` run eagerly on the same inputs, runs eagerly from then on. `capture`
+    defaults to CUDA graphs; the CPU tests pass one that re-runs `fn` eagerly, which exercises everything
+    but the recording."""
 
     def __init__(self, capture: Capture | None = None):
         self.capture = capture or CudaGraphCapture()
@@ -92,7 +94,9 @@ class GraphCache:
             fn, statics = make_fn(), [x.clone() for x in inputs]
             try:
                 replay = self.capture(lambda: fn(*statics))
-            except RuntimeError as e:  # an operation that cannot be recorded: run this shape eagerly
+                if not torch.equal(replay(), fn(*statics)):  # checked once per recording, as a safety net
+                    raise RuntimeError("its replay differs from the same step run eagerly")
+            except RuntimeError as e:
                 log.warning("cannot record %s as a graph (%s); running it eagerly", key[0], e)
                 self.failed.add(key)
                 return fn(*inputs)

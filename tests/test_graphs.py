@@ -42,7 +42,7 @@ def drawn_bits(p: torch.Tensor, seed: int) -> torch.Tensor:
 @pytest.mark.parametrize("cfg", [None, 1.0, 3.0])
 def test_bucketed_transcoder_samples_the_plain_ones_bits(tiny_models, rows, cfg):
     """Padded rows change nothing in the real ones but BLAS rounding: at another row count a probability may
-    differ in its last bits (a flipped bit inside the diffusion loop would move it far), never a drawn bit."""
+    differ in its last bits (a bit flipped inside the diffusion loop would move it far); the drawn bits agree."""
     transcoder = tiny_models[1].transcoder
     g = torch.Generator().manual_seed(rows)
     cond = torch.randn(rows, 128, generator=g)

@@ -90,17 +90,19 @@ class GraphCache:
         if key in self.failed:
             return make_fn()(*inputs)
         entry = self.entries.get(key)
-        if entry is None:
+        if entry is None:  # the static copies hold this call's inputs, so the checked replay is its result
             fn, statics = make_fn(), [x.clone() for x in inputs]
             try:
                 replay = self.capture(lambda: fn(*statics))
-                if not torch.equal(replay(), fn(*statics)):  # checked once per recording, as a safety net
+                out = replay()
+                if not torch.equal(out, fn(*statics)):  # checked once per recording, as a safety net
                     raise RuntimeError("its replay differs from the same step run eagerly")
             except RuntimeError as e:
                 log.warning("cannot record %s as a graph (%s); running it eagerly", key[0], e)
                 self.failed.add(key)
                 return fn(*inputs)
-            entry = self.entries[key] = (statics, replay)
+            self.entries[key] = (statics, replay)
+            return out.clone()
         statics, replay = entry
         for static, x in zip(statics, inputs):
             static.copy_(x)

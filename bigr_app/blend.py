@@ -16,7 +16,8 @@ def feather_alpha(mask: np.ndarray, radius: float) -> np.ndarray:
         return mask.astype(np.float32)
     inside = np.pad(mask.astype(np.uint8), 1, constant_values=1)  # the picture's border is no edge
     dist = cv2.distanceTransform(inside, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    return np.clip(dist / radius, 0.0, 1.0) * mask
+    # clip before dividing: a mask with no edge has distances near float32's limit, and radii can be tiny
+    return np.minimum(dist, radius) / radius * mask
 
 
 def poisson_blend(original: np.ndarray, generated: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -64,6 +64,19 @@ def frame_region(preview: Image.Image, box: tuple[int, int, int, int] | None, se
     return out
 
 
+class CanvasPlan(NamedTuple):
+    """A canvas expansion's geometry: the canvas at the model's scale (one window spans the picture's short
+    side), where the picture lies in it, and the model windows, nearest to the picture first."""
+    expand: tuple[int, int, int, int]
+    size: tuple[int, int]  # the expanded picture (width, height)
+    scale: float  # canvas pixels per picture pixel
+    canvas: tuple[int, int]  # (width, height) at the model's scale
+    pads: tuple[int, int, int, int]  # canvas pixels beyond the expanded picture on each side, cropped off
+    inside: tuple[int, int, int, int]  # the picture in the canvas: (left, top, width, height)
+    known: np.ndarray  # [height, width] of the canvas: True on the picture
+    windows: list[tuple[int, int]]
+
+
 class Result(list):
     """A list of PIL images (one per sample) that also carries the parameters used."""
 
@@ -76,6 +89,15 @@ def _positive_int(name: str, value, upper: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= upper:
         raise InputError(f"{name} must be an integer in [1, {upper}], got {value!r}")
     return int(value)
+
+
+def check_strength(strength) -> None:
+    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.number)) or not math.isfinite(strength) \
+            or not 0.0 < strength <= 1.0:
+        raise InputError(f"strength must be in (0, 1], got {strength!r}")
+
+
+PASTES = ("cells", "mask")
 
 
 def bayer_order(grid: int) -> np.ndarray:
@@ -148,10 +170,30 @@ class EditsMixin:
     def _classes(self, spec, n: int) -> torch.Tensor:
         return torch.full((n,), self.class_index(spec), dtype=torch.long, device=self.device)
 
-    def spread_cells(self, count: int, seed: int) -> np.ndarray:
-        """`count` cells [grid, grid] spread evenly over the grid (an ordered dither, shifted by the seed)."""
+    @property
+    def frame_margin(self) -> int:
+        """Model pixels at the frame's edge that whole-picture edits keep clear of the picture: a tokenizer
+        trained on drawings with white borders decodes any frame's outermost pixels white."""
+        return int(self.domain.get("frame_margin", 0))
+
+    def spread_cells(self, count: int, seed: int, within: np.ndarray | None = None) -> np.ndarray:
+        """`count` cells [grid, grid] spread evenly over the grid, or over the cells `within` (an ordered dither,
+        shifted by the seed)."""
         shift = np.random.default_rng(seed).integers(0, self.grid, 2)
-        return np.roll(bayer_order(self.grid), tuple(shift), axis=(0, 1)) < count
+        rank = np.roll(bayer_order(self.grid), tuple(shift), axis=(0, 1))
+        if within is not None:
+            rank = np.where(within, rank, rank.size)
+            count = min(count, int(within.sum()))
+        return rank < np.sort(rank, axis=None)[count - 1] + 1 if count else np.zeros_like(rank, bool)
+
+    def strength_cells(self, cells: np.ndarray, strength: float, seed: int, n: int) -> np.ndarray:
+        """A share `strength` of the masked cells, spread over them, for each sample (its own pattern); the
+        others keep the picture's codes. strength 1: `cells` itself, so the edit is exactly the full one."""
+        check_strength(strength)
+        if strength == 1.0:
+            return cells
+        count = max(1, round(strength * int(cells.sum())))
+        return np.stack([self.spread_cells(count, s, within=cells) for s in sample_seeds(seed, n)])
 
     def _regenerate(self, fitted: Image.Image, cells: np.ndarray, classes: torch.Tensor, seed, progress, **sampling):
         """Encode, regenerate the cells ([grid, grid], or one such per sample), decode: model-resolution images,
@@ -231,7 +273,8 @@ class EditsMixin:
     def inpaint(
         self, image: Image.Image, mask, class_id=None, num_samples: int = 1, seed: int | None = 0,
         fit: str = "crop", blend_mode: str = "feather", feather_radius: float = 4.0, threshold: float = 0.0,
-        grow: int = 0, region: str = "auto", padding: int | None = None, progress=None, **sampling,
+        grow: int = 0, region: str = "auto", padding: int | None = None, strength: float = 1.0,
+        paste: str = "mask", progress=None, **sampling,
     ) -> Result:
         """Regenerate the masked region (white = regenerate); class_id None = unconditional.
 
@@ -239,30 +282,39 @@ class EditsMixin:
         back; "whole" fits the whole frame (`fit`: crop or letterbox); "auto" is masked when that box is
         smaller than the frame, else the whole frame, letterboxed. Pixels outside the regenerated cells stay
         the original's (blend none / feather). feather_radius is in model pixels, so the feather covers the same
-        share of the regenerated region on a picture of any size (x4 on a picture fitted from 4x the resolution)."""
+        share of the regenerated region on a picture of any size (x4 on a picture fitted from 4x the resolution).
+        strength < 1 resamples only that share of the masked cells, spread over them; the others keep the
+        picture's codes. paste "mask" changes only the masked pixels, "cells" every pixel of the regenerated
+        cells (a class edit shows whole)."""
         n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
         seed = self.resolve_seed(seed)
         check_blend(blend_mode, feather_radius)
+        if paste not in PASTES:
+            raise InputError(f"paste must be one of {PASTES}, got {paste!r}")
         prep = self._prepare(image, mask, fit, threshold, grow, region, padding)
         if not prep.cells.any():
             raise InputError("nothing to regenerate: the mask covers no part of the (cropped) picture")
-        outs = self._regenerate(prep.fitted, prep.cells, self._classes(class_id, n), seed, progress, **sampling)
-        repaintable = prep.part_mask & cells_to_pixels(prep.cells, prep.place)
+        todo = self.strength_cells(prep.cells, strength, seed, n)
+        outs = self._regenerate(prep.fitted, todo, self._classes(class_id, n), seed, progress, **sampling)
+        repaintable = cells_to_pixels(prep.cells, prep.place)
+        if paste == "mask":
+            repaintable &= prep.part_mask
         radius = feather_radius * (prep.place.box[2] - prep.place.box[0]) / self.resolution  # to picture pixels
         images = [paste_region(prep.rgb, blend(prep.part, unfit(o, prep.part, prep.place), repaintable, blend_mode,
                                                radius), prep.box) for o in outs]
-        params = dict(task="inpaint", class_id=class_id, num_samples=n, seed=seed, fit=prep.fit, blend=blend_mode,
-                      feather_radius=feather_radius, threshold=threshold, grow=grow, region=region,
-                      padding=self.region_padding(padding),
+        params = dict(task="inpaint", class_id=class_id, num_samples=n, seed=seed, fit=fit, framed=prep.fit,
+                      blend=blend_mode, feather_radius=feather_radius, threshold=threshold, grow=grow, region=region,
+                      padding=self.region_padding(padding), strength=strength, paste=paste,
                       box=list(prep.box) if prep.box else None, cells=int(prep.cells.sum()),
                       **self.sampling_params(**sampling).to_dict())
         return Result(images, params)
 
-    def edit(self, image: Image.Image, mask, class_id, **kwargs) -> Result:
-        """Regenerate the masked region as the target class."""
+    def edit(self, image: Image.Image, mask, class_id, paste: str = "cells", **kwargs) -> Result:
+        """Regenerate the masked region as the target class; by default every regenerated cell is pasted
+        (feathered), so that the new class shows beyond a thin stroke."""
         if class_id is None:
             raise InputError("edit needs a target class")
-        result = self.inpaint(image, mask, class_id=class_id, **kwargs)
+        result = self.inpaint(image, mask, class_id=class_id, paste=paste, **kwargs)
         result.params["task"] = "edit"
         return result
 
@@ -284,63 +336,111 @@ class EditsMixin:
             return result
         return self._expand_canvas(image, expand, class_id, num_samples, seed, overlap, progress, **kwargs)
 
-    def _expand_canvas(self, image, expand, class_id, num_samples, seed, overlap, progress, **sampling) -> Result:
+    def _canvas_plan(self, size: tuple[int, int], expand, overlap: float) -> "CanvasPlan":
         if len(expand) != 4 or any(not isinstance(e, (int, np.integer)) or isinstance(e, bool) for e in expand):
             raise InputError(f"expand must be four whole numbers (left, top, right, bottom), got {expand!r}")
         if any(e < 0 for e in expand):
             raise InputError(f"expand amounts must be >= 0, got {tuple(expand)}")
         if not 0.25 <= overlap < 1.0:
             raise InputError(f"window overlap must be in [0.25, 1), got {overlap}")
-        n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
-        seed = self.resolve_seed(seed)
-        rgb = to_rgb(image)
         left, top, right, bottom = (int(e) for e in expand)
         if left + top + right + bottom == 0:
             raise InputError("nothing to regenerate: expand is zero on every side")
-        w, h = rgb.size
-        big_w, big_h = w + left + right, h + top + bottom
+        w, h = size
+        big = (w + left + right, h + top + bottom)
         # One model window spans the picture's short side; work at that scale, cell-aligned.
         cell_px = self.resolution // self.grid
         scale = self.resolution / min(w, h)
-        cw = max(self.resolution, math.ceil(big_w * scale / cell_px) * cell_px)
-        ch = max(self.resolution, math.ceil(big_h * scale / cell_px) * cell_px)
-        ox, oy = round(left * scale), round(top * scale)
-        iw, ih = max(1, round(w * scale)), max(1, round(h * scale))
-        canvas = np.full((n, ch, cw, 3), 255, np.uint8)
-        canvas[:, oy : oy + ih, ox : ox + iw] = np.asarray(rgb.resize((iw, ih), Image.Resampling.BICUBIC))
+        # a frame margin all round, cropped off at the end: the canvas's own edge may decode white
+        pad = math.ceil(self.frame_margin / cell_px) * cell_px
+        pads = (pad,) * 4
+        cw = max(self.resolution, pads[0] + pads[2] + math.ceil(big[0] * scale / cell_px) * cell_px)
+        ch = max(self.resolution, pads[1] + pads[3] + math.ceil(big[1] * scale / cell_px) * cell_px)
+        inside = (pads[0] + round(left * scale), pads[1] + round(top * scale), max(1, round(w * scale)),
+                  max(1, round(h * scale)))
         known = np.zeros((ch, cw), bool)
-        known[oy : oy + ih, ox : ox + iw] = True
-        classes = self._classes(class_id, n)
+        known[inside[1] : inside[1] + inside[3], inside[0] : inside[0] + inside[2]] = True
         windows = self._windows(cw, ch, known, overlap, cell_px)
         if len(windows) > self.MAX_WINDOWS:
             raise InputError(
-                f"expanding a {w}x{h} picture to {big_w}x{big_h} takes {len(windows)} model windows (at most "
+                f"expanding a {w}x{h} picture to {big[0]}x{big[1]} takes {len(windows)} model windows (at most "
                 f"{self.MAX_WINDOWS}): one window spans the picture's short side ({min(w, h)} px), so expand less "
                 f"or start from a larger picture")
-        for i, (x, y) in enumerate(windows):
-            win_known = known[y : y + self.resolution, x : x + self.resolution]
+        return CanvasPlan((left, top, right, bottom), big, scale, (cw, ch), pads, inside, known, windows)
+
+    def canvas_preview(self, image: Image.Image, expand, overlap: float = 0.5,
+                       size: tuple[int, int] | None = None, longest: int = 768) -> Image.Image:
+        """What a canvas expansion will do, at most `longest` px: the picture, the new area hatched, and the
+        model windows outlined. `size`: the picture's own size when `image` is a reduced copy of it."""
+        rgb = to_rgb(image)
+        plan = self._canvas_plan(size or rgb.size, expand, overlap)
+        shown = min(1.0, longest / max(plan.size))
+        out_w, out_h = (max(1, round(v * shown)) for v in plan.size)
+        out = Image.new("RGB", (out_w, out_h), (235, 235, 235))
+        draw = ImageDraw.Draw(out)
+        step = max(6, round(min(out_w, out_h) / 24))
+        for k in range(-out_h, out_w, step):  # hatching: the area to generate
+            draw.line((k, 0, k + out_h, out_h), fill=(170, 170, 170), width=1)
+        left, top = plan.expand[:2]
+        w, h = size or rgb.size
+        out.paste(rgb.resize((max(1, round(w * shown)), max(1, round(h * shown)))), (round(left * shown),
+                                                                                   round(top * shown)))
+        to_out = shown / plan.scale  # canvas (model-scale) pixels to preview pixels
+        width = max(1, round(min(out_w, out_h) / 150))
+        colours = [(40, 120, 255), (255, 140, 0)]
+        for i, (x, y) in enumerate(plan.windows):
+            x, y = x - plan.pads[0], y - plan.pads[1]
+            box = [v * to_out for v in (x, y, x + self.resolution, y + self.resolution)]
+            box = [max(0, box[0]), max(0, box[1]), box[2], box[3]]
+            box = [min(box[0], out_w - 1), min(box[1], out_h - 1), min(box[2], out_w) - 1, min(box[3], out_h) - 1]
+            draw.rectangle(box, outline=colours[i % 2], width=width)
+        return out
+
+    def _expand_canvas(self, image, expand, class_id, num_samples, seed, overlap, progress, **sampling) -> Result:
+        n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
+        seed = self.resolve_seed(seed)
+        rgb = to_rgb(image)
+        plan = self._canvas_plan(rgb.size, expand, overlap)
+        (cw, ch), (ox, oy, iw, ih), size = plan.canvas, plan.inside, self.resolution
+        canvas = np.full((n, ch, cw, 3), 255, np.uint8)
+        canvas[:, oy : oy + ih, ox : ox + iw] = np.asarray(rgb.resize((iw, ih), Image.Resampling.BICUBIC))
+        known = plan.known.copy()
+        classes = self._classes(class_id, n)
+        # a window's outer cells are decoded without what lies beyond them (and some tokenizers decode them white)
+        cell_px = self.resolution // self.grid
+        border = max(1, math.ceil(self.frame_margin / cell_px)) * cell_px
+        for i, (x, y) in enumerate(plan.windows):
+            win_known = known[y : y + size, x : x + size]
             cells = token_mask((~win_known).astype(np.float32), self.grid)  # any unknown pixel -> regenerate
             if not cells.any():
                 continue
-            crops = [Image.fromarray(c[y : y + self.resolution, x : x + self.resolution]) for c in canvas]
+            crops = [Image.fromarray(c[y : y + size, x : x + size]) for c in canvas]
             bits = self.encode(crops)
             todo = torch.from_numpy(cells).to(self.device).expand(n, -1, -1)
-            step_progress = (lambda j, m, i=i: progress(i * m + j, len(windows) * m)) if progress else None
+            step_progress = (lambda j, m, i=i: progress(i * m + j, len(plan.windows) * m)) if progress else None
             outs = self.decode(self.sample_tokens(bits, todo, classes, seed, step_progress, seed_step=i, **sampling))
             fill = ~win_known
             for k, out in enumerate(outs):
-                region = canvas[k, y : y + self.resolution, x : x + self.resolution]
+                region = canvas[k, y : y + size, x : x + size]
                 region[fill] = np.asarray(out)[fill]
-            known[y : y + self.resolution, x : x + self.resolution] = True
+            # Only the window's interior becomes known (its border too where it meets the canvas's edge): the
+            # next window regenerates the border from both sides instead of keeping a decoded edge as given.
+            interior = np.zeros_like(win_known)
+            interior[0 if y == 0 else border : size if y + size == ch else size - border,
+                     0 if x == 0 else border : size if x + size == cw else size - border] = True
+            win_known |= fill & interior
         images = []
+        big_w, big_h = plan.size
+        crop_left, crop_top = round(plan.pads[0] / plan.scale), round(plan.pads[1] / plan.scale)
         for k in range(n):
             full = Image.fromarray(canvas[k]).resize(
-                (round(cw / scale), round(ch / scale)), Image.Resampling.BICUBIC
-            ).crop((0, 0, big_w, big_h))
-            full.paste(rgb, (left, top))  # the original pixels, exactly
+                (round(cw / plan.scale), round(ch / plan.scale)), Image.Resampling.BICUBIC
+            ).crop((crop_left, crop_top, crop_left + big_w, crop_top + big_h))
+            full.paste(rgb, plan.expand[:2])  # the original pixels, exactly
             images.append(full)
-        params = dict(task="outpaint", expand=[left, top, right, bottom], class_id=class_id, num_samples=n,
-                      seed=seed, overlap=overlap, windows=len(windows), **self.sampling_params(**sampling).to_dict())
+        params = dict(task="outpaint", expand=list(plan.expand), class_id=class_id, num_samples=n,
+                      seed=seed, overlap=overlap, windows=len(plan.windows),
+                      **self.sampling_params(**sampling).to_dict())
         return Result(images, params)
 
     def _windows(self, cw: int, ch: int, known: np.ndarray, overlap: float, cell_px: int) -> list[tuple[int, int]]:
@@ -394,8 +494,8 @@ class EditsMixin:
         if self.grid % rate:
             raise InputError(f"downsample_rate must divide the {self.grid}-cell grid, got {rate}")
         rgb = to_rgb(image)
-        fit = frame_fit(rgb.size, fit)
-        fitted, place = fit_square(rgb, self.resolution, fit)
+        framed = frame_fit(rgb.size, fit)
+        fitted, place = fit_square(rgb, self.resolution, framed, margin=self.frame_margin)
         bits = self.encode(fitted)
         classes = self._classes(class_id, 1)
         seed = self.resolve_seed(seed)
@@ -412,7 +512,7 @@ class EditsMixin:
                 done += 1
         out = frame_result(self.decode(bits)[0], rgb, place)
         params = dict(task="enrich", rounds=rounds, downsample_rate=rate, class_id=class_id, seed=seed, fit=fit,
-                      **self.sampling_params(cfg_scale=cfg_scale, **sampling).to_dict())
+                      framed=framed, **self.sampling_params(cfg_scale=cfg_scale, **sampling).to_dict())
         return Result([out], params)
 
     def vary(
@@ -421,17 +521,16 @@ class EditsMixin:
     ) -> Result:
         """Variations: re-sample a share `strength` of the tokens, spread evenly over the grid.
         strength 1.0 is a fresh generation; small strengths keep the composition. fit as for `enrich`."""
-        if not isinstance(strength, (int, float)) or not math.isfinite(strength) or not 0.0 < strength <= 1.0:
-            raise InputError(f"strength must be in (0, 1], got {strength!r}")
+        check_strength(strength)
         n = _positive_int("num_samples", num_samples, self.MAX_SAMPLES)
         rgb = to_rgb(image)
-        fit = frame_fit(rgb.size, fit)
-        fitted, place = fit_square(rgb, self.resolution, fit)
+        framed = frame_fit(rgb.size, fit)
+        fitted, place = fit_square(rgb, self.resolution, framed, margin=self.frame_margin)
         count = max(1, round(strength * self.grid * self.grid))
         seed = self.resolve_seed(seed)
         cells = np.stack([self.spread_cells(count, s) for s in sample_seeds(seed, n)])  # each sample's own
         outs = self._regenerate(fitted, cells, self._classes(class_id, n), seed, progress, **sampling)
         images = [frame_result(o, rgb, place) for o in outs]
         params = dict(task="vary", strength=strength, class_id=class_id, num_samples=n, seed=seed, fit=fit,
-                      cells=count, **self.sampling_params(**sampling).to_dict())
+                      framed=framed, cells=count, **self.sampling_params(**sampling).to_dict())
         return Result(images, params)

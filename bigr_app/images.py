@@ -77,27 +77,38 @@ class Placement:
     mode: str
     size: tuple[int, int]  # original (width, height)
     box: tuple[float, float, float, float]  # the square's (left, top, right, bottom) in original pixels
+    margin: float = 0.0  # share of the square's side, on each side, kept clear of the picture
 
 
-def placement(size: tuple[int, int], mode: str) -> Placement:
+def placement(size: tuple[int, int], mode: str, margin: float = 0.0) -> Placement:
     if mode not in FIT_MODES:
         raise InputError(f"fit must be one of {FIT_MODES}, got {mode!r}")
     w, h = size
     side = min(w, h) if mode == "crop" else max(w, h)
+    side /= 1 - 2 * margin
     left, top = (w - side) / 2, (h - side) / 2
-    return Placement(mode, (w, h), (left, top, left + side, top + side))
+    return Placement(mode, (w, h), (left, top, left + side, top + side), margin)
 
 
-def fit(image: Image.Image, resolution: int, mode: str = "crop", background=(255, 255, 255)) -> tuple[Image.Image, Placement]:
-    """Centre-crop (or letterbox onto `background`) to a square, then resize to `resolution`."""
-    place = placement(image.size, mode)
-    left, top, right, bottom = place.box
-    square = image.crop((round(left), round(top), round(right), round(bottom))) if mode == "crop" else None
-    if square is None:
+def fit(image: Image.Image, resolution: int, mode: str = "crop", background=(255, 255, 255),
+        margin: int = 0) -> tuple[Image.Image, Placement]:
+    """Centre-crop (or letterbox onto `background`) to a square, then resize to `resolution`; with `margin`
+    (model pixels), the picture fills only the square's interior and the rest is `background`."""
+    left, top, right, bottom = placement(image.size, mode).box
+    fill = background if image.mode == "RGB" else 0
+    if mode == "crop":
+        square = image.crop((round(left), round(top), round(right), round(bottom)))
+    else:
         side = round(right - left)
-        square = Image.new(image.mode, (side, side), background if image.mode == "RGB" else 0)
+        square = Image.new(image.mode, (side, side), fill)
         square.paste(image, (round(-left), round(-top)))
-    return square.resize((resolution, resolution), Image.Resampling.BICUBIC), place
+    place = placement(image.size, mode, margin / resolution)
+    if not margin:
+        return square.resize((resolution, resolution), Image.Resampling.BICUBIC), place
+    inner = resolution - 2 * margin
+    out = Image.new(image.mode, (resolution, resolution), fill)
+    out.paste(square.resize((inner, inner), Image.Resampling.BICUBIC), (margin, margin))
+    return out, place
 
 
 def unfit(result: Image.Image, original: Image.Image, place: Placement) -> Image.Image:
@@ -122,8 +133,10 @@ def frame_result(result: Image.Image, original: Image.Image, place: Placement) -
     (letterboxed, or square), or only the centre square of a cropped non-square one (pasted back into the
     picture it would make a collage with the untouched sides)."""
     if place.mode == "crop" and original.width != original.height:
-        side = round(place.box[2] - place.box[0])
-        return result.resize((side, side), Image.Resampling.BICUBIC)
+        cut = round(place.margin * result.width)
+        inner = result.crop((cut, cut, result.width - cut, result.height - cut)) if cut else result
+        side = min(original.size)
+        return inner.resize((side, side), Image.Resampling.BICUBIC)
     return unfit(result, original, place)
 
 

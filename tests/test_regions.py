@@ -58,7 +58,7 @@ def test_in_frame_outpaint_covers_the_whole_frame(tiny_engine, size):
     w, h = size
     keep = box_mask(w, h, 0.4, 0.4, 0.6, 0.6)
     out = tiny_engine.outpaint(photo(w, h), mask=keep, blend_mode="none", seed=2, **FAST)
-    assert out.params["box"] is None and out.params["fit"] == "letterbox"
+    assert out.params["box"] is None and out.params["framed"] == "letterbox"
     changed = np.any(np.asarray(out[0]) != np.asarray(photo(w, h)), -1)
     assert not changed[keep].any()
     for strip in (changed[:, : w // 10], changed[:, -w // 10:], changed[: h // 10], changed[-h // 10:]):
@@ -68,7 +68,7 @@ def test_in_frame_outpaint_covers_the_whole_frame(tiny_engine, size):
 def test_whole_region_keeps_the_chosen_fit(tiny_engine):
     img, mask = photo(800, 500), box_mask(800, 500, 0.4, 0.4, 0.6, 0.6)
     out = tiny_engine.inpaint(img, mask, region="whole", fit="crop", **FAST)
-    assert out.params["box"] is None and out.params["fit"] == "crop"
+    assert out.params["box"] is None and out.params["framed"] == "crop"
 
 
 def test_preview_frames_the_box_and_dims_what_a_crop_leaves_out(tiny_engine):
@@ -105,7 +105,7 @@ def test_enrich_and_vary_cover_the_whole_frame_or_return_the_crop(tiny_engine, s
     original = np.asarray(img).astype(int)
     for result in (tiny_engine.vary(img, strength=0.6, seed=1, **FAST), tiny_engine.enrich(img, seed=1, **FAST)):
         out = np.asarray(result[0]).astype(int)
-        assert result[0].size == (w, h) and result.params["fit"] == "letterbox"
+        assert result[0].size == (w, h) and result.params["framed"] == "letterbox"
         for strip in (out[:, : w // 8], out[:, -w // 8:], out[: h // 8], out[-h // 8:]):
             assert not np.array_equal(strip, original[: strip.shape[0], : strip.shape[1]])  # no original sides
         # no hard seam where a centre square would end: the picture is one piece

@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .config import GRAPH_MODES, PRECISIONS
-from .edits import REGIONS
+from .edits import PASTES, REGIONS
 from .errors import BiGRError, InputError
 from .hub import OFFICIAL_MODELS
 from .images import open_image
@@ -84,6 +84,11 @@ def add_blend_args(p: argparse.ArgumentParser) -> None:
                         "whole: fit the whole picture (--fit); auto: masked when that is smaller than the picture")
     p.add_argument("--padding", type=int, default=None,
                    help="masked region: context around the mask, in pixels at the model's scale (default: 1/8 of it)")
+    p.add_argument("--strength", type=float, default=1.0,
+                   help="share of the masked cells resampled, in (0, 1]; the others keep the picture's codes")
+    p.add_argument("--paste", choices=PASTES, default=None,
+                   help="cells: every pixel of the regenerated cells (edit's default); mask: only the masked "
+                        "pixels (inpaint's and outpaint's default)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -225,7 +230,8 @@ def run_task(args) -> list[Path]:
             kw = dict(common, fit=args.fit)
             if args.task in ("inpaint", "edit", "outpaint"):
                 kw.update(blend_mode=args.blend_mode, feather_radius=args.feather_radius, threshold=args.threshold,
-                          grow=args.grow, region=args.region, padding=args.padding, num_samples=args.num_samples)
+                          grow=args.grow, region=args.region, padding=args.padding, num_samples=args.num_samples,
+                          strength=args.strength, **({"paste": args.paste} if args.paste else {}))
             mask = open_image(args.mask) if getattr(args, "mask", None) else None
             if args.task == "inpaint":
                 images = eng.inpaint(image, mask, class_id=args.class_id, **kw)
@@ -234,8 +240,9 @@ def run_task(args) -> list[Path]:
             elif args.task == "outpaint":
                 expand = tuple(args.expand) if args.expand else None
                 if expand is not None:
-                    for k in ("fit", "blend_mode", "feather_radius", "threshold", "grow", "region", "padding"):
-                        kw.pop(k)
+                    for k in ("fit", "blend_mode", "feather_radius", "threshold", "grow", "region", "padding",
+                              "strength", "paste"):
+                        kw.pop(k, None)
                 images = eng.outpaint(image, mask=mask, expand=expand, class_id=args.class_id, **kw)
             elif args.task == "enrich":
                 images = eng.enrich(image, rounds=args.rounds, downsample_rate=args.downsample_rate,

@@ -215,10 +215,13 @@ class EditsMixin:
         return self._draw_preview(self._prepare(image, mask, fit, threshold, grow, region, padding))
 
     def mask_preview_and_note(self, image: Image.Image, mask, fit: str = "crop", grow: int = 0, region: str = "auto",
-                              padding: int | None = None) -> tuple[Image.Image, str]:
-        """`mask_preview` and `picture_note` of one masked edit, from one preparation of the picture."""
+                              padding: int | None = None, size: tuple[int, int] | None = None
+                              ) -> tuple[Image.Image, str]:
+        """`mask_preview` and `picture_note` of one masked edit, from one preparation of the picture. `size`: the
+        picture's own size when `image` is a reduced copy of it (the note speaks of the picture)."""
         prep = self._prepare(image, mask, frame_fit(image.size, fit), 0.0, grow, region, padding)
-        return self._draw_preview(prep), self._note(prep.rgb, prep.part, prep.fitted, prep.place)
+        scale = size[0] / prep.rgb.width if size else 1.0
+        return self._draw_preview(prep), self._note(prep.rgb, prep.part, prep.fitted, prep.place, scale)
 
     @staticmethod
     def _draw_preview(prep: "Prepared") -> Image.Image:
@@ -236,18 +239,20 @@ class EditsMixin:
         return frame_region(rgb, None, seen)
 
     def picture_note(self, image: Image.Image, mask=None, fit: str = "auto", grow: int = 0, region: str = "auto",
-                     padding: int | None = None) -> str:
+                     padding: int | None = None, size: tuple[int, int] | None = None) -> str:
         """What to expect from a picture far larger than the model's resolution, or far from what it was
         trained on: the resolution it is regenerated at, the training data, and how well the tokenizer
         reproduces it (PSNR of its codes' reconstruction). Empty when there is nothing unusual."""
         if mask is not None:
-            return self.mask_preview_and_note(image, mask, fit, grow, region, padding)[1]
+            return self.mask_preview_and_note(image, mask, fit, grow, region, padding, size)[1]
         rgb = to_rgb(image)
         fitted, place = fit_square(rgb, self.resolution, frame_fit(rgb.size, fit))
-        return self._note(rgb, rgb, fitted, place)
+        return self._note(rgb, rgb, fitted, place, size[0] / rgb.width if size else 1.0)
 
-    def _note(self, rgb: Image.Image, part: Image.Image, fitted: Image.Image, place: Placement) -> str:
-        per_model_px = (place.box[2] - place.box[0]) / self.resolution
+    def _note(self, rgb: Image.Image, part: Image.Image, fitted: Image.Image, place: Placement,
+              scale: float = 1.0) -> str:
+        """`scale`: picture pixels per pixel of `rgb` (a reduced working copy)."""
+        per_model_px = scale * (place.box[2] - place.box[0]) / self.resolution
         x = pils_to_tensor([fitted]).to(self.device)
         fidelity = float(psnr(self.decode_tensor(self.encode(fitted)), x)[0])
         usual = self.domain.get("tokenizer_psnr")
@@ -255,8 +260,10 @@ class EditsMixin:
         if per_model_px <= 4 and not unfamiliar:
             return ""
         res = self.resolution
-        what = "This picture" if part.size == rgb.size else f"The {part.width}x{part.height} region of this picture"
-        lines = [f"**Regenerated at {res}x{res}.** {what} ({rgb.width}x{rgb.height}) is fitted to the model's "
+        width, height = round(rgb.width * scale), round(rgb.height * scale)
+        what = "This picture" if part.size == rgb.size else \
+            f"The {round(part.width * scale)}x{round(part.height * scale)} region of this picture"
+        lines = [f"**Regenerated at {res}x{res}.** {what} ({width}x{height}) is fitted to the model's "
                  f"{res}x{res} pixels, {per_model_px:.1f} picture pixels to one, so detail finer than that is not "
                  f"kept where cells are regenerated." if per_model_px > 4 else
                  "**Unlike the model's pictures.**"]

@@ -10,7 +10,7 @@ from .cli import add_model_args, load_engine
 from .engine import DEFAULT_WEIGHTS, Engine
 from .errors import BiGRError
 from .hub import OFFICIAL_MODELS
-from .images import set_max_pixels
+from .images import EDITOR_LIMIT, set_max_pixels
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -22,6 +22,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-samples", type=int, default=8, help="most samples one request may ask for")
     ap.add_argument("--max-file-size", default="20mb", help="largest upload accepted")
     ap.add_argument("--max-pixels", type=int, default=40_000_000, help="largest picture accepted, in pixels")
+    ap.add_argument("--editor-limit", type=int, default=EDITOR_LIMIT,
+                    help="pictures longer than this (px) go into the editors as reduced working copies; edits and "
+                         "downloads keep the original's full size")
     ap.add_argument("--concurrency", type=int, default=1, help="requests sampled at the same time")
     ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
     return ap.parse_args(argv)
@@ -64,7 +67,8 @@ def main(argv=None) -> int:
         return 2
     from .ui import build_ui
 
-    demo = build_ui(engine, max_samples=args.max_samples, models=model_menu(args, engine))
+    demo = build_ui(engine, max_samples=args.max_samples, models=model_menu(args, engine),
+                    editor_limit=args.editor_limit)
     demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
                 show_error=True)

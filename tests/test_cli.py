@@ -99,3 +99,17 @@ def test_sample_npz_is_resumable(weights, tmp_path, capsys):
     assert main(["sample-npz", "--weights", weights, "--out", str(out), "--per-class", "2", "--batch", "4", *FAST]) == 0
     with np.load(out) as f:
         assert np.array_equal(f["arr_0"], first)
+
+
+@pytest.mark.parametrize("task,extra", [("inpaint", []), ("edit", ["--class", "c2"]), ("outpaint", [])])
+def test_strength_and_paste_reach_the_picture(weights, image_and_mask, tmp_path, capsys, task, extra):
+    img, mask = image_and_mask
+    code, files, err = run([task, img, "--mask", mask, "--weights", weights, "--out", str(tmp_path), *extra,
+                            "--strength", "0.4", "--paste", "cells", *FAST], capsys)
+    assert code == 0, err
+    with Image.open(files[0]) as im:
+        params = json.loads(im.text["parameters"])
+    assert params["strength"] == 0.4 and params["paste"] == "cells"
+    code, _, err = run([task, img, "--mask", mask, "--weights", weights, "--out", str(tmp_path), *extra,
+                        "--strength", "1.5", *FAST], capsys)
+    assert code != 0 and "strength must be in (0, 1]" in err

@@ -79,8 +79,8 @@ def open_inpaint_with_example(page):
     page.get_by_role("tab", name="Inpaint").click()
     page.locator("#inpaint-editor").wait_for(state="visible")
     page.wait_for_timeout(1000)  # let the editor finish mounting before it receives a file
-    page.locator("#inpaint-editor input[type=file]").set_input_files(str(EXAMPLE))
-    page.wait_for_timeout(2000)  # the editor loads the picture onto its canvas
+    page.locator("#inpaint-picture input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#inpaint-preview img").wait_for(state="visible")  # the working copy is in the editor
 
 
 def test_header_names_the_model(page):
@@ -278,8 +278,8 @@ def painted_box_share(page, picture: Path) -> float:
     page.get_by_role("tab", name="Inpaint").click()
     page.locator("#inpaint-editor").wait_for(state="visible")
     page.wait_for_timeout(1000)
-    page.locator("#inpaint-editor input[type=file]").set_input_files(str(picture))
-    page.wait_for_timeout(2000)
+    page.locator("#inpaint-picture input[type=file]").set_input_files(str(picture))
+    page.locator("#inpaint-preview img").wait_for(state="visible")
     if Image.open(picture).height > 600:  # far larger than the model's 32 px: the note says where it is regenerated
         page.wait_for_function("document.querySelector('#inpaint-note').innerText.includes('Regenerated at')",
                                timeout=180_000)  # the editor takes its time with a large picture

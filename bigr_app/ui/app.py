@@ -9,12 +9,13 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ..engine import Engine
-from .common import friendly_errors, reuse_seed, send_to
+from .common import UNCONDITIONAL, friendly_errors, reuse_seed, send_to
 from .enrich import enrich_tab
 from .explore import explore_tab
 from .generate import generate_tab
 from .interpolate import interpolate_tab
 from .masked import example_editors, masked_tab, outpaint_tab
+from ..images import EDITOR_LIMIT
 from .pnginfo import png_info_tab
 from .studio import ModelMenu, Studio
 
@@ -44,9 +45,19 @@ def sampling_settings(studio: Studio, max_samples: int) -> SimpleNamespace:
                                            diffusion_steps=steps))
 
 
-def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = None) -> gr.Blocks:
-    """The app serving `engine`; `models` (label -> loader, the first being `engine`'s) fills the model picker."""
-    studio = Studio(engine, max_samples, models)
+def class_box(studio: Studio, unconditional: bool, start: str) -> gr.Dropdown:
+    """A class box for the served model: its choices, and where it starts (UNCONDITIONAL, "first" or "second"
+    class); an editing tab starts unconditional, so that nothing is edited towards a class nobody chose."""
+    names = list(studio.engine.class_names)
+    value = UNCONDITIONAL if start == UNCONDITIONAL else names[min(int(start == "second"), len(names) - 1)]
+    return gr.Dropdown(choices=studio.class_choices(unconditional), value=value)
+
+
+def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = None,
+             editor_limit: int = EDITOR_LIMIT) -> gr.Blocks:
+    """The app serving `engine`; `models` (label -> loader, the first being `engine`'s) fills the model picker;
+    pictures larger than `editor_limit` px go into the editors reduced (the originals stay on the server)."""
+    studio = Studio(engine, max_samples, models, editor_limit)
     with gr.Blocks(title="BiGR Studio", delete_cache=(1800, 3600)) as demo:
         with gr.Row(equal_height=True):
             header = gr.Markdown(studio.header(), elem_id="header")
@@ -60,31 +71,28 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
                              unconditional=True, examples=example_editors())
             out = outpaint_tab(studio, settings)
             ed = masked_tab(studio, settings, "edit", "Edit class", "Paint the region to change", "Edit",
-                            unconditional=False)
+                            unconditional=False, paste="cells")
             interp = interpolate_tab(studio, settings)
             ev = enrich_tab(studio, settings)
             explore_tab(studio)
             restorable = {"": settings.restorable, "generate": gen.restorable, "inpaint": inp.restorable,
                           "outpaint": out.restorable, "edit": ed.restorable, "interpolate": interp.restorable,
                           "enrich": ev.restorable}
-            png_info_tab(studio, tabs, restorable)
+            png_info_tab(studio, tabs, restorable, previews=[inp.show_preview, out.show_preview, ed.show_preview])
 
-        class_boxes = [(gen.cls, True), (inp.cls, True), (out.cls, True), (ed.cls, False), (interp.cls_a, False),
-                       (interp.cls_b, False)]
+        class_boxes = [(gen.cls, True, "first"), (inp.cls, True, UNCONDITIONAL), (out.cls, True, UNCONDITIONAL),
+                       (ed.cls, False, "first"), (interp.cls_a, False, "first"), (interp.cls_b, False, "second")]
 
         def served_model(n_value):
             """What depends on the served model; the model can change while a page is open, or before it opens."""
-            names = list(studio.engine.class_names)
             d = studio.engine.defaults
-            boxes = [gr.Dropdown(choices=studio.class_choices(u),
-                                 value=names[min(1, len(names) - 1)] if box is interp.cls_b else names[0])
-                     for box, u in class_boxes]
+            boxes = [class_box(studio, unconditional, start) for _, unconditional, start in class_boxes]
             return (studio.model, studio.header(),
                     studio.expected_time(n_value, d.cfg_scale, d.iterations, d.diffusion_steps),
                     *boxes, d.cfg_scale, d.iterations, d.gumbel, d.diffusion_steps)
 
         s = settings
-        model_outputs = [model_pick, header, s.timing, *(box for box, _ in class_boxes), s.cfg, s.iterations,
+        model_outputs = [model_pick, header, s.timing, *(box for box, _, _ in class_boxes), s.cfg, s.iterations,
                          s.gumbel, s.steps]
         model_pick.select(friendly_errors(studio.switch_model), model_pick, model_pick, api_name="switch_model",
                           concurrency_limit=1).then(served_model, s.n, model_outputs, api_name=False,
@@ -93,12 +101,13 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
             friendly_errors(studio.interpolate), interp.inputs, interp.outputs, api_name=False, show_progress="hidden")
 
         # each result panel acts on its picked picture's full-size file: "send to" an editor, "reuse seed"
-        targets = {"inpaint": inp.editor, "edit": ed.editor, "outpaint": out.editor}
+        targets = {"inpaint": inp, "edit": ed, "outpaint": out}
         for tab in (gen, inp, out, ed, ev):
             r = tab.results
             for (tab_id, target), button in zip(targets.items(), r.send):
-                button.click(friendly_errors(functools.partial(send_to, tab_id)), [r.picked, r.files], [target, tabs],
-                             api_name=False)
+                button.click(friendly_errors(functools.partial(send_to, studio, tab_id)), [r.picked, r.files],
+                             [target.panel.picture, target.panel.editor, tabs],
+                             api_name=False).then(**target.show_preview)
             r.reuse.click(friendly_errors(reuse_seed), [r.picked, r.files], settings.seed, api_name=False)
         demo.unload(studio.forget_session)
     demo.studio = studio

@@ -108,17 +108,10 @@ def tools_for(size: tuple[int, int] | None) -> dict:
 
 
 def editor(label: str, elem_id: str) -> gr.ImageEditor:
-    return gr.ImageEditor(label=label, type="pil", image_mode="RGBA", sources=["upload", "clipboard"],
-                          elem_id=elem_id, transforms=[], layers=False, height=420, **tools_for(None))
-
-
-def fit_tools(value: dict | None):
-    """On a new picture in an editor: its brush and eraser sized for it."""
-    background = (value or {}).get("background")
-    if background is None:
-        return gr.skip()
-    size = background.size if isinstance(background, Image.Image) else np.asarray(background).shape[1::-1]
-    return gr.ImageEditor(**tools_for(size))
+    """A paint editor with no upload of its own: pictures come in through the tab's drop zone (see
+    `picture.load_picture`), so that the editor only ever holds a working copy."""
+    return gr.ImageEditor(label=label, type="pil", image_mode="RGBA", sources=[], elem_id=elem_id, transforms=[],
+                          layers=False, height=420, **tools_for(None))
 
 
 def picked_file(picked: str | None, files) -> str:
@@ -134,8 +127,11 @@ def editor_value(image: Image.Image) -> gr.ImageEditor:
     return gr.ImageEditor({"background": image, "layers": [], "composite": image}, **tools_for(image.size))
 
 
-def send_to(tab_id: str, picked: str | None, files) -> tuple[Any, Any]:
-    return editor_value(Image.open(picked_file(picked, files)).convert("RGB")), gr.Tabs(selected=tab_id)
+def send_to(studio, tab_id: str, picked: str | None, files, request: gr.Request = None) -> tuple[Any, Any, Any]:
+    """The picked result into an editing tab, through the same path as a dropped picture: (its state, editor
+    value, the tab)."""
+    picture, value, _ = studio.picture_uploaded(picked_file(picked, files), request)
+    return picture, value, gr.Tabs(selected=tab_id)
 
 
 def reuse_seed(picked: str | None, files) -> int:

@@ -4,17 +4,17 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
-from PIL import Image
 
 from ..errors import InputError
 from ..pnginfo import read_params
-from .common import UNCONDITIONAL, editor_value, friendly_errors
+from .common import UNCONDITIONAL, friendly_errors
 from .masked import EXPAND, IN_FRAME, OUTPAINT_SIDES
 
 TAB_OF_TASK = {"generate": "generate", "inpaint": "inpaint", "edit": "edit", "outpaint": "outpaint",
                "interpolate": "interpolate", "enrich": "enrich", "vary": "enrich"}
 SAMPLING = ("cfg_scale", "iterations", "gumbel", "diffusion_steps")
 MASK_OPTIONS = {"blend": "blend", "feather_radius": "radius", "region": "region", "padding": "padding",
+                "strength": "strength", "paste": "paste",
                 "fit": "fit", "grow": "grow"}
 
 
@@ -49,7 +49,7 @@ class PngInfoActions:
             if key in params:
                 values[key] = self.class_choice(params[key], notes)
         if tab in ("inpaint", "edit", "outpaint", "enrich"):
-            values["picture"] = Image.open(path).convert("RGB")
+            values["picture"] = str(path)
         if tab in ("inpaint", "edit") or (tab == "outpaint" and "expand" not in params):
             values.update({name: params[key] for key, name in MASK_OPTIONS.items() if params.get(key) is not None})
             notes.append("the mask is not stored in the picture: paint it again")
@@ -73,8 +73,10 @@ class PngInfoActions:
             return None
 
 
-def png_info_tab(studio, tabs: gr.Tabs, controls: dict[str, dict[str, gr.components.Component]]) -> None:
-    """`controls`: for each tab id, its restorable controls by name ("" holds the sampling settings)."""
+def png_info_tab(studio, tabs: gr.Tabs, controls: dict[str, dict[str, gr.components.Component]],
+                 previews: list[dict]) -> None:
+    """`controls`: for each tab id, its restorable controls by name ("" holds the sampling settings); `previews`:
+    the editing tabs' preview events, run after a restore (a picture set by a function shows no preview itself)."""
     with gr.Tab("PNG Info", id="pnginfo"):
         with gr.Row():
             picture = gr.Image(label="Drop a PNG made by BiGR Studio", type="filepath", image_mode=None,
@@ -89,10 +91,10 @@ def png_info_tab(studio, tabs: gr.Tabs, controls: dict[str, dict[str, gr.compone
 
     targets = [c for tab_controls in controls.values() for c in tab_controls.values()]
 
-    def restore_into_tab(path):
+    def restore_into_tab(path, request: gr.Request = None):
         tab, values, notes = studio.restored(path)
-        if "picture" in values and "editor" in controls.get(tab, {}):
-            values["editor"] = editor_value(values.pop("picture"))
+        if "picture" in values and "editor" in controls.get(tab, {}):  # the same path as a dropped picture
+            values["picture"], values["editor"], _ = studio.picture_uploaded(values["picture"], request)
         updates: dict[Any, Any] = {tabs: gr.Tabs(selected=tab)}
         for scope in ("", tab):
             updates.update({component: values[name] for name, component in controls.get(scope, {}).items()
@@ -101,4 +103,6 @@ def png_info_tab(studio, tabs: gr.Tabs, controls: dict[str, dict[str, gr.compone
             gr.Info("Restored; " + "; ".join(notes) + ".")
         return updates
 
-    restore.click(friendly_errors(restore_into_tab), picture, [tabs, *targets], api_name=False)
+    event = restore.click(friendly_errors(restore_into_tab), picture, [tabs, *targets], api_name=False)
+    for preview in previews:
+        event = event.then(**preview)

@@ -20,6 +20,7 @@ from .explore import ExploreActions, load_explore_index
 from .generate import GenerateActions
 from .interpolate import InterpolateActions
 from .masked import MaskedActions
+from ..images import EDITOR_LIMIT
 from .pnginfo import PngInfoActions
 
 ModelMenu = dict[str, Callable[[], Engine]]  # label -> loads that model; the first is the one served at start
@@ -28,8 +29,10 @@ ModelMenu = dict[str, Callable[[], Engine]]  # label -> loads that model; the fi
 class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, ExploreActions, PngInfoActions):
     """Outputs go to a private temporary folder per session."""
 
-    def __init__(self, engine: Engine, max_samples: int = 8, models: ModelMenu | None = None):
+    def __init__(self, engine: Engine, max_samples: int = 8, models: ModelMenu | None = None,
+                 editor_limit: int = EDITOR_LIMIT):
         self.max_samples = max_samples
+        self.editor_limit = editor_limit
         self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
         self.models = models or {engine.source: lambda: engine}
         self.model = next(iter(self.models))
@@ -85,6 +88,10 @@ class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, 
         folder = self.root / key / time.strftime("%Y%m%d-%H%M%S")
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def session_folder(self, request: gr.Request | None, name: str) -> Path:
+        """A folder of the browser session's own (removed with the session)."""
+        return self.root / (getattr(request, "session_hash", None) or "local") / name
 
     def forget_session(self, request: gr.Request) -> None:
         shutil.rmtree(self.root / (request.session_hash or "local"), ignore_errors=True)

@@ -123,6 +123,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=ROOT / "weights" / "default")
     ap.add_argument("--photos", type=Path, nargs="+", default=PHOTOS)
+    ap.add_argument("--editor-limit", type=int, default=None, help="the app's --editor-limit (default: its own)")
     ap.add_argument("--log", type=Path, default=Path("/tmp/bigr-browser-benchmark.log"), help="the app's log")
     args = ap.parse_args()
     missing = [p for p in args.photos if not p.is_file()]
@@ -132,7 +133,8 @@ def main() -> None:
     from PIL import Image
 
     rows: dict[str, dict[str, float]] = {}
-    server = AppServer(args.weights, args.log)
+    extra = ["--editor-limit", str(args.editor_limit)] if args.editor_limit else []
+    server = AppServer(args.weights, args.log, extra)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)

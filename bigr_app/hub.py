@@ -72,9 +72,18 @@ def download(
 
     A missing network, offline mode or a wrong name ends in a `CheckpointError` that names the
     files and says how to place them by hand."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.constants import is_offline_mode
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
+    if not is_offline_mode():
+        why = unreachable()
+        if why is not None:
+            cached = [try_to_load_from_cache(repo_id, f, cache_dir=cache_dir, revision=revision) for f in filenames]
+            if all(isinstance(c, str) for c in cached):
+                return [Path(c) for c in cached]
+            raise CheckpointError(_cannot_fetch(repo_id, filenames, revision, "the Hub cannot be reached and the "
+                                                "files are not in the local cache", ConnectionError(why)))
     paths = []
     for filename in filenames:
         try:
@@ -85,6 +94,23 @@ def download(
         except HfHubHTTPError as e:
             raise CheckpointError(_cannot_fetch(repo_id, filenames, revision, f"the Hub refused {filename}", e)) from None
     return paths
+
+
+def unreachable(timeout: float = 5.0) -> str | None:
+    """Why the Hub's endpoint (HF_ENDPOINT) cannot be reached, asked once; None when it answers. The Hub client
+    retries a refused or reset connection five times, about 24 s, before it gives up."""
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub.constants import ENDPOINT
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(ENDPOINT, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except (OSError, ValueError) as e:
+        return str(getattr(e, "reason", e))
+    return None
 
 
 def _cannot_fetch(repo_id: str, filenames: list[str], revision: str | None, why: str, error: Exception) -> str:

@@ -138,3 +138,33 @@ def test_converted_folder_samples_what_the_pickle_pair_does(tmp_path, official_f
             assert torch.equal(a.to(torch.bfloat16).float(), b)
         agree = np.mean(np.array(bits_of(folder)) == np.array(bits_of(pickled)))
         assert agree > 0.5
+
+
+def test_an_unreachable_hub_is_asked_once(tmp_path):
+    """A Hub that takes connections and drops them: one attempt, then the message (the client alone retries
+    five times over about 24 s)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    attempts = []
+
+    def drop():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            attempts.append(1)
+            conn.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    try:
+        proc = run_python(["-m", "bigr_app", "generate", "--model", "BiGR-L-d24", "--out", str(tmp_path / "o")],
+                          tmp_path / "hf", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    finally:
+        listener.close()
+    assert proc.returncode == 2 and "cannot be reached" in proc.stderr, proc.stderr
+    assert len(attempts) == 1

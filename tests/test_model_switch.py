@@ -39,8 +39,11 @@ def page(app, browser):  # noqa: F811
 
 
 def pick_model(page, name):
+    from bigr_app.hub import OFFICIAL_MODELS
+
     page.locator("#model-picker input").click()
-    page.get_by_role("option", name=name, exact=True).click()
+    label = f"{name} · {OFFICIAL_MODELS[name].download_mb / 1000:.1f} GB download"  # the picker says the size
+    page.get_by_role("option", name=label, exact=True).click()
 
 
 def test_picking_an_official_model_downloads_and_serves_it(app, page):
@@ -65,11 +68,13 @@ def model_line(page) -> str:
 def test_a_new_page_shows_the_served_model_and_a_failed_pick_keeps_it(app, page):
     # runs after the test above switched the server to BiGR-L-d24
     page.wait_for_function("document.querySelector('#header').innerText.includes('BiGR-L-d24 from haoosz/BiGR')")
-    assert page.locator("#model-picker input").input_value() == "BiGR-L-d24"
+    assert page.locator("#model-picker input").input_value().startswith("BiGR-L-d24 ·")
     before = model_line(page)
     pick_model(page, "BiGR-XL-d24")  # not on the stand-in Hub: 404
     page.get_by_text("could not be loaded").first.wait_for(state="visible", timeout=120_000)
-    page.wait_for_function("document.querySelector('#model-picker input').value === 'BiGR-L-d24'")
+    page.wait_for_timeout(1500)
+    assert page.get_by_text("could not be loaded").count() == 1  # one message
+    page.wait_for_function("document.querySelector('#model-picker input').value.startsWith('BiGR-L-d24 ·')")
     assert model_line(page) == before
     shot(page, "model-switch-failed")
     assert len([r for r in app.hub.requests if "bigr_XL_d24" in r[1]]) == 1  # one pick, one try

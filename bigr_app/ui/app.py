@@ -61,9 +61,9 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
     with gr.Blocks(title="BiGR Studio", delete_cache=(1800, 3600)) as demo:
         with gr.Row(equal_height=True):
             header = gr.Markdown(studio.header(), elem_id="header")
-            model_pick = gr.Dropdown(list(studio.models), value=studio.model, label="Model", scale=0,
+            model_pick = gr.Dropdown(studio.model_choices(), value=studio.model, label="Model", scale=0,
                                      min_width=260, elem_id="model-picker",
-                                     info="official models download from the Hugging Face Hub on first use")
+                                     info="official models download from the Hugging Face Hub on first use, then load from its cache")
         settings = sampling_settings(studio, max_samples)
         with gr.Tabs() as tabs:
             gen = generate_tab(studio, settings)

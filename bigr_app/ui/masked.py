@@ -37,6 +37,11 @@ class MaskedActions:
         background, painted = editor_parts(editor)
         return in_editor(picture, background), painted
 
+    def example_loaded(self, editor) -> tuple:
+        """An example (picture and painted mask) set into the editor: the tab's picture, paint and preview."""
+        picture, painted = self.read_editor(editor, None)
+        return (picture, painted, *self.preview(picture, painted, None, "auto", 0, "crop", 0))
+
     def preview(self, picture: Picture | None, painted, mask_file, region, padding, fit, grow,
                 keep: bool = False) -> tuple[Image.Image | None, str]:
         """The cells that will be regenerated, drawn on the working copy (sized for display), and a note on what
@@ -83,7 +88,9 @@ class MaskedActions:
     # ---- the actions --------------------------------------------------------------------------
     def _masked(self, task, editor, picture, mask_file, class_name, blend_mode, radius, region, padding, fit, grow,
                 n, seed, cfg, iterations, gumbel, steps, strength, paste, request, progress):
+        start = time.perf_counter()
         image, mask = self.picture_and_mask(editor, picture, mask_file)
+        log.info("%s: picture and mask read in %.2f s", task, time.perf_counter() - start)
         if mask is None:
             raise InputError("no mask: paint over the region first (brush tool), or upload a mask image")
         kwargs = dict(num_samples=self.samples(n), seed=int(seed), fit=fit, blend_mode=blend_mode,
@@ -220,9 +227,9 @@ def watch_previews(studio, panel: SimpleNamespace, controls: SimpleNamespace, pr
         picture, painted = studio.read_editor(value, picture)
         return (picture, painted, *preview_fn(picture, painted, *rest))
 
-    panel.editor.change(friendly_errors(after_paint), [panel.editor, panel.picture, *knobs],
-                        [panel.picture, panel.painted, preview, note], trigger_mode="always_last", api_name=False,
-                        show_progress="hidden")
+    panel.editor.input(friendly_errors(after_paint), [panel.editor, panel.picture, *knobs],
+                       [panel.picture, panel.painted, preview, note], trigger_mode="always_last", api_name=False,
+                       show_progress="hidden")
     show_preview = dict(fn=friendly_errors(preview_fn), inputs=[panel.picture, panel.painted, *knobs],
                         outputs=[preview, note], api_name=False, show_progress="hidden")
     for knob in knobs:
@@ -252,7 +259,9 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
         stop = gr.Button("Stop", size="sm")
         results = result_panel("Results", f"{prefix}-gallery")
         if examples:
-            gr.Examples([[e] for e in examples], inputs=[panel.editor], label="Examples (image + mask)")
+            gr.Examples([[e] for e in examples], inputs=[panel.editor], label="Examples (image + mask)",
+                        fn=friendly_errors(studio.example_loaded), run_on_click=True,
+                        outputs=[panel.picture, panel.painted, preview, note])
     show_preview = watch_previews(studio, panel, controls, preview, note)
     evt = btn.click(friendly_errors(action), [panel.editor, panel.picture, *mask_inputs(controls), *settings.samp,
                                               controls.strength, controls.paste],

@@ -12,6 +12,7 @@ import gradio as gr
 
 from ..engine import Engine
 from ..errors import BiGRError, InputError
+from ..hub import OFFICIAL_MODELS
 from ..pnginfo import picture_params, save_png
 from ..timing import Calibration, measure_costs
 from .common import UNCONDITIONAL, format_seconds, log, save_view
@@ -43,6 +44,11 @@ class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, 
         self.costs = measure_costs(engine) if engine.bigr is not None else None
         self.calibration = Calibration()
         self.explore = load_explore_index(engine)
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        """The picker's (label, name) pairs: an official model's label says what it downloads on first use."""
+        return [(f"{name} · {OFFICIAL_MODELS[name].download_mb / 1000:.1f} GB download" if name in OFFICIAL_MODELS
+                 else name, name) for name in self.models]
 
     def header(self) -> str:
         return f"# BiGR Studio\n**Model:** {self.engine.describe()}"
@@ -98,11 +104,14 @@ class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, 
 
     def save(self, images, params: dict, request) -> tuple[list[str], list[str]]:
         """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files)."""
+        start = time.perf_counter()
         folder = self.session_dir(request)
         task = params.get("task", "result")
         files = [save_png(img, folder / f"{task}_{i:02d}.png", picture_params(params, i))
                  for i, img in enumerate(images)]
-        return [str(save_view(img, f)) for img, f in zip(images, files)], [str(f) for f in files]
+        views = [str(save_view(img, f)) for img, f in zip(images, files)]
+        log.info("%s: %d picture(s) saved in %.2f s", task, len(files), time.perf_counter() - start)
+        return views, [str(f) for f in files]
 
     @staticmethod
     def reporter(progress: gr.Progress):

@@ -65,12 +65,12 @@ def main(argv=None) -> int:
     except BiGRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from .ui import build_ui
+    from .ui import CSS, build_ui
 
     demo = build_ui(engine, max_samples=args.max_samples, models=model_menu(args, engine),
                     editor_limit=args.editor_limit)
     demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size, css=CSS,
                 show_error=True)
     return 0
 

@@ -313,3 +313,105 @@ def test_brush_and_note_scale_with_the_picture(browser, app, tmp_path):
         shares[name] = painted_box_share(page, path)
         page.close()
     assert 0.5 < shares["small"] / shares["large"] < 2.0, shares  # the same stroke covers the same share
+
+
+def big_photo(path: Path, size=(4000, 3000)) -> Path:
+    """A 12 MP photo-like JPEG: smooth light, texture, a dark band."""
+    w, h = size
+    yy, xx = np.mgrid[0:h:4, 0:w:4].astype(np.float32)
+    small = np.stack([90 + 80 * xx / w + 40 * np.sin(yy / 60), 120 + 60 * yy / h, 160 - 70 * xx / w], -1)
+    small += np.random.default_rng(0).normal(0, 12, small.shape)
+    Image.fromarray(small.clip(0, 255).astype(np.uint8)).resize(size, Image.Resampling.BILINEAR).save(path, quality=90)
+    return path
+
+
+def set_samples(page, n: int):
+    open_settings(page)
+    box = page.locator("input[aria-label='number input for Samples']")
+    box.fill(str(n))
+    box.press("Enter")
+
+
+def test_a_12_mp_photo_is_painted_on_a_working_copy_and_edited_at_full_size(page, tmp_path):
+    photo = big_photo(tmp_path / "photo.jpg")
+    set_samples(page, 1)
+    page.get_by_role("tab", name="Inpaint").click()
+    page.locator("#inpaint-picture input[type=file]").set_input_files(str(photo))
+    page.wait_for_function("document.querySelector('#inpaint-note').innerText.includes('4000x3000')",
+                           timeout=120_000)  # the note speaks of the original
+    canvas = page.locator("#inpaint-editor canvas").first
+    box = canvas.bounding_box()
+    old = page.locator("#inpaint-preview img").get_attribute("src")
+    page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * (0.35 + k * 0.02), box["y"] + box["height"] * 0.5)
+    page.mouse.up()
+    page.wait_for_function("(old) => document.querySelector('#inpaint-preview img').getAttribute('src') !== old",
+                           arg=old, timeout=120_000)
+    page.locator("#inpaint-blend").get_by_label("none").check()
+    page.locator("#inpaint-region").get_by_label("masked").check()
+    page.locator("#inpaint-button").click()
+    with Image.open(io.BytesIO(page.request.get(download_link(page, "inpaint-gallery")).body())) as im:
+        import json
+
+        params = json.loads(im.text["parameters"])
+        out = np.asarray(im.convert("RGB"))
+    src = np.asarray(Image.open(photo).convert("RGB"))
+    assert out.shape == src.shape == (3000, 4000, 3)  # the download is full size
+    left, top, right, bottom = params["box"]
+    assert right - left < 4000 / 2  # the stroke's surroundings, not the frame
+    outside = np.ones(src.shape[:2], bool)
+    outside[top:bottom, left:right] = False
+    assert np.array_equal(out[outside], src[outside])  # every pixel outside the box is the file's
+    assert not np.array_equal(out[~outside], src[~outside])
+    changed_rows = np.nonzero(np.any(out != src, -1).any(1))[0]
+    assert abs(changed_rows.mean() - 1500) < 300  # where the stroke was, on the original's scale
+
+
+def test_editing_tabs_start_unconditional(page):
+    page.wait_for_timeout(1500)  # the page's load event has set the class boxes
+    for tab, box in (("Inpaint", "#inpaint-class"), ("Outpaint", "#outpaint-class")):
+        page.get_by_role("tab", name=tab).click()
+        assert page.locator(f"{box} input").input_value() == "(unconditional)"
+
+
+def test_outpaint_previews_the_expanded_frame(page):
+    page.get_by_role("tab", name="Outpaint").click()
+    page.locator("#outpaint-picture input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#outpaint-preview img").wait_for(state="visible")
+    first = page.locator("#outpaint-preview img").get_attribute("src")
+    assert fetch_image(page, first).shape[:2] == (128, 192)  # 64 px more on the right (the default)
+    left = page.locator("#outpaint-left input[type=number]")
+    left.fill("128")
+    left.press("Enter")
+    page.wait_for_function("() => document.querySelector('#outpaint-preview img').naturalWidth === 320")
+    assert "128x128 → 320x128" in page.locator("#outpaint-note").inner_text()
+
+
+def test_a_single_result_is_in_view(page):
+    page.get_by_role("tab", name="Enrich & vary").click()
+    page.locator("#enrich-image input[type=file]").set_input_files(str(EXAMPLE))
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Enrich", exact=True).click()
+    img = page.locator("#enrich-gallery img").first
+    img.wait_for(state="visible")
+    gallery, picture = page.locator("#enrich-gallery").bounding_box(), img.bounding_box()
+    assert picture["height"] > 100
+    assert picture["y"] >= gallery["y"] and picture["y"] + picture["height"] <= gallery["y"] + gallery["height"]
+
+
+def test_captions_and_file_names_are_whole(page):
+    page.get_by_role("tab", name="Explore").click()
+    page.locator("#explore-image input[type=file]").set_input_files(str(EXAMPLE))
+    page.wait_for_timeout(1000)
+    page.click("#explore-button")
+    page.locator("#explore-neighbours img").nth(7).wait_for(state="visible")
+    page.get_by_role("tab", name="Interpolate").click()
+    page.locator("#interp-image img").wait_for(state="visible")
+    cut = page.evaluate("() => [...document.querySelectorAll('#explore-neighbours [class*=caption], .filename .stem')]"
+                        ".filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)"
+                        ".map(e => e.innerText)")
+    shown = page.evaluate("() => [...document.querySelectorAll('.filename .stem')].filter(e => e.offsetParent)"
+                          ".map(e => e.innerText)")
+    assert shown and not cut, cut

@@ -20,6 +20,17 @@ from .pnginfo import png_info_tab
 from .studio import ModelMenu, Studio
 
 
+# Galleries keep their 4 columns with fewer pictures (Gradio narrows the grid to the count, so one result
+# became a square as wide as the page, mostly out of view); captions and file names wrap instead of ending in "…".
+CSS = """
+.result-gallery .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
+.gallery-item [class*="caption"] { white-space: normal !important; overflow: visible !important;
+                                   text-overflow: clip !important; }
+.filename { overflow: visible !important; }
+.filename .stem { white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important; }
+"""
+
+
 def sampling_settings(studio: Studio, max_samples: int) -> SimpleNamespace:
     d = studio.engine.defaults
     with gr.Accordion("Sampling settings (all tabs)", open=False):

@@ -64,6 +64,7 @@ def result_panel(label: str, elem_id: str) -> SimpleNamespace:
     """A gallery of display copies (whole pictures), the full-size PNGs to download, and what acts on the picked
     one (the first when none is picked): send it to an editing tab, reuse its seed."""
     gallery = gr.Gallery(label=label, columns=4, height=320, format="png", interactive=False, elem_id=elem_id,
+                         elem_classes=["result-gallery"],
                          object_fit="contain")
     files = gr.File(label="Download PNGs (full size, parameters embedded)", file_count="multiple",
                     interactive=False, elem_id=f"{elem_id}-files")

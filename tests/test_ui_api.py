@@ -66,8 +66,10 @@ def test_png_info_reads_what_the_app_wrote(client, tmp_path):
     assert params is None and "not made by BiGR Studio" in summary
 
 
-def masked_args(class_name, mask_file=None, blend="feather", region="auto"):
-    return [mask_file, class_name, blend, 4, region, 0, "crop", 0, 1, *KNOBS.values()]
+def masked_args(class_name, mask_file=None, blend="feather", region="auto", strength=None, paste=None):
+    """The masked endpoints' arguments; strength and paste come last and may be left out (their defaults)."""
+    tail = [] if strength is None and paste is None else [strength or 1.0, paste or "mask"]
+    return [mask_file, class_name, blend, 4, region, 0, "crop", 0, 1, *KNOBS.values(), *tail]
 
 
 def test_inpaint_edit_outpaint(client, editor_value):
@@ -91,8 +93,8 @@ def test_a_plain_mask_image_drives_every_masked_endpoint(client, tmp_path):
     Image.fromarray(mask).save(tmp_path / "mask.png")
     editor = {"background": handle_file(str(tmp_path / "photo.png")), "layers": [], "composite": None}
     mask_file = handle_file(str(tmp_path / "mask.png"))
-    for endpoint, cls in (("/inpaint", "(unconditional)"), ("/edit", "c1")):
-        (out,) = gallery_images(client.predict(editor, *masked_args(cls, mask_file, "none", "masked"),
+    for endpoint, cls, paste in (("/inpaint", "(unconditional)", None), ("/edit", "c1", "mask")):
+        (out,) = gallery_images(client.predict(editor, *masked_args(cls, mask_file, "none", "masked", paste=paste),
                                                api_name=endpoint))
         changed = np.any(np.asarray(out.convert("RGB")) != np.asarray(picture), -1)
         assert changed.any() and not changed[mask == 0].any()
@@ -103,6 +105,27 @@ def test_a_plain_mask_image_drives_every_masked_endpoint(client, tmp_path):
                                            *masked_args("c2", keep, "none"), api_name="/outpaint"))
     changed = np.any(np.asarray(out.convert("RGB")) != np.asarray(picture), -1)
     assert not changed[mask > 0].any() and changed[mask == 0].mean() > 0.5
+
+
+def test_strength_and_paste_through_the_api(client, tmp_path):
+    """Edit's default paste shows the regenerated cells; strength and paste land in the PNG; fit as chosen."""
+    from gradio_client import handle_file
+
+    picture = Image.fromarray((np.random.default_rng(1).random((90, 160, 3)) * 255).astype(np.uint8))
+    picture.save(tmp_path / "photo.png")
+    mask = np.zeros((90, 160), np.uint8)
+    mask[40:42, 60:100] = 255  # a thin stroke
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    editor = {"background": handle_file(str(tmp_path / "photo.png")), "layers": [], "composite": None}
+    args = masked_args("c1", handle_file(str(tmp_path / "mask.png")), "none", "masked")
+    (out,) = gallery_images(client.predict(editor, *args, api_name="/edit"))
+    changed = np.any(np.asarray(out.convert("RGB")) != np.asarray(picture), -1)
+    assert changed[mask == 0].sum() > changed[mask > 0].sum()  # whole cells, not only the stroke
+    params = json.loads(out.text["parameters"])
+    assert params["paste"] == "cells" and params["strength"] == 1.0 and params["fit"] == "crop"
+    args = masked_args("c1", handle_file(str(tmp_path / "mask.png")), "none", "masked", strength=0.5)
+    (out,) = gallery_images(client.predict(editor, *args, api_name="/inpaint"))
+    assert json.loads(out.text["parameters"])["strength"] == 0.5
 
 
 def test_interpolate_and_sweep(client):

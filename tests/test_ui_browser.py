@@ -258,8 +258,12 @@ def test_png_info_restores_a_picture_into_its_tab(page, tiny_engine, tmp_path):
     assert page.locator("#inpaint-blend").get_by_label("none").is_checked()
     assert page.locator("#inpaint-class input").input_value() == "c3"
     assert page.locator("#settings-cfg input[type=number]").input_value() == "2.5"
-    page.locator("#inpaint-preview img").wait_for(state="visible")  # the picture is in the editor
-    page.wait_for_timeout(4000)
+    page.locator("#inpaint-preview img").wait_for(state="visible", timeout=5000)  # the picture is in the editor
+    page.wait_for_timeout(1500)
+    assert page.locator(".toast-body").count() == 1  # one note, "Restored; the mask is not stored..."
+    assert page.locator("#inpaint-fit").is_visible()  # the picture's region, whole: its fit applies
+    page.locator("#inpaint-region").get_by_label("auto").check()
+    page.locator("#inpaint-fit").wait_for(state="hidden")  # masked or auto: always letterboxed
     shot(page, "png-info-restored")
     # a picture without parameters: a message, nothing to restore, no error badge
     Image.open(EXAMPLE).save(tmp_path / "plain.png")

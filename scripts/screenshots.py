@@ -68,7 +68,7 @@ def take(page, out: Path, photo: Path) -> list[tuple[str, float]]:
     s.shot("generate")
 
     s.tab("Inpaint")
-    s.timed("load the photo into the editor (preview and note)", lambda: s.upload("#inpaint-editor", photo),
+    s.timed("load the photo into the editor (preview and note)", lambda: s.upload("#inpaint-picture", photo),
             lambda: page.wait_for_function("document.querySelector('#inpaint-note').innerText.length > 0"))
     # paint over the stone table in the foreground (the canvas is letterboxed in its panel)
     s.timed("paint two strokes (until the cells preview is back)",
@@ -81,10 +81,13 @@ def take(page, out: Path, photo: Path) -> list[tuple[str, float]]:
     inpainted = page.locator("#inpaint-gallery-files a").first.get_attribute("href")
 
     s.tab("Outpaint")
-    s.upload("#outpaint-editor", photo)
-    page.wait_for_timeout(3000)
-    page.locator("#outpaint-right input[type=number]").fill("1024")
-    page.locator("#outpaint-right input[type=number]").press("Enter")
+    s.upload("#outpaint-picture", photo)
+    page.locator("#outpaint-preview img").wait_for(state="visible")
+    s.timed("expand 1024 px on the right (until the preview shows it)", lambda: (
+        page.locator("#outpaint-right input[type=number]").fill("1024"),
+        page.locator("#outpaint-right input[type=number]").press("Enter")),
+        lambda: page.wait_for_function("document.querySelector('#outpaint-note').innerText.includes('→')"))
+    s.shot("outpaint-preview")
     s.timed("outpaint x4 (1024 px on the right)", lambda: page.locator("#outpaint-button").click(),
             lambda: s.results("outpaint-gallery", 4))
     s.shot("outpaint")
@@ -123,9 +126,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=ROOT / "weights" / "default")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--photo", type=Path, default=PHOTO)
-    ap.add_argument("--max-side", type=int, default=2048,
-                    help="reduce the photo to this long side first (0: as it is; the browser's editor takes about a "
-                         "minute to load a 12 MP photo in headless Chromium on 2 cores)")
+    ap.add_argument("--max-side", type=int, default=0, help="reduce the photo to this long side first (0: as it is)")
     args = ap.parse_args()
     if not args.photo.is_file():
         sys.exit(f"{args.photo} is missing: apt-get install lomiri-wallpapers-16.04, or pass --photo")

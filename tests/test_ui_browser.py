@@ -80,7 +80,8 @@ def open_inpaint_with_example(page):
     page.locator("#inpaint-editor").wait_for(state="visible")
     page.wait_for_timeout(1000)  # let the editor finish mounting before it receives a file
     page.locator("#inpaint-picture input[type=file]").set_input_files(str(EXAMPLE))
-    page.locator("#inpaint-preview img").wait_for(state="visible")  # the working copy is in the editor
+    page.locator("#inpaint-preview img").wait_for(state="visible")  # the server holds the picture
+    page.wait_for_timeout(2000)  # the editor puts it on its canvas
 
 
 def test_header_names_the_model(page):
@@ -284,6 +285,7 @@ def painted_box_share(page, picture: Path) -> float:
     page.wait_for_timeout(1000)
     page.locator("#inpaint-picture input[type=file]").set_input_files(str(picture))
     page.locator("#inpaint-preview img").wait_for(state="visible")
+    page.wait_for_timeout(2000)  # the editor puts it on its canvas
     if Image.open(picture).height > 600:  # far larger than the model's 32 px: the note says where it is regenerated
         page.wait_for_function("document.querySelector('#inpaint-note').innerText.includes('Regenerated at')",
                                timeout=180_000)  # the editor takes its time with a large picture
@@ -343,6 +345,7 @@ def test_a_12_mp_photo_is_painted_on_a_working_copy_and_edited_at_full_size(page
     page.locator("#inpaint-picture input[type=file]").set_input_files(str(photo))
     page.wait_for_function("document.querySelector('#inpaint-note').innerText.includes('4000x3000')",
                            timeout=120_000)  # the note speaks of the original
+    page.wait_for_timeout(3000)  # the editor puts the working copy on its canvas
     canvas = page.locator("#inpaint-editor canvas").first
     box = canvas.bounding_box()
     old = page.locator("#inpaint-preview img").get_attribute("src")

@@ -9,13 +9,13 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ..engine import Engine
+from ..images import EDITOR_LIMIT
 from .common import UNCONDITIONAL, friendly_errors, reuse_seed, send_to
 from .enrich import enrich_tab
 from .explore import explore_tab
 from .generate import generate_tab
 from .interpolate import interpolate_tab
 from .masked import example_editors, masked_tab, outpaint_tab
-from ..images import EDITOR_LIMIT
 from .pnginfo import png_info_tab
 from .studio import ModelMenu, Studio
 

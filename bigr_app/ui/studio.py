@@ -13,6 +13,7 @@ import gradio as gr
 from ..engine import Engine
 from ..errors import BiGRError, InputError
 from ..hub import OFFICIAL_MODELS
+from ..images import EDITOR_LIMIT
 from ..pnginfo import picture_params, save_png
 from ..timing import Calibration, measure_costs
 from .common import UNCONDITIONAL, format_seconds, log, save_view
@@ -21,7 +22,6 @@ from .explore import ExploreActions, load_explore_index
 from .generate import GenerateActions
 from .interpolate import InterpolateActions
 from .masked import MaskedActions
-from ..images import EDITOR_LIMIT
 from .pnginfo import PngInfoActions
 
 ModelMenu = dict[str, Callable[[], Engine]]  # label -> loads that model; the first is the one served at start

@@ -155,7 +155,7 @@ def tensor_to_pils(x: torch.Tensor) -> list[Image.Image]:
 DISPLAY_SMALL = 128  # pictures with a side this small or smaller are enlarged for display
 DISPLAY_MIN = 256  # ... by a whole factor, to at least this many pixels on that side
 DISPLAY_MAX = 1024  # larger pictures are shown as copies this long, their files keep every pixel
-EDITOR_LIMIT = 1536  # larger pictures go into the app's editors as working copies this long (serve --editor-limit)
+EDITOR_LIMIT = 1024  # larger pictures go into the app's editors as working copies this long (serve --editor-limit)
 
 
 def for_display(image: Image.Image) -> Image.Image:

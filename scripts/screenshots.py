@@ -14,6 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from PIL import Image  # noqa: E402
+
 from bigr_app.server_process import AppServer  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -86,7 +88,8 @@ def take(page, out: Path, photo: Path) -> list[tuple[str, float]]:
     s.timed("expand 1024 px on the right (until the preview shows it)", lambda: (
         page.locator("#outpaint-right input[type=number]").fill("1024"),
         page.locator("#outpaint-right input[type=number]").press("Enter")),
-        lambda: page.wait_for_function("document.querySelector('#outpaint-note').innerText.includes('→')"))
+        lambda: page.wait_for_function("(w) => document.querySelector('#outpaint-note').innerText"
+                                       ".includes('→ ' + w + 'x')", arg=Image.open(photo).width + 1024))
     s.shot("outpaint-preview")
     s.timed("outpaint x4 (1024 px on the right)", lambda: page.locator("#outpaint-button").click(),
             lambda: s.results("outpaint-gallery", 4))
@@ -132,7 +135,6 @@ def main() -> None:
         sys.exit(f"{args.photo} is missing: apt-get install lomiri-wallpapers-16.04, or pass --photo")
     args.out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
-    from PIL import Image
 
     if args.max_side:
         with Image.open(args.photo) as im:

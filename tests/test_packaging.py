@@ -59,3 +59,20 @@ def test_installed_wheel_finds_its_bundled_model_outside_the_checkout(wheel, tmp
     package, weights, classes = proc.stdout.split()
     assert package.startswith(str(target)) and weights == str(target / "bigr_app" / "weights" / "default")
     assert int(classes) > 0
+
+
+def test_every_table_in_the_docs_has_one_header():
+    """A Markdown table is a header row, one separator row, then rows: a second separator is a second header."""
+    import re
+
+    separator = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted(ROOT.glob("weights/*/*.md"))]:
+        table: list[str] = []
+        for line in [*doc.read_text().splitlines(), ""]:
+            if line.startswith("|"):
+                table.append(line)
+                continue
+            if table:
+                separators = [i for i, row in enumerate(table) if separator.match(row)]
+                assert separators == [1], f"{doc.name}: a table with header rows at {separators}: {table[0]}"
+            table = []

@@ -37,6 +37,12 @@ class MaskedActions:
         background, painted = editor_parts(editor)
         return in_editor(picture, background), painted
 
+    def painted(self, editor, picture: Picture | None) -> tuple[Picture | None, np.ndarray | None]:
+        """After a stroke: the tab's picture and the paint on its working copy."""
+        if not editor or editor.get("background") is None:
+            return None, None
+        return self.read_editor(editor, picture)
+
     def example_loaded(self, editor) -> tuple:
         """An example (picture and painted mask) set into the editor: the tab's picture, paint and preview."""
         picture, painted = self.read_editor(editor, None)
@@ -221,19 +227,15 @@ def watch_previews(studio, panel: SimpleNamespace, controls: SimpleNamespace, pr
     preview_fn = preview_fn or studio.preview
     knobs = [controls.mask_file, controls.region, controls.padding, controls.fit, controls.grow, *(extra or [])]
 
-    def after_paint(value, picture, *rest):
-        if not value or value.get("background") is None:
-            return None, None, None, ""
-        picture, painted = studio.read_editor(value, picture)
-        return (picture, painted, *preview_fn(picture, painted, *rest))
-
-    panel.editor.input(friendly_errors(after_paint), [panel.editor, panel.picture, *knobs],
-                       [panel.picture, panel.painted, preview, note], trigger_mode="always_last", api_name=False,
-                       show_progress="hidden")
     show_preview = dict(fn=friendly_errors(preview_fn), inputs=[panel.picture, panel.painted, *knobs],
                         outputs=[preview, note], api_name=False, show_progress="hidden")
     for knob in knobs:
         knob.change(trigger_mode="always_last", **show_preview)
+    # the paint first, then the preview with the knobs as they are by then (a slow export must not bring back
+    # the values from when it started)
+    panel.editor.input(friendly_errors(studio.painted), [panel.editor, panel.picture],
+                       [panel.picture, panel.painted], trigger_mode="always_last", api_name=False,
+                       show_progress="hidden").then(**show_preview)
     # a picture set by a function fires no change in the editor: each way in shows its preview itself
     panel.upload.upload(friendly_errors(studio.picture_uploaded), panel.upload,
                         [panel.picture, panel.editor, panel.painted], api_name=False,

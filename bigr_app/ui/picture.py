@@ -41,7 +41,7 @@ class Picture:
         """A mask painted on the working copy, at the original's size."""
         if painted.shape[::-1] == self.size:
             return painted
-        return cv2.resize(painted.astype(np.uint8), self.size, interpolation=cv2.INTER_LINEAR) > 0
+        return cv2.resize(painted.astype(np.float32), self.size, interpolation=cv2.INTER_LINEAR) >= 0.5
 
 
 def working_size(size: tuple[int, int], limit: int) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Sequence
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
@@ -73,6 +74,7 @@ class CanvasPlan(NamedTuple):
     canvas: tuple[int, int]  # (width, height) at the model's scale
     pads: tuple[int, int, int, int]  # canvas pixels beyond the expanded picture on each side, cropped off
     inside: tuple[int, int, int, int]  # the picture in the canvas: (left, top, width, height)
+    given: tuple[int, int, int, int]  # the picture and its mirrored margin: (left, top, right, bottom)
     known: np.ndarray  # [height, width] of the canvas: True on the picture
     windows: list[tuple[int, int]]
 
@@ -365,15 +367,19 @@ class EditsMixin:
         ch = max(self.resolution, pads[1] + pads[3] + math.ceil(big[1] * scale / cell_px) * cell_px)
         inside = (pads[0] + round(left * scale), pads[1] + round(top * scale), max(1, round(w * scale)),
                   max(1, round(h * scale)))
+        x0, y0, x1, y1 = inside[0], inside[1], inside[0] + inside[2], inside[1] + inside[3]
+        # where the picture meets the canvas's edge, the margin beyond it is given (the picture mirrored), so
+        # windows on the picture have nothing to generate
+        given = (0 if left == 0 else x0, 0 if top == 0 else y0, cw if right == 0 else x1, ch if bottom == 0 else y1)
         known = np.zeros((ch, cw), bool)
-        known[inside[1] : inside[1] + inside[3], inside[0] : inside[0] + inside[2]] = True
+        known[given[1] : given[3], given[0] : given[2]] = True
         windows = self._windows(cw, ch, known, overlap, cell_px)
         if len(windows) > self.MAX_WINDOWS:
             raise InputError(
                 f"expanding a {w}x{h} picture to {big[0]}x{big[1]} takes {len(windows)} model windows (at most "
                 f"{self.MAX_WINDOWS}): one window spans the picture's short side ({min(w, h)} px), so expand less "
                 f"or start from a larger picture")
-        return CanvasPlan((left, top, right, bottom), big, scale, (cw, ch), pads, inside, known, windows)
+        return CanvasPlan((left, top, right, bottom), big, scale, (cw, ch), pads, inside, given, known, windows)
 
     def canvas_preview(self, image: Image.Image, expand, overlap: float = 0.5,
                        size: tuple[int, int] | None = None, longest: int = 768) -> Image.Image:
@@ -395,7 +401,9 @@ class EditsMixin:
         to_out = shown / plan.scale  # canvas (model-scale) pixels to preview pixels
         width = max(1, round(min(out_w, out_h) / 150))
         colours = [(40, 120, 255), (255, 140, 0)]
-        for i, (x, y) in enumerate(plan.windows):
+        size = self.resolution
+        running = [(x, y) for x, y in plan.windows if not plan.known[y : y + size, x : x + size].all()]
+        for i, (x, y) in enumerate(running):  # a window wholly on the picture has nothing to generate
             x, y = x - plan.pads[0], y - plan.pads[1]
             box = [v * to_out for v in (x, y, x + self.resolution, y + self.resolution)]
             box = [max(0, box[0]), max(0, box[1]), box[2], box[3]]
@@ -410,17 +418,22 @@ class EditsMixin:
         plan = self._canvas_plan(rgb.size, expand, overlap)
         (cw, ch), (ox, oy, iw, ih), size = plan.canvas, plan.inside, self.resolution
         canvas = np.full((n, ch, cw, 3), 255, np.uint8)
-        canvas[:, oy : oy + ih, ox : ox + iw] = np.asarray(rgb.resize((iw, ih), Image.Resampling.BICUBIC))
+        gl, gt, gr, gb = plan.given
+        canvas[:, gt:gb, gl:gr] = cv2.copyMakeBorder(
+            np.asarray(rgb.resize((iw, ih), Image.Resampling.BICUBIC)), oy - gt, gb - oy - ih, ox - gl, gr - ox - iw,
+            cv2.BORDER_REFLECT)
         known = plan.known.copy()
         classes = self._classes(class_id, n)
         # a window's outer cells are decoded without what lies beyond them (and some tokenizers decode them white)
         cell_px = self.resolution // self.grid
         border = max(1, math.ceil(self.frame_margin / cell_px)) * cell_px
+        ran = 0
         for i, (x, y) in enumerate(plan.windows):
             win_known = known[y : y + size, x : x + size]
             cells = token_mask((~win_known).astype(np.float32), self.grid)  # any unknown pixel -> regenerate
             if not cells.any():
                 continue
+            ran += 1
             crops = [Image.fromarray(c[y : y + size, x : x + size]) for c in canvas]
             bits = self.encode(crops)
             todo = torch.from_numpy(cells).to(self.device).expand(n, -1, -1)
@@ -446,7 +459,7 @@ class EditsMixin:
             full.paste(rgb, plan.expand[:2])  # the original pixels, exactly
             images.append(full)
         params = dict(task="outpaint", expand=list(plan.expand), class_id=class_id, num_samples=n,
-                      seed=seed, overlap=overlap, windows=len(plan.windows),
+                      seed=seed, overlap=overlap, windows=ran,
                       **self.sampling_params(**sampling).to_dict())
         return Result(images, params)
 

@@ -93,7 +93,7 @@ def take(page, out: Path, photo: Path) -> list[tuple[str, float]]:
     s.shot("outpaint-preview")
     s.timed("outpaint x4 (1024 px on the right)", lambda: page.locator("#outpaint-button").click(),
             lambda: s.results("outpaint-gallery", 4))
-    s.shot("outpaint")
+    s.shot("outpaint", whole_page=True)
 
     s.tab("Enrich & vary")
     s.timed("load the photo (preview and note)", lambda: s.upload("#enrich-image", photo),

@@ -20,6 +20,7 @@ from .pnginfo import png_info_tab
 from .studio import ModelMenu, Studio
 
 
+# A knob that applies only to some settings is hidden by class (toggled in the page, see masked.mask_controls).
 # Galleries keep their 4 columns with fewer pictures (Gradio narrows the grid to the count, so one result
 # became a square as wide as the page, mostly out of view); captions and file names wrap instead of ending in "…".
 CSS = """
@@ -27,6 +28,7 @@ CSS = """
 .gallery-item [class*="caption"] { white-space: normal !important; overflow: visible !important;
                                    text-overflow: clip !important; }
 .filename { overflow: visible !important; }
+.hidden-knob { display: none !important; }
 .filename .stem { white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important; }
 """
 

@@ -169,6 +169,12 @@ def mask_layer(mask_path: Path) -> Path:
     return layer_path
 
 
+# Fit applies to region "whole" only: shown or hidden in the page, from each tab's Region radio (a server round
+# trip for it made every Region click 0.8 s slower)
+SYNC_FIT = ("() => { for (const tab of ['inpaint', 'edit', 'outpaint']) {"
+            " const region = document.querySelector(`#${tab}-region input:checked`)?.value;"
+            " document.getElementById(`${tab}-fit`)?.classList.toggle('hidden-knob', region !== 'whole'); }"
+            " return []; }")
 FIT_INFO = ("region whole: crop fits the centre square (the sides are left out), letterbox the whole picture on "
             "white; masked and auto regions are always letterboxed")
 
@@ -192,11 +198,11 @@ def mask_controls(choices: list[str], prefix: str, visible: bool = True, paste: 
                               info="masked: only the mask's surroundings, at the model's full resolution; "
                                    "whole: the whole picture; auto: masked when that is smaller")
             padding = gr.Slider(0, 64, value=0, step=1, label="Padding around the mask (model px; 0: 1/8 of the model)")
-            fit = gr.Radio(["crop", "letterbox"], value="crop", label="Fit", info=FIT_INFO, visible=False,
-                           elem_id=f"{prefix}-fit")
+            fit = gr.Radio(["crop", "letterbox"], value="crop", label="Fit", info=FIT_INFO, elem_id=f"{prefix}-fit",
+                           elem_classes=["hidden-knob"])
         mask_file = gr.File(label="Or upload a mask (white = regenerate; replaces the painting)", file_types=["image"],
                             height=120, elem_id=f"{prefix}-mask-file")
-    region.change(lambda r: gr.Radio(visible=r == "whole"), region, fit, api_name=False, show_progress="hidden")
+    region.change(None, None, None, api_name=False, show_progress="hidden", js=SYNC_FIT)
     return SimpleNamespace(cls=cls, blend=blend_mode, radius=radius, region=region, padding=padding, fit=fit,
                            grow=grow, strength=strength, paste=paste, mask_file=mask_file, group=group,
                            restorable=dict(class_id=cls, blend=blend_mode, radius=radius, region=region,

@@ -8,7 +8,7 @@ import gradio as gr
 from ..errors import InputError
 from ..pnginfo import read_params
 from .common import UNCONDITIONAL, friendly_errors
-from .masked import EXPAND, IN_FRAME, OUTPAINT_SIDES
+from .masked import EXPAND, IN_FRAME, OUTPAINT_SIDES, SYNC_FIT
 
 TAB_OF_TASK = {"generate": "generate", "inpaint": "inpaint", "edit": "edit", "outpaint": "outpaint",
                "interpolate": "interpolate", "enrich": "enrich", "vary": "enrich"}
@@ -106,3 +106,4 @@ def png_info_tab(studio, tabs: gr.Tabs, controls: dict[str, dict[str, gr.compone
     event = restore.click(friendly_errors(restore_into_tab), picture, [tabs, *targets], api_name=False)
     for preview in previews:
         event = event.then(**preview)
+    event.then(None, None, None, js=SYNC_FIT, api_name=False)  # a restored region shows or hides Fit

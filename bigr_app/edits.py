@@ -184,9 +184,11 @@ class EditsMixin:
         shift = np.random.default_rng(seed).integers(0, self.grid, 2)
         rank = np.roll(bayer_order(self.grid), tuple(shift), axis=(0, 1))
         if within is not None:
-            rank = np.where(within, rank, rank.size)
+            rank = np.where(within, rank, rank.size)  # cells outside come last, and are never taken
             count = min(count, int(within.sum()))
-        return rank < np.sort(rank, axis=None)[count - 1] + 1 if count else np.zeros_like(rank, bool)
+        chosen = np.zeros(rank.shape, bool)
+        chosen.flat[np.argsort(rank, axis=None)[:count]] = True
+        return chosen
 
     def strength_cells(self, cells: np.ndarray, strength: float, seed: int, n: int) -> np.ndarray:
         """A share `strength` of the masked cells, spread over them, for each sample (its own pattern); the

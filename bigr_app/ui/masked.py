@@ -94,9 +94,7 @@ class MaskedActions:
     # ---- the actions --------------------------------------------------------------------------
     def _masked(self, task, editor, picture, mask_file, class_name, blend_mode, radius, region, padding, fit, grow,
                 n, seed, cfg, iterations, gumbel, steps, strength, paste, request, progress):
-        start = time.perf_counter()
         image, mask = self.picture_and_mask(editor, picture, mask_file)
-        log.info("%s: picture and mask read in %.2f s", task, time.perf_counter() - start)
         if mask is None:
             raise InputError("no mask: paint over the region first (brush tool), or upload a mask image")
         kwargs = dict(num_samples=self.samples(n), seed=int(seed), fit=fit, blend_mode=blend_mode,
@@ -215,7 +213,7 @@ def mask_inputs(controls: SimpleNamespace) -> list:
     return [c.mask_file, c.cls, c.blend, c.radius, c.region, c.padding, c.fit, c.grow]
 
 
-def picture_panel(studio, label: str, prefix: str) -> SimpleNamespace:
+def picture_panel(label: str, prefix: str) -> SimpleNamespace:
     """The tab's picture: a drop zone for the file (sent once, as it is), the editor with its working copy, and
     the session's state: the picture (`Picture`) and the paint last seen."""
     upload = gr.File(label="Your picture (any size: drop it here, or click)", file_types=["image"], height=90,
@@ -258,7 +256,7 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
     with gr.Tab(title, id=prefix):
         with gr.Row():
             with gr.Column():
-                panel = picture_panel(studio, editor_label, prefix)
+                panel = picture_panel(editor_label, prefix)
             preview = gr.Image(label="Cells that will be regenerated", type="pil", interactive=False,
                                elem_id=f"{prefix}-preview", height=420)
         note = gr.Markdown(elem_id=f"{prefix}-note")
@@ -286,7 +284,7 @@ def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     with gr.Tab("Outpaint", id="outpaint"):
         with gr.Row():
             with gr.Column():
-                panel = picture_panel(studio, "Picture (in-frame mode: paint what to keep)", "outpaint")
+                panel = picture_panel("Picture (in-frame mode: paint what to keep)", "outpaint")
             with gr.Column():
                 mode = gr.Radio([EXPAND, IN_FRAME], value=EXPAND, label="Mode", elem_id="outpaint-mode")
                 with gr.Column() as sides_group:

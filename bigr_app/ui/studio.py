@@ -90,8 +90,8 @@ class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, 
         return n
 
     def session_dir(self, request: gr.Request | None) -> Path:
-        key = getattr(request, "session_hash", None) or "local"
-        folder = self.root / key / time.strftime("%Y%m%d-%H%M%S")
+        """This request's results folder, inside the session's."""
+        folder = self.session_folder(request, time.strftime("%Y%m%d-%H%M%S"))
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -100,7 +100,7 @@ class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, 
         return self.root / (getattr(request, "session_hash", None) or "local") / name
 
     def forget_session(self, request: gr.Request) -> None:
-        shutil.rmtree(self.root / (request.session_hash or "local"), ignore_errors=True)
+        shutil.rmtree(self.session_folder(request, ""), ignore_errors=True)
 
     def save(self, images, params: dict, request) -> tuple[list[str], list[str]]:
         """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files)."""

@@ -1,10 +1,10 @@
 """BiGR Studio: binary latent generative modelling (Hao et al., ICLR 2025) as an engine and app."""
-from .config import BiGRConfig, TokenizerConfig, bigr_preset, tokenizer_preset
+from .model.config import BiGRConfig, TokenizerConfig, bigr_preset, tokenizer_preset
 from .engine import Engine
 from .errors import BiGRError, CheckpointError, ConfigError, InputError, SamplingError
-from .model import BiGR
-from .sampler import SamplingParams
-from .tokenizer import BinaryAutoencoder
+from .model.bigr import BiGR
+from .sampling.params import SamplingParams
+from .model.tokenizer import BinaryAutoencoder
 
 __all__ = [
     "BiGR", "BiGRConfig", "BiGRError", "BinaryAutoencoder", "CheckpointError", "ConfigError", "Engine",

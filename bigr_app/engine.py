@@ -1,96 +1,56 @@
-"""The Engine: a loaded tokenizer + BiGR on a device, with the user-facing operations.
-
-Every generative operation ends in `Engine.sample_tokens`, which runs the single masked-decoding
-loop of `sampler.py`.
+"""The Engine: a loaded tokenizer + BiGR on a device. It loads and saves weights, turns pictures into bits and
+back, and samples tokens: every task ends in `Engine.sample_tokens`, which runs the one masked-decoding loop
+(`sampling.masked_decoding`). The edits and the features are functions of an engine (`edits`, `analysis`);
+the engine has a thin method for each, so that `engine.inpaint(...)` works as well.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
+import functools
 import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 
-from .edits import EditsMixin
-from .features import FeaturesMixin
-from .checkpoints import load_folder, load_official_bae, load_official_bigr, save_folder
-from .config import GRAPH_MODES, PRECISIONS
-from .graphs import GraphCache
+from . import analysis, edits
+from .checks import whole_number
+from .devices import autocast, pick_device, pick_graphs, pick_precision
 from .errors import CheckpointError, InputError
-from .hub import OFFICIAL_MODELS, RELEASE_REPO, download
 from .images import fit, pils_to_tensor, tensor_to_pils, to_rgb
-from .model import BiGR, with_linear_weights_in
-from .noise import MAX_SEED, SampleStreams, sample_seeds
-from .sampler import PhaseTimer, SamplingParams, masked_decode
-from .tokenizer import BinaryAutoencoder
-
-from .resources import ASSETS, WEIGHTS
+from .model.bigr import BiGR, compile_for_sampling, with_linear_weights_in
+from .model.folder import load_folder, save_folder
+from .model.hub import OFFICIAL_MODELS, RELEASE_REPO, default_class_names, download
+from .model.official import load_official_bae, load_official_bigr
+from .model.tokenizer import BinaryAutoencoder
+from .resources import WEIGHTS
+from .sampling.graphs import GraphCache
+from .sampling.masked_decoding import masked_decode
+from .sampling.noise import MAX_SEED, SampleStreams, sample_seeds
+from .sampling.params import SamplingParams
+from .sampling.timing import CostModel, PhaseTimer, measure_costs
 
 DEFAULT_WEIGHTS = WEIGHTS / "default"
-IMAGENET_CLASSES = ASSETS / "imagenet_classes.txt"
 
 ClassSpec = int | str | None
 Progress = Callable[[int, int], None]
 
 
-def pick_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("CUDA was asked for but is not available on this machine")
-    return device
+def task(fn: Callable) -> Callable:
+    """A method that runs `fn(engine, ...)`: the tasks live in their own modules and take the engine."""
+
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    return method
 
 
-def cpu_has_native_bf16() -> bool:
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+class Engine:
+    MAX_SAMPLES = 16  # the most samples one edit makes
 
-
-def pick_precision(precision: str, device: torch.device) -> str:
-    """'fp32' or 'bf16'. 'auto' is bf16 on a GPU and on a CPU with native bf16 matrix units
-    (AVX512-BF16 / AMX), where batched sampling is about 1.4x faster; fp32 elsewhere, where bf16
-    would only be emulated."""
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return "bf16"
-    return "fp32"
-
-
-def pick_graphs(graphs: str, device: torch.device) -> bool:
-    """Whether sampling replays recorded CUDA graphs: 'auto' on a GPU, 'on' or 'off'."""
-    if graphs not in GRAPH_MODES:
-        raise InputError(f"graphs must be one of {GRAPH_MODES}, got {graphs!r}")
-    if graphs == "on" and device.type != "cuda":
-        raise InputError("CUDA graphs need a CUDA device")
-    return device.type == "cuda" if graphs == "auto" else graphs == "on"
-
-
-def compile_sampling_steps(model: BiGR) -> None:
-    """torch.compile, in place, the backbone and the transcoder step (the masked-token count varies)."""
-    model.backbone.compile(dynamic=True)
-    net = model.transcoder.net
-    net.forward_modulated = torch.compile(net.forward_modulated, dynamic=True)
-
-
-def _default_class_names(n: int) -> list[str]:
-    if n == 1000 and IMAGENET_CLASSES.is_file():
-        names = [line.strip() for line in IMAGENET_CLASSES.read_text().splitlines() if line.strip()]
-        if len(names) == 1000:
-            return names
-    return [f"class {i}" for i in range(n)]
-
-
-class Engine(EditsMixin, FeaturesMixin):
     def __init__(
         self,
         tokenizer: BinaryAutoencoder,
@@ -111,16 +71,12 @@ class Engine(EditsMixin, FeaturesMixin):
         self.tokenizer = tokenizer.to(self.device).eval()
         self.bigr = bigr.to(self.device).eval() if bigr is not None else None
         if bigr is not None and bigr.cfg.bits != tokenizer.cfg.bits:
-            raise CheckpointError(
-                f"the tokenizer makes {tokenizer.cfg.bits}-bit codes but BiGR expects {bigr.cfg.bits} bits"
-            )
+            raise CheckpointError(f"the tokenizer makes {tokenizer.cfg.bits}-bit codes but BiGR expects {bigr.cfg.bits} bits")
         if bigr is not None and bigr.cfg.grid != tokenizer.cfg.grid:
-            raise CheckpointError(
-                f"the tokenizer makes a {tokenizer.cfg.grid}x{tokenizer.cfg.grid} grid but BiGR expects "
-                f"{bigr.cfg.grid}x{bigr.cfg.grid}"
-            )
+            raise CheckpointError(f"the tokenizer makes a {tokenizer.cfg.grid}x{tokenizer.cfg.grid} grid but BiGR "
+                                  f"expects {bigr.cfg.grid}x{bigr.cfg.grid}")
         n = bigr.cfg.num_classes if bigr is not None else 0
-        self.class_names = list(class_names) if class_names else _default_class_names(n)
+        self.class_names = list(class_names) if class_names else default_class_names(n)
         if bigr is not None and len(self.class_names) != n:
             raise CheckpointError(f"{len(self.class_names)} class names for a model of {n} classes")
         self.defaults = defaults or SamplingParams()
@@ -129,14 +85,20 @@ class Engine(EditsMixin, FeaturesMixin):
         self.folder = folder  # the weights folder it came from (None for official files or in-memory models)
         self.decode_loop = masked_decode  # benchmarks swap in reference.reference_decode
         self.compile = compile
-        self._sampling_models: dict[tuple[str, bool], BiGR] = {}
+        self._sampling_models: dict[tuple[str, bool], tuple[BiGR, GraphCache | None]] = {}
 
     def sampling_model(self) -> BiGR:
         """The BiGR that sampling runs at the current precision, made once per precision: in bf16 a copy
         with bf16 linear weights (same results as autocast over `self.bigr`, without re-casting every
-        weight at every call); compiled when the engine was asked to compile; replaying recorded CUDA graphs
-        when it uses graphs. `self.bigr` stays as loaded."""
-        model = self._require_bigr()
+        weight at every call); compiled when the engine was asked to compile. `self.bigr` stays as loaded."""
+        return self._sampling()[0]
+
+    def sampling_graphs(self) -> GraphCache | None:
+        """The recorded CUDA graphs that sampling replays (one cache per sampling model), or None."""
+        return self._sampling()[1]
+
+    def _sampling(self) -> tuple[BiGR, GraphCache | None]:
+        model = self.require_bigr()
         key = (self.precision, self.graphs)
         if key not in self._sampling_models:
             if self.precision == "bf16":
@@ -144,11 +106,8 @@ class Engine(EditsMixin, FeaturesMixin):
             elif self.compile:
                 model = copy.deepcopy(model)
             if self.compile:
-                compile_sampling_steps(model)
-            if self.graphs:
-                model = copy.copy(model)  # shares the modules; only the copy replays graphs
-                model.graphs = GraphCache()
-            self._sampling_models[key] = model
+                compile_for_sampling(model)
+            self._sampling_models[key] = (model, GraphCache() if self.graphs else None)
         return self._sampling_models[key]
 
     # ---- loading ------------------------------------------------------------------------
@@ -223,9 +182,7 @@ class Engine(EditsMixin, FeaturesMixin):
         model = load_official_bigr(bigr, heads=heads)
         tokenizer = load_official_bae(bae, grid=model.cfg.grid)
         if tokenizer.cfg.bits != model.cfg.bits:
-            raise CheckpointError(
-                f"{bae}: B-AE makes {tokenizer.cfg.bits}-bit codes but {bigr} expects {model.cfg.bits} bits"
-            )
+            raise CheckpointError(f"{bae}: B-AE makes {tokenizer.cfg.bits}-bit codes but {bigr} expects {model.cfg.bits} bits")
         source = source or f"official: {Path(bigr).name} + {Path(bae).name}"
         res = tokenizer.cfg.resolution
         domain = {"trained_on": f"ImageNet-1k photographs at {res}x{res} (1,000 classes)"}
@@ -262,12 +219,23 @@ class Engine(EditsMixin, FeaturesMixin):
             f"({self.source})"
         )
 
-    def _autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    @property
+    def frame_margin(self) -> int:
+        """Model pixels at the frame's edge that whole-picture edits keep clear of the picture: a tokenizer
+        trained on drawings with white borders decodes any frame's outermost pixels white."""
+        return int(self.domain.get("frame_margin", 0))
 
-    def _require_bigr(self) -> BiGR:
+    @property
+    def feature_layer(self) -> int:
+        """The layer recorded by the probe in the model's config, else the middle layer."""
+        cfg = self.require_bigr().cfg
+        return cfg.feature_layer if cfg.feature_layer is not None else cfg.n_layer // 2
+
+    def autocast(self):
+        """The precision's autocast on the engine's device (nothing in fp32)."""
+        return autocast(self.precision, self.device)
+
+    def require_bigr(self) -> BiGR:
         if self.bigr is None:
             raise InputError("these weights hold only a tokenizer; generation needs a BiGR model")
         return self.bigr
@@ -289,7 +257,7 @@ class Engine(EditsMixin, FeaturesMixin):
     def encode(self, images, fit_mode: str = "crop") -> torch.Tensor:
         """Images -> deterministic bits, BoolTensor [B, h, w, K]."""
         x = self.images_to_tensor(images, fit_mode)
-        with self._autocast():
+        with self.autocast():
             bits = self.tokenizer.encode(x, deterministic=True)
         return bits.permute(0, 2, 3, 1) > 0.5
 
@@ -303,7 +271,7 @@ class Engine(EditsMixin, FeaturesMixin):
     def decode_tensor(self, bits: torch.Tensor) -> torch.Tensor:
         if bits.dim() != 4 or bits.shape[1:] != (self.grid, self.grid, self.bits):
             raise InputError(f"bits must be [B, {self.grid}, {self.grid}, {self.bits}], got {tuple(bits.shape)}")
-        with self._autocast():
+        with self.autocast():
             x = self.tokenizer.decode(bits.to(self.device).float().permute(0, 3, 1, 2))
         return x.float().clamp(0, 1)
 
@@ -311,7 +279,7 @@ class Engine(EditsMixin, FeaturesMixin):
     def class_index(self, spec: ClassSpec) -> int:
         """A class given by index or name -> index; None -> the null (unconditional) class."""
         if spec is None:
-            return self._require_bigr().cfg.num_classes
+            return self.require_bigr().cfg.num_classes
         if isinstance(spec, str):
             if spec in self.class_names:
                 return self.class_names.index(spec)
@@ -325,7 +293,7 @@ class Engine(EditsMixin, FeaturesMixin):
 
     def class_weights(self, mix: dict[ClassSpec, float]) -> torch.Tensor:
         """{class: weight} -> a mixing vector over the class table (null class last)."""
-        w = torch.zeros(self._require_bigr().cfg.num_classes + 1, device=self.device)
+        w = torch.zeros(self.require_bigr().cfg.num_classes + 1, device=self.device)
         for spec, weight in mix.items():
             w[self.class_index(spec)] += float(weight)
         return w
@@ -343,19 +311,21 @@ class Engine(EditsMixin, FeaturesMixin):
         """The seed as given (checked), or a fresh random one for None, so a result can record it."""
         if seed is None:
             return random.randrange(2**31 - 1)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED - 4096:
-            raise InputError(f"seed must be a whole number in [0, {MAX_SEED - 4096}], got {seed!r}")
-        return int(seed)
+        return whole_number("seed", seed, 0, MAX_SEED - 4096)
 
     def noise_streams(self, seed: int | None, batch: int, seed_step: int = 0) -> SampleStreams:
         """Row i draws from seed + i (mixed with `seed_step` for an edit's later windows or rounds)."""
         return SampleStreams.from_seeds(sample_seeds(self.resolve_seed(seed), batch, seed_step), self.device)
 
+    def class_ids(self, spec: ClassSpec, n: int) -> torch.Tensor:
+        """The class (None: unconditional) as ids for a batch of n."""
+        return torch.full((n,), self.class_index(spec), dtype=torch.long, device=self.device)
+
     @torch.inference_mode()
     def sample_tokens(
         self,
-        tokens: torch.Tensor,
-        to_generate: torch.Tensor,
+        bits: torch.Tensor,
+        cells: torch.Tensor,
         classes: torch.Tensor,
         seed: int | None = 0,
         progress: Progress | None = None,
@@ -365,20 +335,20 @@ class Engine(EditsMixin, FeaturesMixin):
     ) -> torch.Tensor:
         """The single entry to the masked-decoding loop.
 
-        tokens [B, h, w, K] bool/{0,1}; to_generate [B, h, w] bool; classes: ids [B] (long, the
+        bits [B, h, w, K] bool/{0,1}; cells [B, h, w] bool, the tokens to generate; classes: ids [B] (long, the
         null id for unconditional) or mixing weights [B, num_classes + 1]. Returns bits [B, h, w, K].
         Row i samples with its own stream, seed + i: alone with that seed it samples the same.
         """
-        model = self.sampling_model()
+        model, graphs = self._sampling()
         params = self.sampling_params(**sampling)
-        b = tokens.shape[0]
-        flat_tokens = tokens.to(self.device).float().reshape(b, -1, self.bits)
-        flat_mask = to_generate.to(self.device).bool().reshape(b, -1)
+        b = bits.shape[0]
+        tokens = bits.to(self.device).float().reshape(b, -1, self.bits)
+        flat_cells = cells.to(self.device).bool().reshape(b, -1)
         cond = model.backbone.class_condition(classes.to(self.device))
         uncond = model.backbone.null_condition(b)
-        with self._autocast():
-            out = self.decode_loop(model, flat_tokens, flat_mask, cond, uncond, params, self.noise_streams(seed, b, seed_step),
-                                   progress, timer)
+        with self.autocast():
+            out = self.decode_loop(model, tokens, flat_cells, cond, uncond, params, self.noise_streams(seed, b, seed_step),
+                                   progress, timer, graphs=graphs)
         return out.reshape(b, self.grid, self.grid, self.bits) > 0.5
 
     def generate(
@@ -393,13 +363,42 @@ class Engine(EditsMixin, FeaturesMixin):
         specs = list(class_ids) if isinstance(class_ids, (list, tuple)) else [class_ids]
         if not specs:
             raise InputError("no class given")
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise InputError(f"num_samples must be a positive integer, got {num_samples!r}")
+        num_samples = whole_number("num_samples", num_samples, 1)
         ids = torch.tensor([self.class_index(s) for s in specs for _ in range(num_samples)], device=self.device)
         return self.decode(self.generate_tokens(ids, seed, progress, **sampling))
 
-    def generate_tokens(self, classes: torch.Tensor, seed: int | None = 0, progress: Progress | None = None, **sampling) -> torch.Tensor:
+    def generate_tokens(self, classes: torch.Tensor, seed: int | None = 0, progress: Progress | None = None,
+                        **sampling) -> torch.Tensor:
         b = classes.shape[0]
-        tokens = torch.zeros(b, self.grid, self.grid, self.bits, dtype=torch.bool, device=self.device)
+        bits = torch.zeros(b, self.grid, self.grid, self.bits, dtype=torch.bool, device=self.device)
         everything = torch.ones(b, self.grid, self.grid, dtype=torch.bool, device=self.device)
-        return self.sample_tokens(tokens, everything, classes, seed, progress, **sampling)
+        return self.sample_tokens(bits, everything, classes, seed, progress, **sampling)
+
+    def cost_model(self) -> CostModel:
+        """The unit costs of sampling on this engine's device, measured now (see `sampling.timing`)."""
+        blank = torch.zeros(1, self.grid, self.grid, self.bits, device=self.device)
+        model, graphs = self._sampling()
+        return measure_costs(model, graphs, self.device, self.autocast, lambda: self.decode_tensor(blank))
+
+    # ---- the tasks: each a function of the engine, in `edits` and `analysis` ----------------------
+    inpaint = task(edits.inpaint)
+    edit = task(edits.edit)
+    outpaint = task(edits.outpaint)
+    interpolate = task(edits.interpolate)
+    enrich = task(edits.enrich)
+    vary = task(edits.vary)
+    region_padding = task(edits.region_padding)
+    region_box = task(edits.region_box)
+    mask_cells = task(edits.mask_cells)
+    mask_preview = task(edits.mask_preview)
+    mask_preview_and_note = task(edits.mask_preview_and_note)
+    frame_preview = task(edits.frame_preview)
+    picture_note = task(edits.picture_note)
+    canvas_preview = task(edits.canvas_preview)
+    strength_cells = task(edits.strength_cells)
+    spread_cells = task(edits.spread_cells)
+    features = task(analysis.features)
+    layer_features = task(analysis.layer_features)
+    bit_features = task(analysis.bit_features)
+    pixel_features = task(analysis.pixel_features)
+    features_of_kind = task(analysis.features_of_kind)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from .config import BiGRConfig, TokenizerConfig
+from .model.config import BiGRConfig, TokenizerConfig
 from .engine import Engine
-from .model import BiGR
-from .tokenizer import BinaryAutoencoder
+from .model.bigr import BiGR
+from .model.tokenizer import BinaryAutoencoder
 
 TINY_TOKENIZER = TokenizerConfig(
     resolution=32, bits=8, nf=32, ch_mult=(1, 2), res_blocks=1, attn_resolutions=(16,), emb_dim=32

@@ -1,0 +1,60 @@
+"""The options the command line and the server share: which model to load and how to run it, and the sampling
+settings."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..devices import GRAPH_MODES, PRECISIONS
+from ..engine import Engine
+from ..errors import InputError
+from ..model.hub import OFFICIAL_MODELS
+from ..sampling.params import CFG_SCHEDULES, GUMBEL_SCHEDULES
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--weights", type=Path, default=None, help="our weights folder (default: the bundled model)")
+    g.add_argument("--model", choices=list(OFFICIAL_MODELS), default=None,
+                   help="an official model, downloaded from the Hugging Face Hub on first use")
+    g.add_argument("--bigr", type=Path, default=None, help="official BiGR checkpoint (.pt)")
+    g.add_argument("--bae", type=Path, default=None, help="official B-AE checkpoint (.th)")
+    g.add_argument("--heads", type=int, default=None,
+                   help="attention heads, for official-format files that match no release preset")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    g.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
+    g.add_argument("--graphs", choices=GRAPH_MODES, default="auto",
+                   help="replay sampling as recorded CUDA graphs (auto: on a GPU)")
+    g.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: bf16 on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32")
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sampling (defaults: the model's)")
+    g.add_argument("--cfg", dest="cfg_scale", type=float, help="classifier-free guidance scale")
+    g.add_argument("--cfg-schedule", choices=CFG_SCHEDULES)
+    g.add_argument("--iterations", type=int, help="unmasking iterations N")
+    g.add_argument("--gumbel", type=float, help="Gumbel noise temperature on the confidence")
+    g.add_argument("--gumbel-schedule", choices=GUMBEL_SCHEDULES)
+    g.add_argument("--steps", dest="diffusion_steps", type=int, help="transcoder diffusion steps T (of 256)")
+    g.add_argument("--temperature", type=float, help="transcoder logit temperature")
+    g.add_argument("--seed", type=int, default=0)
+
+
+def load_engine(args: argparse.Namespace) -> Engine:
+    """The engine the model options name (`add_model_args`)."""
+    options = dict(device=args.device, compile=args.compile, precision=args.precision, graphs=args.graphs,
+                   heads=args.heads)
+    chosen = [flag for flag, given in (("--weights", args.weights), ("--model", args.model),
+                                       ("--bigr/--bae", args.bigr or args.bae)) if given]
+    if len(chosen) > 1:
+        raise InputError(f"choose one source of weights, not {' and '.join(chosen)}")
+    if args.bigr or args.bae:
+        return Engine.from_pretrained(bigr=args.bigr, bae=args.bae, **options)
+    return Engine.from_pretrained(args.model or args.weights, **options)
+
+
+def sampling_kwargs(args: argparse.Namespace) -> dict:
+    """The sampling options given on the command line (the others stay the model's)."""
+    keys = ("cfg_scale", "cfg_schedule", "iterations", "gumbel", "gumbel_schedule", "diffusion_steps", "temperature")
+    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}

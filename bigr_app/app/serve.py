@@ -1,0 +1,76 @@
+"""BiGR Studio in the browser: `bigr-studio` (or `python app.py`) serves the bundled model on
+http://127.0.0.1:7860."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .options import add_model_args, load_engine
+from ..engine import DEFAULT_WEIGHTS, Engine
+from ..errors import BiGRError
+from ..model.hub import OFFICIAL_MODELS
+from ..images import EDITOR_LIMIT, set_max_pixels
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="bigr-studio", description=__doc__)
+    add_model_args(ap)
+    ap.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--share", action="store_true", help="also open a public share link (off by default)")
+    ap.add_argument("--max-samples", type=int, default=8, help="most samples one request may ask for")
+    ap.add_argument("--max-file-size", default="20mb", help="largest upload accepted")
+    ap.add_argument("--max-pixels", type=int, default=40_000_000, help="largest picture accepted, in pixels")
+    ap.add_argument("--editor-limit", type=int, default=EDITOR_LIMIT,
+                    help="pictures longer than this (px) go into the editors as reduced working copies; edits and "
+                         "downloads keep the original's full size")
+    ap.add_argument("--concurrency", type=int, default=1, help="requests sampled at the same time")
+    ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
+    return ap.parse_args(argv)
+
+
+def load_app_engine(args) -> Engine:
+    if not (args.bigr or args.bae or args.weights or args.model) and not (DEFAULT_WEIGHTS / "config.json").is_file():
+        logging.warning("the bundled model is not in %s yet; serving a random tiny model", DEFAULT_WEIGHTS)
+        from ..tiny import random_tiny_engine
+
+        return random_tiny_engine(args.device, precision=args.precision)
+    return load_engine(args)
+
+
+BUNDLED = "bundled emoji model"
+
+
+def model_menu(args, engine: Engine) -> dict:
+    """The app's model picker: the model served at start, the bundled one, and every official model."""
+    options = dict(device=args.device, compile=args.compile, precision=args.precision, graphs=args.graphs)
+    bundled_here = (DEFAULT_WEIGHTS / "config.json").is_file()
+    serving_bundled = bundled_here and not (args.weights or args.bigr or args.bae or args.model)
+    start = args.model or (BUNDLED if serving_bundled else engine.source)
+    menu = {start: lambda: load_app_engine(args)}  # loaded again when picked again: no second model kept in memory
+    if bundled_here:
+        menu.setdefault(BUNDLED, lambda: Engine.from_pretrained(None, **options))
+    for name in OFFICIAL_MODELS:
+        menu.setdefault(name, lambda name=name: Engine.from_pretrained(name, **options))
+    return menu
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        set_max_pixels(args.max_pixels)
+        engine = load_app_engine(args)
+    except BiGRError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from .ui import CSS, build_ui
+
+    demo = build_ui(engine, max_samples=args.max_samples, models=model_menu(args, engine),
+                    editor_limit=args.editor_limit)
+    demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size, css=CSS,
+                show_error=True)
+    return 0
+

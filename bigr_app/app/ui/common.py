@@ -1,0 +1,140 @@
+"""What every tab shares: error handling, the editor and result widgets, "send to"."""
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from ...errors import BiGRError, InputError
+from ...images import for_display
+from ..saving import read_params
+
+log = logging.getLogger("bigr_app.ui")
+UNCONDITIONAL = "(unconditional)"
+
+
+def friendly_errors(fn):
+    """Engine errors become a readable message in the page; anything else is logged and reported
+    without a traceback, and the server carries on."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BiGRError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception as e:  # noqa: BLE001 - the server must keep serving
+            log.exception("request failed")
+            raise gr.Error(f"Internal error ({type(e).__name__}): {e}", print_exception=False) from None
+
+    return wrapper
+
+
+def editor_parts(value: dict | None) -> tuple[Image.Image, np.ndarray | None]:
+    """An ImageEditor value -> (background image, painted mask or None). Paint on any layer counts."""
+    if not value or value.get("background") is None:
+        raise InputError("no image: upload a picture first")
+    background = value["background"]
+    if not isinstance(background, Image.Image):
+        background = Image.fromarray(np.asarray(background))
+    mask = np.zeros((background.height, background.width), bool)
+    for layer in value.get("layers") or []:
+        if layer is None:
+            continue
+        layer = layer if isinstance(layer, Image.Image) else Image.fromarray(np.asarray(layer))
+        alpha = np.asarray(layer.convert("RGBA").getchannel("A"))
+        if alpha.shape == mask.shape:
+            mask |= alpha > 127
+    return background, (mask if mask.any() else None)
+
+
+def format_seconds(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def result_panel(label: str, elem_id: str) -> SimpleNamespace:
+    """A gallery of display copies (whole pictures), the full-size PNGs to download, and what acts on the picked
+    one (the first when none is picked): send it to an editing tab, reuse its seed."""
+    gallery = gr.Gallery(label=label, columns=4, height=320, format="png", interactive=False, elem_id=elem_id,
+                         elem_classes=["result-gallery"],
+                         object_fit="contain")
+    files = gr.File(label="Download PNGs (full size, parameters embedded)", file_count="multiple",
+                    interactive=False, elem_id=f"{elem_id}-files")
+    picked = gr.State(None)
+    with gr.Row():
+        send = tuple(gr.Button(f"Send to {name}", size="sm") for name in ("Inpaint", "Edit", "Outpaint"))
+        reuse = gr.Button("♻ Reuse seed", size="sm", elem_id=f"{elem_id}-reuse")
+    # the pick is the file itself, not its index: a pick from an earlier gallery then no longer matches, with no
+    # separate "clear on change" event that a quick click could overtake
+    gallery.select(picked_path, files, picked, api_name=False)
+    return SimpleNamespace(gallery=gallery, files=files, picked=picked, send=send, reuse=reuse)
+
+
+def file_paths(files) -> list[str]:
+    return [f if isinstance(f, str) else getattr(f, "path", None) or f.get("path") for f in files or []]
+
+
+def picked_path(files, evt: gr.SelectData) -> str | None:
+    paths = file_paths(files)
+    return paths[evt.index] if 0 <= evt.index < len(paths) else None
+
+
+def save_view(image: Image.Image, path: Path) -> Path:
+    """The copy of a saved result that the page shows (see `images.for_display`); the file itself if it fits."""
+    view = for_display(image)
+    if view is image:
+        return path
+    enlarged = view.width > image.width  # crisp pixels: PNG; a reduced photo: JPEG, quick to send
+    out = path.with_name(path.stem + (".view.png" if enlarged else ".view.jpg"))
+    view.save(out, **({} if enlarged else {"quality": 90}))
+    return out
+
+
+BRUSH_SHARE = 0.04  # brush radius as a share of the picture's short side
+
+
+def tools_for(size: tuple[int, int] | None) -> dict:
+    """Brush and eraser sized for a picture of `size` (the editor's are in picture pixels, 25 by default)."""
+    radius = max(1, round(min(size) * BRUSH_SHARE)) if size else 8
+    return dict(brush=gr.Brush(default_size=radius, colors=["#ff2828"], color_mode="fixed"),
+                eraser=gr.Eraser(default_size=radius))
+
+
+def editor(label: str, elem_id: str) -> gr.ImageEditor:
+    """A paint editor with no upload of its own: pictures come in through the tab's drop zone (see
+    `picture.load_picture`), so that the editor only ever holds a working copy."""
+    return gr.ImageEditor(label=label, type="pil", image_mode="RGBA", sources=[], elem_id=elem_id, transforms=[],
+                          layers=False, height=420, **tools_for(None))
+
+
+def picked_file(picked: str | None, files) -> str:
+    """The full-size file of the picked result (the first if none of these is picked)."""
+    paths = file_paths(files)
+    if not paths:
+        raise InputError("nothing here yet: make a picture first")
+    return picked if picked in paths else paths[0]
+
+
+def editor_value(image: Image.Image) -> gr.ImageEditor:
+    """An editor holding `image`, with nothing painted, its brush sized for it."""
+    return gr.ImageEditor({"background": image, "layers": [], "composite": image}, **tools_for(image.size))
+
+
+def send_to(studio, tab_id: str, picked: str | None, files, request: gr.Request = None) -> tuple[Any, Any, Any]:
+    """The picked result into an editing tab, through the same path as a dropped picture: (its state, editor
+    value, the tab)."""
+    picture, value, _ = studio.picture_uploaded(picked_file(picked, files), request)
+    return picture, value, gr.Tabs(selected=tab_id)
+
+
+def reuse_seed(picked: str | None, files) -> int:
+    """The picked result's own seed, from its PNG: with it, the first sample is that picture again."""
+    return int(read_params(picked_file(picked, files))["seed"])

@@ -1,0 +1,311 @@
+"""The masked tabs: Inpaint, Edit class and Outpaint (canvas expansion or in-frame)."""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from ...edits.inpaint import PASTES, REGIONS
+from ...errors import InputError
+from ...images import for_display, open_image
+from ...resources import ASSETS
+from .common import UNCONDITIONAL, editor, editor_parts, editor_value, friendly_errors, log, result_panel
+from .picture import Picture, in_editor, load_picture, mask_file_at
+
+EXPAND, IN_FRAME = "expand the canvas", "in-frame (paint what to keep)"
+OUTPAINT_SIDES = ("side_left", "side_top", "side_right", "side_bottom")
+
+
+class MaskedActions:
+    # ---- the tab's picture: the original on the server, a working copy in the editor ------------
+    def picture_uploaded(self, path: str | None, request: gr.Request = None) -> tuple:
+        """A dropped picture: kept in the session's folder, its working copy into the editor, nothing painted."""
+        if path is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        picture = load_picture(path, self.session_folder(request, "pictures"), self.editor_limit)
+        return picture, editor_value(picture.working), None
+
+    @staticmethod
+    def read_editor(editor, picture: Picture | None) -> tuple[Picture, np.ndarray | None]:
+        """The tab's picture (see `in_editor`) and the paint on its working copy."""
+        background, painted = editor_parts(editor)
+        return in_editor(picture, background), painted
+
+    def painted(self, editor, picture: Picture | None) -> tuple[Picture | None, np.ndarray | None]:
+        """After a stroke: the tab's picture and the paint on its working copy."""
+        if not editor or editor.get("background") is None:
+            return None, None
+        return self.read_editor(editor, picture)
+
+    def example_loaded(self, editor) -> tuple:
+        """An example (picture and painted mask) set into the editor: the tab's picture, paint and preview."""
+        picture, painted = self.read_editor(editor, None)
+        return (picture, painted, *self.preview(picture, painted, None, "auto", 0, "crop", 0))
+
+    def preview(self, picture: Picture | None, painted, mask_file, region, padding, fit, grow,
+                keep: bool = False) -> tuple[Image.Image | None, str]:
+        """The cells that will be regenerated, drawn on the working copy (sized for display), and a note on what
+        to expect, from what the server holds: nothing of the picture crosses the network. keep: the mask is
+        what to keep (in-frame outpainting)."""
+        if picture is None:
+            return None, ""
+        try:
+            mask = mask_file_at(mask_file, picture.working.size) if mask_file else painted
+            if mask is None:
+                note = self.engine.picture_note(picture.working, fit=fit, size=picture.size)
+                return for_display(picture.working), note
+            options = dict(fit=fit, grow=int(grow), region=region, padding=int(padding) or None, size=picture.size)
+            preview, note = self.engine.mask_preview_and_note(picture.working, ~mask if keep else mask, **options)
+            return for_display(preview), note
+        except InputError as e:
+            return for_display(picture.working), f"**Nothing to regenerate yet.** {e}"
+
+    def outpaint_preview(self, picture: Picture | None, painted, mask_file, region, padding, fit, grow, mode,
+                         left, top, right, bottom) -> tuple[Image.Image | None, str]:
+        """Expand mode: the expanded frame (the picture, the new area hatched, the model windows); in-frame: the
+        cells regenerated around what is painted to keep."""
+        if mode == IN_FRAME:
+            return self.preview(picture, painted, mask_file, region, padding, fit, grow, keep=True)
+        if picture is None:
+            return None, ""
+        try:
+            expand = (int(left), int(top), int(right), int(bottom))
+            frame = self.engine.canvas_preview(picture.working, expand, size=picture.size)
+        except InputError as e:
+            return for_display(picture.working), f"**Nothing to generate yet.** {e}"
+        w, h = picture.size
+        return frame, (f"{w}x{h} → {w + expand[0] + expand[2]}x{h + expand[1] + expand[3]}: the hatched area is "
+                       "generated window by window, nearest to the picture first.")
+
+    def picture_and_mask(self, editor, picture, mask_file) -> tuple[Image.Image, Any]:
+        """The original picture and the full-size mask: an uploaded mask file (white = regenerate) if given, else
+        the paint, scaled up from the working copy."""
+        picture, painted = self.read_editor(editor, picture)
+        if mask_file:
+            return picture.original(), open_image(mask_file)
+        return picture.original(), (None if painted is None else picture.full_mask(painted))
+
+    # ---- the actions --------------------------------------------------------------------------
+    def _masked(self, task, editor, picture, mask_file, class_name, blend_mode, radius, region, padding, fit, grow,
+                n, seed, cfg, iterations, gumbel, steps, strength, paste, request, progress):
+        image, mask = self.picture_and_mask(editor, picture, mask_file)
+        if mask is None:
+            raise InputError("no mask: paint over the region first (brush tool), or upload a mask image")
+        kwargs = dict(num_samples=self.samples(n), seed=int(seed), fit=fit, blend_mode=blend_mode,
+                      feather_radius=float(radius), grow=int(grow), region=region, padding=int(padding) or None,
+                      strength=float(strength), paste=paste, progress=self.reporter(progress),
+                      **self.sampling(cfg, iterations, gumbel, steps))
+        spec = self.class_spec(class_name)
+        start = time.perf_counter()
+        if task == "edit":
+            result = self.engine.edit(image, mask, spec, **kwargs)
+        elif task == "outpaint":
+            result = self.engine.outpaint(image, mask=mask, class_id=spec, **kwargs)
+        else:
+            result = self.engine.inpaint(image, mask, class_id=spec, **kwargs)
+        log.info("%s of a %dx%d picture: %.2f s in the engine", task, image.width, image.height,
+                 time.perf_counter() - start)
+        return self.save(result, result.params, request)
+
+    def inpaint(self, editor, picture, mask_file, class_name, blend_mode, radius, region, padding, fit, grow, n,
+                seed, cfg, iterations, gumbel, steps, strength=1.0, paste="mask", request: gr.Request = None,
+                progress=gr.Progress()):
+        return self._masked("inpaint", editor, picture, mask_file, class_name, blend_mode, radius, region, padding,
+                            fit, grow, n, seed, cfg, iterations, gumbel, steps, strength, paste, request, progress)
+
+    def edit(self, editor, picture, mask_file, class_name, blend_mode, radius, region, padding, fit, grow, n, seed,
+             cfg, iterations, gumbel, steps, strength=1.0, paste="cells", request: gr.Request = None,
+             progress=gr.Progress()):
+        if class_name in (None, "", UNCONDITIONAL):
+            raise InputError("pick the target class")
+        return self._masked("edit", editor, picture, mask_file, class_name, blend_mode, radius, region, padding,
+                            fit, grow, n, seed, cfg, iterations, gumbel, steps, strength, paste, request, progress)
+
+    def outpaint(self, editor, picture, mode, left, top, right, bottom, mask_file, class_name, blend_mode, radius,
+                 region, padding, fit, grow, n, seed, cfg, iterations, gumbel, steps, strength=1.0, paste="mask",
+                 request: gr.Request = None, progress=gr.Progress()):
+        if mode == IN_FRAME:
+            return self._masked("outpaint", editor, picture, mask_file, class_name, blend_mode, radius, region,
+                                padding, fit, grow, n, seed, cfg, iterations, gumbel, steps, strength, paste, request,
+                                progress)
+        image = self.read_editor(editor, picture)[0].original()
+        result = self.engine.outpaint(
+            image, expand=(int(left), int(top), int(right), int(bottom)), class_id=self.class_spec(class_name),
+            num_samples=self.samples(n), seed=int(seed), progress=self.reporter(progress),
+            **self.sampling(cfg, iterations, gumbel, steps),
+        )
+        return self.save(result, result.params, request)
+
+
+# ---- layout -------------------------------------------------------------------------------
+def example_editors() -> list[dict]:
+    """Examples in assets/examples: NAME.png with NAME_mask.png (white = regenerate)."""
+    out = []
+    for img in sorted((ASSETS / "examples").glob("*.png")):
+        mask_path = img.with_name(img.stem + "_mask.png")
+        if img.stem.endswith("_mask") or not mask_path.is_file():
+            continue
+        out.append({"background": str(img), "layers": [str(mask_layer(mask_path))], "composite": None})
+    return out
+
+
+def mask_layer(mask_path: Path) -> Path:
+    """A white-on-black mask file -> a transparent layer with red paint (what the editor shows)."""
+    layer_path = Path(tempfile.gettempdir()) / "bigr-studio-examples" / mask_path.name
+    if not layer_path.is_file():
+        layer_path.parent.mkdir(parents=True, exist_ok=True)
+        m = np.asarray(Image.open(mask_path).convert("L")) > 127
+        rgba = np.zeros(m.shape + (4,), np.uint8)
+        rgba[m] = (255, 40, 40, 255)
+        Image.fromarray(rgba, "RGBA").save(layer_path)
+    return layer_path
+
+
+# Fit applies to region "whole" only: shown or hidden in the page, from each tab's Region radio (a server round
+# trip for it made every Region click 0.8 s slower)
+SYNC_FIT = ("() => { for (const tab of ['inpaint', 'edit', 'outpaint']) {"
+            " const region = document.querySelector(`#${tab}-region input:checked`)?.value;"
+            " document.getElementById(`${tab}-fit`)?.classList.toggle('hidden-knob', region !== 'whole'); }"
+            " return []; }")
+FIT_INFO = ("region whole: crop fits the centre square (the sides are left out), letterbox the whole picture on "
+            "white; masked and auto regions are always letterboxed")
+
+
+def mask_controls(choices: list[str], prefix: str, visible: bool = True, paste: str = "mask") -> SimpleNamespace:
+    """Class, then the mask options in a group (`group`) that a tab can hide."""
+    cls = gr.Dropdown(choices, value=choices[0], label="Class", filterable=True, elem_id=f"{prefix}-class")
+    with gr.Column(visible=visible) as group:
+        with gr.Row():
+            blend_mode = gr.Radio(["none", "feather", "poisson"], value="feather", label="Blend",
+                                  elem_id=f"{prefix}-blend")
+            radius = gr.Slider(0, 32, value=4, step=1, label="Feather radius (model px; scales with the picture)")
+            grow = gr.Slider(-2, 2, value=0, step=1, label="Grow / shrink mask (cells)")
+        with gr.Row():
+            strength = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Strength", elem_id=f"{prefix}-strength",
+                                 info="share of the masked cells resampled; the others keep the picture's codes")
+            paste = gr.Radio(list(PASTES), value=paste, label="Paste", elem_id=f"{prefix}-paste",
+                             info="cells: every pixel of the regenerated cells; mask: only the painted pixels")
+        with gr.Row():
+            region = gr.Radio(list(REGIONS), value="auto", label="Region", elem_id=f"{prefix}-region",
+                              info="masked: only the mask's surroundings, at the model's full resolution; "
+                                   "whole: the whole picture; auto: masked when that is smaller")
+            padding = gr.Slider(0, 64, value=0, step=1, label="Padding around the mask (model px; 0: 1/8 of the model)")
+            fit = gr.Radio(["crop", "letterbox"], value="crop", label="Fit", info=FIT_INFO, elem_id=f"{prefix}-fit",
+                           elem_classes=["hidden-knob"])
+        mask_file = gr.File(label="Or upload a mask (white = regenerate; replaces the painting)", file_types=["image"],
+                            height=120, elem_id=f"{prefix}-mask-file")
+    region.change(None, None, None, api_name=False, show_progress="hidden", js=SYNC_FIT)
+    return SimpleNamespace(cls=cls, blend=blend_mode, radius=radius, region=region, padding=padding, fit=fit,
+                           grow=grow, strength=strength, paste=paste, mask_file=mask_file, group=group,
+                           restorable=dict(class_id=cls, blend=blend_mode, radius=radius, region=region,
+                                           padding=padding, fit=fit, grow=grow, strength=strength, paste=paste))
+
+
+def mask_inputs(controls: SimpleNamespace) -> list:
+    """The mask options in the order the masked actions take them."""
+    c = controls
+    return [c.mask_file, c.cls, c.blend, c.radius, c.region, c.padding, c.fit, c.grow]
+
+
+def picture_panel(label: str, prefix: str) -> SimpleNamespace:
+    """The tab's picture: a drop zone for the file (sent once, as it is), the editor with its working copy, and
+    the session's state: the picture (`Picture`) and the paint last seen."""
+    upload = gr.File(label="Your picture (any size: drop it here, or click)", file_types=["image"], height=90,
+                     elem_id=f"{prefix}-picture")
+    ed = editor(label, f"{prefix}-editor")
+    picture, painted = gr.State(None), gr.State(None)
+    return SimpleNamespace(upload=upload, editor=ed, picture=picture, painted=painted)
+
+
+def watch_previews(studio, panel: SimpleNamespace, controls: SimpleNamespace, preview, note, preview_fn=None,
+                   extra: list | None = None) -> dict:
+    """The preview follows the paint (the editor sends its working copy) and every knob (nothing of the picture is
+    sent: the server holds it). `preview_fn(picture, painted, *knobs, *extra)` makes it (default: the cells).
+    Returns the knobs' preview event, for what loads a picture."""
+    preview_fn = preview_fn or studio.preview
+    knobs = [controls.mask_file, controls.region, controls.padding, controls.fit, controls.grow, *(extra or [])]
+
+    show_preview = dict(fn=friendly_errors(preview_fn), inputs=[panel.picture, panel.painted, *knobs],
+                        outputs=[preview, note], api_name=False, show_progress="hidden")
+    for knob in knobs:
+        knob.change(trigger_mode="always_last", **show_preview)
+    # the paint first, then the preview with the knobs as they are by then (a slow export must not bring back
+    # the values from when it started)
+    panel.editor.input(friendly_errors(studio.painted), [panel.editor, panel.picture],
+                       [panel.picture, panel.painted], trigger_mode="always_last", api_name=False,
+                       show_progress="hidden").then(**show_preview)
+    # a picture set by a function fires no change in the editor: each way in shows its preview itself
+    panel.upload.upload(friendly_errors(studio.picture_uploaded), panel.upload,
+                        [panel.picture, panel.editor, panel.painted], api_name=False,
+                        show_progress="hidden").then(**show_preview)
+    panel.editor.clear(lambda: (None, None, None, ""), None, [panel.picture, panel.painted, preview, note],
+                       api_name=False, show_progress="hidden")
+    return show_preview
+
+
+def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, editor_label: str, button: str,
+               unconditional: bool, examples: list[dict] | None = None, paste: str = "mask") -> SimpleNamespace:
+    """A tab with a paintable editor, the live cell preview, mask options and a result panel."""
+    action = getattr(studio, prefix)
+    with gr.Tab(title, id=prefix):
+        with gr.Row():
+            with gr.Column():
+                panel = picture_panel(editor_label, prefix)
+            preview = gr.Image(label="Cells that will be regenerated", type="pil", interactive=False,
+                               elem_id=f"{prefix}-preview", height=420)
+        note = gr.Markdown(elem_id=f"{prefix}-note")
+        controls = mask_controls(studio.class_choices(unconditional), prefix, paste=paste)
+        btn = gr.Button(button, variant="primary", elem_id=f"{prefix}-button")
+        stop = gr.Button("Stop", size="sm")
+        results = result_panel("Results", f"{prefix}-gallery")
+        if examples:
+            gr.Examples([[e] for e in examples], inputs=[panel.editor], label="Examples (image + mask)",
+                        fn=friendly_errors(studio.example_loaded), run_on_click=True,
+                        outputs=[panel.picture, panel.painted, preview, note])
+    show_preview = watch_previews(studio, panel, controls, preview, note)
+    evt = btn.click(friendly_errors(action), [panel.editor, panel.picture, *mask_inputs(controls), *settings.samp,
+                                              controls.strength, controls.paste],
+                    [results.gallery, results.files], api_name=prefix)
+    stop.click(None, None, None, cancels=[evt], api_name=False)
+    return SimpleNamespace(panel=panel, editor=panel.editor, cls=controls.cls, results=results,
+                           show_preview=show_preview,
+                           restorable=dict(controls.restorable, editor=panel.editor, picture=panel.picture))
+
+
+def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
+    """Expand the canvas by pixels on any side, or keep a painted region and regenerate the rest of the frame;
+    each mode shows only its own controls, and the preview shows what the mode will do."""
+    with gr.Tab("Outpaint", id="outpaint"):
+        with gr.Row():
+            with gr.Column():
+                panel = picture_panel("Picture (in-frame mode: paint what to keep)", "outpaint")
+            with gr.Column():
+                mode = gr.Radio([EXPAND, IN_FRAME], value=EXPAND, label="Mode", elem_id="outpaint-mode")
+                with gr.Column() as sides_group:
+                    sides = [gr.Slider(0, 4096, value=64 if side == "Right" else 0, step=8, label=f"{side} (px)",
+                                       elem_id=f"outpaint-{side.lower()}") for side in ("Left", "Top", "Right", "Bottom")]
+                preview = gr.Image(label="Preview (hatched: generated; outlines: the model's windows)", type="pil",
+                                   interactive=False, elem_id="outpaint-preview", height=360)
+        note = gr.Markdown(elem_id="outpaint-note")
+        controls = mask_controls(studio.class_choices(True), "outpaint", visible=False)
+        btn = gr.Button("Outpaint", variant="primary", elem_id="outpaint-button")
+        stop = gr.Button("Stop", size="sm")
+        results = result_panel("Outpainted", "outpaint-gallery")
+    show_preview = watch_previews(studio, panel, controls, preview, note, studio.outpaint_preview, [mode, *sides])
+    mode.change(lambda m: (gr.Column(visible=m == EXPAND), gr.Column(visible=m == IN_FRAME)), mode,
+                [sides_group, controls.group], api_name=False, show_progress="hidden")
+    evt = btn.click(friendly_errors(studio.outpaint), [panel.editor, panel.picture, mode, *sides,
+                                                       *mask_inputs(controls), *settings.samp, controls.strength,
+                                                       controls.paste],
+                    [results.gallery, results.files], api_name="outpaint")
+    stop.click(None, None, None, cancels=[evt], api_name=False)
+    return SimpleNamespace(panel=panel, editor=panel.editor, cls=controls.cls, results=results,
+                           show_preview=show_preview,
+                           restorable=dict(controls.restorable, editor=panel.editor, picture=panel.picture, mode=mode,
+                                           **dict(zip(OUTPAINT_SIDES, sides))))

@@ -1,0 +1,138 @@
+"""`Studio`: the app's state (the served model, output folders, timing) and every tab's actions, each a thin
+layer over one `Engine` method that saves its results as PNGs with their parameters embedded."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import gradio as gr
+
+from ...engine import Engine
+from ...errors import BiGRError, InputError
+from ...model.hub import OFFICIAL_MODELS
+from ...images import EDITOR_LIMIT
+from ..saving import picture_params, save_png
+from ...sampling.timing import Calibration, measure_costs
+from .common import UNCONDITIONAL, format_seconds, log, save_view
+from .enrich import EnrichActions
+from .explore import ExploreActions, load_explore_index
+from .generate import GenerateActions
+from .interpolate import InterpolateActions
+from .masked import MaskedActions
+from .pnginfo import PngInfoActions
+
+ModelMenu = dict[str, Callable[[], Engine]]  # label -> loads that model; the first is the one served at start
+
+
+class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, ExploreActions, PngInfoActions):
+    """Outputs go to a private temporary folder per session."""
+
+    def __init__(self, engine: Engine, max_samples: int = 8, models: ModelMenu | None = None,
+                 editor_limit: int = EDITOR_LIMIT):
+        self.max_samples = max_samples
+        self.editor_limit = editor_limit
+        self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
+        self.models = models or {engine.source: lambda: engine}
+        self.model = next(iter(self.models))
+        self.use(engine)
+
+    def use(self, engine: Engine) -> None:
+        self.engine = engine
+        self.costs = measure_costs(engine) if engine.bigr is not None else None
+        self.calibration = Calibration()
+        self.explore = load_explore_index(engine)
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        """The picker's (label, name) pairs: an official model's label says what it downloads on first use."""
+        return [(f"{name} · {OFFICIAL_MODELS[name].download_mb / 1000:.1f} GB download" if name in OFFICIAL_MODELS
+                 else name, name) for name in self.models]
+
+    def header(self) -> str:
+        return f"# BiGR Studio\n**Model:** {self.engine.describe()}"
+
+    def switch_model(self, choice: str, progress=gr.Progress(track_tqdm=True)) -> str:
+        """Load the chosen model (an official one downloads on first use) and serve it from now on.
+        On failure the current model stays and the reason is shown."""
+        if choice == self.model:
+            return choice
+        if choice not in self.models:
+            raise InputError(f"unknown model {choice!r}")
+        progress(0, desc=f"loading {choice}")
+        try:
+            engine = self.models[choice]()
+        except BiGRError as e:
+            gr.Warning(f"{choice} could not be loaded; still serving {self.model}. {e}")
+            return self.model
+        self.use(engine)
+        self.model = choice
+        log.info("now serving %s", engine.describe())
+        return choice
+
+    # ---- plumbing -------------------------------------------------------------------------
+    def class_choices(self, unconditional: bool) -> list[str]:
+        return ([UNCONDITIONAL] if unconditional else []) + list(self.engine.class_names)
+
+    def class_spec(self, name: str | None):
+        if name in (None, "", UNCONDITIONAL):
+            return None
+        return name
+
+    def sampling(self, cfg, iterations, gumbel, steps) -> dict:
+        return dict(cfg_scale=float(cfg), iterations=int(iterations), gumbel=float(gumbel), diffusion_steps=int(steps))
+
+    def samples(self, n) -> int:
+        n = int(n)
+        if not 1 <= n <= self.max_samples:
+            raise InputError(f"number of samples must be between 1 and {self.max_samples}")
+        return n
+
+    def session_dir(self, request: gr.Request | None) -> Path:
+        """This request's results folder, inside the session's."""
+        folder = self.session_folder(request, time.strftime("%Y%m%d-%H%M%S"))
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def session_folder(self, request: gr.Request | None, name: str) -> Path:
+        """A folder of the browser session's own (removed with the session)."""
+        return self.root / (getattr(request, "session_hash", None) or "local") / name
+
+    def forget_session(self, request: gr.Request) -> None:
+        shutil.rmtree(self.session_folder(request, ""), ignore_errors=True)
+
+    def save(self, images, params: dict, request) -> tuple[list[str], list[str]]:
+        """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files)."""
+        start = time.perf_counter()
+        folder = self.session_dir(request)
+        task = params.get("task", "result")
+        files = [save_png(img, folder / f"{task}_{i:02d}.png", picture_params(params, i))
+                 for i, img in enumerate(images)]
+        views = [str(save_view(img, f)) for img, f in zip(images, files)]
+        log.info("%s: %d picture(s) saved in %.2f s", task, len(files), time.perf_counter() - start)
+        return views, [str(f) for f in files]
+
+    @staticmethod
+    def reporter(progress: gr.Progress):
+        return lambda done, total: progress((done, total), desc="sampling", unit="iterations")
+
+    def expected_time(self, n, cfg, iterations, steps) -> str:
+        """The expected time of a generation at these settings: the cost model measured at start-up, scaled by
+        how the last generations compared with it."""
+        if self.costs is None:
+            return ""
+        try:
+            params = self.engine.sampling_params(cfg_scale=float(cfg), iterations=int(iterations),
+                                                 diffusion_steps=int(steps))
+        except (BiGRError, TypeError, ValueError):
+            return "Expected time: — (settings out of range)"
+        tokens, factor = self.engine.grid**2, self.calibration.factor
+        one = factor * self.costs.estimate(params, tokens, tokens)
+        many = factor * self.costs.estimate(params, tokens, tokens, batch=int(n))
+        half = factor * self.costs.estimate(params, tokens // 2, tokens)
+        runs = len(self.calibration.ratios)
+        basis = f"following the last {runs} run{'s' * (runs > 1)}" if runs else "measured at start-up"
+        return (f"Expected time on this {self.costs.device.upper()}: about **{format_seconds(one)}** per picture "
+                f"({format_seconds(many)} for {int(n)}), half-picture inpainting about {format_seconds(half)}; "
+                f"{basis}")

@@ -1,0 +1,115 @@
+"""The one masked-decoding loop that every task (generation, inpainting, editing, interpolation,
+enrichment, variations) runs.
+
+Start from known tokens and a mask of tokens to generate. Each iteration: the backbone sees the
+grid with the still-unknown tokens replaced by the mask token; the transcoder turns the outputs
+at unknown positions into bit probabilities; the most confident positions (mean |p - 0.5| * 2,
+plus Gumbel noise) are fixed by sampling their bits; the schedule says how many stay unknown.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable
+
+import torch
+
+from ..errors import SamplingError
+from ..model.bigr import BiGR
+from .bernoulli import sample_bits
+from .graphs import GraphCache, replayed
+from .noise import Noise, SampleStreams, uniform
+from .params import SamplingParams, scheduled, still_masked
+from .timing import PhaseTimer
+
+def gumbel_noise(shape, device, noise: Noise) -> torch.Tensor:
+    u = uniform(shape, device, noise).clamp_(1e-20, 1.0 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+def confidence_rank(confidence: torch.Tensor, noise: Noise) -> torch.Tensor:
+    """Rank of each position by confidence (0 = most confident) per row, ties broken at random.
+
+    Saturated probabilities make exact ties common; breaking them by position would always
+    decide the top-left tokens first.
+    """
+    shuffle = uniform(confidence.shape, confidence.device, noise).argsort(dim=1)
+    order = confidence.gather(1, shuffle).argsort(dim=1, descending=True, stable=True)
+    return shuffle.gather(1, order).argsort(dim=1)
+
+
+@torch.inference_mode()
+def masked_decode(
+    model: BiGR,
+    tokens: torch.Tensor,
+    cells: torch.Tensor,
+    cond: torch.Tensor,
+    uncond: torch.Tensor | None,
+    params: SamplingParams,
+    noise: Noise = None,
+    progress: Callable[[int, int], None] | None = None,
+    timer: PhaseTimer | None = None,
+    return_order: bool = False,
+    graphs: GraphCache | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Fill in the tokens at the `cells` to generate.
+
+    tokens [B, N, K] (values at the cells are ignored), cells [B, N] bool, cond / uncond [B, D] class
+    embeddings (uncond None: no guidance). Returns [B, N, K] bits in {0, 1}; tokens outside the cells are
+    returned unchanged. `graphs`: recorded replays of the backbone and the transcoder (CUDA). With `return_order`, also
+    [B, N] ints: the iteration at which each token was decided (-1 for given tokens). `noise`: one
+    generator for the batch, or `SampleStreams` (one per row, so a row samples the same beside any others,
+    given the same number of tokens to generate).
+    """
+    params = params.validated(model.cfg.train_diffusion_steps)
+    timer = timer or PhaseTimer()
+    tokens = torch.where(cells[..., None], torch.zeros_like(tokens), tokens).float()
+    unknown = cells.clone()
+    # Each row's count of unknown tokens before and after an iteration follows from the schedule alone,
+    # so the host knows it: reading the starting counts here is the only wait for the device until the end.
+    total = unknown.sum(1)
+    totals = total.tolist()
+    schedule = params.mask_schedule
+    if schedule == "auto":
+        schedule = "cosine" if all(t == unknown.shape[1] for t in totals) else "linear"
+    use_cfg = uncond is not None and params.cfg_scale != 1.0
+    both_conds = torch.cat([cond, uncond]) if use_cfg else cond
+    decided_at = torch.full(unknown.shape, -1, dtype=torch.long, device=tokens.device)
+    backbone = functools.partial(replayed, graphs, "backbone", model.backbone)
+
+    for it in range(params.iterations):
+        ratio = (it + 1) / params.iterations
+        before = [still_masked(t, it / params.iterations, schedule) for t in totals]
+        if progress is not None:
+            progress(it + 1, params.iterations)
+        if before == [still_masked(t, ratio, schedule) for t in totals]:
+            continue
+        batch_tokens = torch.cat([tokens, tokens]) if use_cfg else tokens
+        batch_unknown = torch.cat([unknown, unknown]) if use_cfg else unknown
+        hidden = timer.measure("backbone", backbone, batch_tokens, batch_unknown, both_conds)
+        rows = torch.nonzero_static(unknown, size=sum(before)).unbind(1)  # nonzero() would wait for the device
+        row_noise = noise.rows(before) if isinstance(noise, SampleStreams) else noise  # rows are row-major
+        h_cond = hidden[: len(tokens)][rows]
+        h_uncond = hidden[len(tokens):][rows] if use_cfg else None
+        p = timer.measure(
+            "transcoder", sample_bits, model.transcoder, h_cond, h_uncond,
+            cfg_scale=scheduled(params.cfg_scale, ratio, params.cfg_schedule),
+            steps=params.diffusion_steps, temperature=params.temperature, noise=row_noise, graphs=graphs,
+        )
+        confidence = torch.full(unknown.shape, -math.inf, device=tokens.device)
+        score = (p - 0.5).abs().mul(2).mean(-1)
+        gumbel = scheduled(params.gumbel, ratio, params.gumbel_schedule)
+        if gumbel > 0:
+            score = score + gumbel * gumbel_noise(score.shape, score.device, row_noise)
+        confidence[rows] = score
+        n_fix = unknown.sum(1) - still_masked(total, ratio, schedule)  # the host's counts, without a copy to the device
+        fix = (confidence_rank(confidence, noise) < n_fix[:, None]) & unknown
+        new_bits = torch.zeros_like(tokens)
+        new_bits[rows] = (uniform(p.shape, p.device, row_noise) < p).to(tokens.dtype)
+        tokens = torch.where(fix[..., None], new_bits, tokens)
+        unknown &= ~fix
+        decided_at = torch.where(fix, it, decided_at)  # not decided_at[fix] = it: a boolean index waits for the GPU
+
+    if bool(unknown.any()):  # cannot happen with the schedules above; kept as a guard
+        raise SamplingError(f"{int(unknown.sum())} tokens were left undecided")
+    return (tokens, decided_at) if return_order else tokens

@@ -1,0 +1,1 @@
+"""Training on any ImageFolder tree: the loop (accelerate), then the tokenizer and BiGR stages."""

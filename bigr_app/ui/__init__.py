@@ -1,6 +1,0 @@
-"""The Gradio app, a thin layer over `Engine`: one module per tab (its actions and its layout), the shared
-widgets in `common`, the page in `app`."""
-from .app import CSS, build_ui
-from .studio import Studio
-
-__all__ = ["CSS", "Studio", "build_ui"]

@@ -24,7 +24,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bigr_app.server_process import AppServer  # noqa: E402
+from bigr_app.app.server_process import AppServer  # noqa: E402
 
 EXAMPLE = ROOT / "assets" / "examples" / "fox.png"
 KNOBS = dict(cfg=3.0, iterations=10, gumbel=0.01, steps=25)

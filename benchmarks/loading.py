@@ -22,9 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bigr_app import BiGR, BinaryAutoencoder, Engine, bigr_preset, tokenizer_preset  # noqa: E402
-from bigr_app.checkpoints import to_official_bae, to_official_bigr  # noqa: E402
-from bigr_app.cli import main as cli_main  # noqa: E402
-from bigr_app.hub import OFFICIAL_MODELS  # noqa: E402
+from bigr_app.model.official import to_official_bae, to_official_bigr  # noqa: E402
+from bigr_app.app.cli import main as cli_main  # noqa: E402
+from bigr_app.model.hub import OFFICIAL_MODELS  # noqa: E402
 
 
 def write_release_files(name: str, folder: Path) -> tuple[Path, Path]:

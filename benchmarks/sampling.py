@@ -29,12 +29,14 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bigr_app import BiGR, BinaryAutoencoder, Engine, bigr_preset, tokenizer_preset  # noqa: E402
-from bigr_app.config import PRECISIONS  # noqa: E402
-from bigr_app.engine import DEFAULT_WEIGHTS, pick_device  # noqa: E402
-from bigr_app.hub import OFFICIAL_MODELS  # noqa: E402
+from bigr_app.devices import PRECISIONS  # noqa: E402
+from bigr_app.engine import DEFAULT_WEIGHTS  # noqa: E402
+from bigr_app.devices import pick_device  # noqa: E402
+from bigr_app.model.hub import OFFICIAL_MODELS  # noqa: E402
 from bigr_app.tiny import random_tiny_engine  # noqa: E402
-from bigr_app.reference import reference_decode  # noqa: E402
-from bigr_app.sampler import PhaseTimer, masked_decode, synchronize  # noqa: E402
+from bigr_app.sampling.reference import reference_decode  # noqa: E402
+from bigr_app.sampling.timing import PhaseTimer, synchronize  # noqa: E402
+from bigr_app.sampling.masked_decoding import masked_decode  # noqa: E402
 
 TASKS = ("generate", "inpaint", "interpolate", "enrich")
 

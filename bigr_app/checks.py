@@ -9,10 +9,17 @@ import numpy as np
 from .errors import BiGRError, InputError
 
 
+def interval(lo: float, hi: float, open_below: bool = False) -> str:
+    """"in [0, 1]", "in (0, 1]", or ">= 0" when there is no upper bound."""
+    if hi == math.inf:
+        return f"{'>' if open_below else '>='} {lo:g}"
+    return f"in {'(' if open_below else '['}{lo:g}, {hi:g}]"
+
+
 def whole_number(name: str, value, lo: int, hi: float = math.inf, error: type[BiGRError] = InputError) -> int:
     """`value` as an int in [lo, hi]. A bool is refused: True is not a count."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise error(f"{name} must be a whole number in [{lo}, {hi}], got {value!r}")
+        raise error(f"{name} must be a whole number {interval(lo, hi)}, got {value!r}")
     return int(value)
 
 
@@ -21,7 +28,7 @@ def real_number(name: str, value, lo: float, hi: float = math.inf, open_below: b
     """`value` as a finite float in [lo, hi] (or (lo, hi] with `open_below`)."""
     numeric = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(value)
     if not numeric or not (lo < value if open_below else lo <= value) or not value <= hi:
-        raise error(f"{name} must be a number in {'(' if open_below else '['}{lo}, {hi}], got {value!r}")
+        raise error(f"{name} must be a number {interval(lo, hi, open_below)}, got {value!r}")
     return float(value)
 
 

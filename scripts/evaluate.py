@@ -30,13 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bigr_app import Engine  # noqa: E402
 from bigr_app.data.folder import ImageFolder, combined  # noqa: E402
 from bigr_app.images import pils_to_tensor  # noqa: E402
-from bigr_app.metrics import (  # noqa: E402
+from bigr_app.analysis.metrics import (  # noqa: E402
     edge_energy, frechet_distance, judge_features, load_or_train_judge, nearest_distances, predict,
     reconstruction_psnr, summarize,
 )
-from bigr_app.sampler import SamplingParams  # noqa: E402
+from bigr_app.sampling.params import SamplingParams  # noqa: E402
 from bigr_app.images import tensor_to_pils  # noqa: E402
-from bigr_app.train import dataset_notes, save_grid  # noqa: E402
+from bigr_app.training.data import dataset_notes  # noqa: E402
+from bigr_app.training.loop import save_grid  # noqa: E402
 
 
 def reconstructions(eng: Engine, pixels: torch.Tensor, batch: int = 64) -> torch.Tensor:

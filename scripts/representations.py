@@ -21,10 +21,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bigr_app.cli import extract_features, record_feature_layer  # noqa: E402
+from bigr_app.analysis.extraction import extract_features  # noqa: E402
+
+from bigr_app.analysis.probe import record_feature_layer  # noqa: E402
 from bigr_app.engine import Engine  # noqa: E402
-from bigr_app.explore import INDEX_FILE, build_index, scatter_figure, tsne_2d  # noqa: E402
-from bigr_app.probe import best_layer, layer_sweep, linear_probe  # noqa: E402
+from bigr_app.analysis.explore import INDEX_FILE, build_index, scatter_figure, tsne_2d  # noqa: E402
+from bigr_app.analysis.probe import best_layer, layer_sweep, linear_probe  # noqa: E402
 
 
 def main() -> None:

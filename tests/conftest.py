@@ -21,7 +21,7 @@ def tiny_models(tiny_engine):
 def fp32_when_auto():
     """In-process engines resolve precision 'auto' to fp32, so exact comparisons between engines hold
     on any CPU; bf16 has its own tests (test_precision.py, test_reference.py)."""
-    from bigr_app import engine
+    from bigr_app import devices as engine
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(engine, "cpu_has_native_bf16", lambda: False)

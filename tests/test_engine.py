@@ -4,7 +4,8 @@ import torch
 from PIL import Image
 
 from bigr_app import InputError, SamplingError
-from bigr_app.sampler import SamplingParams, masked_decode
+from bigr_app.sampling.params import SamplingParams
+from bigr_app.sampling.masked_decoding import masked_decode
 
 from .conftest import FAST
 
@@ -106,7 +107,7 @@ def test_guidance_changes_the_output(tiny_engine):
 
 
 def test_gumbel_noise_is_standard_gumbel():
-    from bigr_app.sampler import gumbel_noise
+    from bigr_app.sampling.masked_decoding import gumbel_noise
 
     g = gumbel_noise((200_000,), "cpu", torch.Generator().manual_seed(0))
     assert torch.isfinite(g).all()
@@ -114,7 +115,7 @@ def test_gumbel_noise_is_standard_gumbel():
 
 
 def test_ties_in_confidence_are_broken_at_random():
-    from bigr_app.sampler import confidence_rank
+    from bigr_app.sampling.masked_decoding import confidence_rank
 
     conf = torch.ones(2000, 16)  # every position equally confident
     first = confidence_rank(conf, torch.Generator().manual_seed(0)).argmin(dim=1)

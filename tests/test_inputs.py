@@ -12,7 +12,7 @@ from PIL import Image
 from bigr_app import images as images_module
 from bigr_app.errors import BiGRError, InputError
 from bigr_app.images import open_image, to_rgb
-from bigr_app.masks import mask_array
+from bigr_app.edits.masks import mask_array
 
 FAST = dict(iterations=2, diffusion_steps=2)
 
@@ -286,7 +286,7 @@ def test_features_property(tiny_engine, imgs, layer, pooling):
 @pytest.mark.parametrize("size", [(1, 6), (6, 1), (2, 2), (40, 3), (5, 40)])
 def test_poisson_blend_on_tiny_pictures_and_thin_masks(size):
     """Found by the property test: seamlessClone fails on regions under 3 px; those are pasted."""
-    from bigr_app.blend import blend
+    from bigr_app.edits.blend import blend
 
     rng = np.random.default_rng(0)
     h, w = size

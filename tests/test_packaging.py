@@ -33,7 +33,7 @@ def test_wheel_declares_both_console_scripts(wheel):
         (name,) = [n for n in z.namelist() if n.endswith(".dist-info/entry_points.txt")]
         entry = configparser.ConfigParser()
         entry.read_string(z.read(name).decode())
-    assert dict(entry["console_scripts"]) == {"bigr-studio": "bigr_app.serve:main", "bigr": "bigr_app.cli:main"}
+    assert dict(entry["console_scripts"]) == {"bigr-studio": "bigr_app.app.serve:main", "bigr": "bigr_app.app.cli:main"}
 
 
 def test_wheel_carries_the_bundled_model_and_assets(wheel):

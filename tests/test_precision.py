@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from bigr_app import InputError, engine as engine_module
-from bigr_app.engine import pick_precision
+from bigr_app import InputError
+from bigr_app import devices as engine_module
+from bigr_app.devices import pick_precision
 from bigr_app.tiny import random_tiny_engine
 
 from .conftest import FAST
@@ -67,9 +68,9 @@ def test_bf16_sampling_runs_a_bf16_copy_that_samples_what_autocast_over_the_load
     everything = torch.ones(3, bf16.grid, bf16.grid, dtype=torch.bool)
     classes = torch.tensor([0, 1, 2])
     from_copy = bf16.sample_tokens(tokens, everything, classes, seed=5, **FAST)
-    bf16._sampling_models["bf16", False] = bf16.bigr  # what autocast alone would run
+    bf16._sampling_models["bf16", False] = (bf16.bigr, None)  # what autocast alone would run
     try:
         from_loaded = bf16.sample_tokens(tokens, everything, classes, seed=5, **FAST)
     finally:
-        bf16._sampling_models["bf16", False] = copy
+        bf16._sampling_models["bf16", False] = (copy, None)
     assert torch.equal(from_copy, from_loaded)

@@ -9,39 +9,47 @@ from PIL import Image
 from ...errors import BiGRError, InputError
 from ...images import for_display
 from .common import friendly_errors, result_panel
+from .requests import Sampling, handler
 
 
 class EnrichActions:
+    def __init__(self, studio):
+        self.studio = studio
+
     def frame_preview(self, image, fit) -> tuple[Image.Image | None, str]:
         """What the model sees of the picture (sized for display), and a note on what to expect."""
+        engine = self.studio.engine
         try:
             if image is None:
                 return None, ""
-            return for_display(self.engine.frame_preview(image, fit)), self.engine.picture_note(image, fit=fit)
+            return for_display(engine.frame_preview(image, fit)), engine.picture_note(image, fit=fit)
         except BiGRError:
             return None, ""
 
-    def enrich(self, image, fit, rounds, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
-               progress=gr.Progress()):
+    def enrich(self, image, fit: str, rounds: int, sampling: Sampling, request: gr.Request = None,
+               progress=gr.Progress()) -> tuple[list[str], list[str]]:
         if image is None:
             raise InputError("no image: upload a picture first")
-        s = self.sampling(cfg, iterations, gumbel, steps)
-        s["cfg_scale"] = max(s["cfg_scale"], 10.0)  # the release enriches with strong guidance
-        result = self.engine.enrich(image, rounds=int(rounds), fit=fit, seed=int(seed),
-                                    progress=self.reporter(progress), **s)
-        return self.save(result, result.params, request)
+        studio = self.studio
+        options = sampling.engine_options()
+        options["cfg_scale"] = max(options["cfg_scale"], 10.0)  # the release enriches with strong guidance
+        result = studio.engine.enrich(image, rounds=int(rounds), fit=fit, seed=sampling.seed,
+                                      progress=studio.reporter(progress), **options)
+        return studio.save(result, result.params, request)
 
-    def vary(self, image, fit, strength, n, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
-             progress=gr.Progress()):
+    def vary(self, image, fit: str, strength: float, sampling: Sampling, request: gr.Request = None,
+             progress=gr.Progress()) -> tuple[list[str], list[str]]:
         if image is None:
             raise InputError("no image: upload a picture first")
-        result = self.engine.vary(image, strength=float(strength), fit=fit, num_samples=self.samples(n),
-                                  seed=int(seed), progress=self.reporter(progress),
-                                  **self.sampling(cfg, iterations, gumbel, steps))
-        return self.save(result, result.params, request)
+        studio = self.studio
+        result = studio.engine.vary(image, strength=float(strength), fit=fit, num_samples=sampling.n,
+                                    seed=sampling.seed, progress=studio.reporter(progress),
+                                    **sampling.engine_options())
+        return studio.save(result, result.params, request)
 
 
 def enrich_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
+    actions = EnrichActions(studio)
     with gr.Tab("Enrich & vary", id="enrich"):
         with gr.Row():
             image = gr.Image(label="Picture", type="pil", sources=["upload", "clipboard"], height=320,
@@ -58,10 +66,14 @@ def enrich_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         note = gr.Markdown(elem_id="enrich-note")
         results = result_panel("Results", "enrich-gallery")
     for knob in (image, fit):
-        knob.change(studio.frame_preview, [image, fit], [preview, note], api_name=False, show_progress="hidden")
-    enrich_btn.click(friendly_errors(studio.enrich), [image, fit, rounds, *settings.knobs], [results.gallery, results.files],
-                     api_name="enrich")
-    vary_btn.click(friendly_errors(studio.vary), [image, fit, strength, *settings.samp], [results.gallery, results.files],
-                   api_name="vary")
+        knob.change(actions.frame_preview, [image, fit], [preview, note], api_name=False, show_progress="hidden")
+    enrich, enrich_inputs = handler(actions.enrich, dict(image=image, fit=fit, rounds=rounds,
+                                                         sampling=settings.knobs_form),
+                                    "image", "fit", "rounds", settings.knobs_form)
+    enrich_btn.click(friendly_errors(enrich), enrich_inputs, [results.gallery, results.files], api_name="enrich")
+    vary, vary_inputs = handler(actions.vary, dict(image=image, fit=fit, strength=strength,
+                                                   sampling=settings.samples_form),
+                                "image", "fit", "strength", settings.samples_form)
+    vary_btn.click(friendly_errors(vary), vary_inputs, [results.gallery, results.files], api_name="vary")
     return SimpleNamespace(results=results,
                            restorable=dict(picture=image, fit=fit, rounds=rounds, strength=strength))

@@ -29,6 +29,9 @@ def load_explore_index(engine) -> ExploreIndex | None:
 
 
 class ExploreActions:
+    def __init__(self, studio):
+        self.studio = studio
+
     def explore_points(self, extra: tuple[float, float] | None = None):
         """The map as a table for gr.ScatterPlot: one row per reference image, and the query's marker (its
         point in a ring of 8, visible among hundreds of points of one size).
@@ -38,7 +41,7 @@ class ExploreActions:
         range, where the plot clips it, until there is a query."""
         import pandas as pd
 
-        idx = self.explore
+        idx = self.studio.explore
         names = [idx.classes[int(k)] for k in idx.labels]
         rows = dict(x=idx.coords[:, 0], y=idx.coords[:, 1], cls=names, item=np.arange(len(idx)))
         table = pd.DataFrame(rows).rename(columns={"cls": "class"})
@@ -51,19 +54,19 @@ class ExploreActions:
         return pd.concat([table, query], ignore_index=True)
 
     def explore_colours(self) -> dict[str, str]:
-        classes = self.explore.classes
+        classes = self.studio.explore.classes
         return {**{name: hex_colour(c) for name, c in zip(classes, class_colours(len(classes)))},
                 YOUR_IMAGE: YOUR_IMAGE_COLOUR}
 
     def explore_query(self, image, k):
         """Where an uploaded picture lands on the map, and its nearest reference pictures."""
-        if self.explore is None:
+        if self.studio.explore is None:
             raise InputError("no map for this model: build one with `python -m bigr_app explore-index`")
         if image is None:  # a hint, not an error: the map and its neighbours stay as they are
             gr.Warning("no image: upload a picture first, then place it on the map")
             return gr.skip(), gr.skip(), gr.skip()
-        idx = self.explore
-        feature = self.engine.features(image, layer=idx.layer)[0]
+        idx = self.studio.explore
+        feature = self.studio.engine.features(image, layer=idx.layer)[0]
         order, sims = idx.nearest(feature, int(k))
         x, y = idx.place(feature, int(k))
         neighbours = [(Image.fromarray(idx.thumbnails[i]), f"{idx.classes[int(idx.labels[i])]} · {s:.2f}")
@@ -89,6 +92,7 @@ def class_legend(colours: dict[str, str]) -> str:
 
 
 def explore_tab(studio) -> None:
+    actions = ExploreActions(studio)
     with gr.Tab("Explore", id="explore"):
         idx = studio.explore
         if idx is None:
@@ -98,11 +102,11 @@ def explore_tab(studio) -> None:
         gr.Markdown(f"{len(idx)} reference images, BiGR features of layer {idx.layer} (average-pooled, null class), "
                     "laid out by t-SNE. Hover a point for its class; upload a picture to see where it lands.")
         with gr.Row():
-            plot = gr.ScatterPlot(studio.explore_points(), x="x", y="y", color="class", tooltip=["class", "item"],
-                                  color_map=studio.explore_colours(), height=580, elem_id="explore-plot",
+            plot = gr.ScatterPlot(actions.explore_points(), x="x", y="y", color="class", tooltip=["class", "item"],
+                                  color_map=actions.explore_colours(), height=580, elem_id="explore-plot",
                                   x_lim=[-LIMIT, LIMIT], y_lim=[-LIMIT, LIMIT], label="Feature map (t-SNE)")
             with gr.Column():
-                gr.HTML(class_legend(studio.explore_colours()), elem_id="explore-legend")
+                gr.HTML(class_legend(actions.explore_colours()), elem_id="explore-legend")
                 image = gr.Image(label="Your picture", type="pil", sources=["upload", "clipboard"], height=240,
                                  elem_id="explore-image")
                 k = gr.Slider(1, 24, value=8, step=1, label="Neighbours")
@@ -110,4 +114,4 @@ def explore_tab(studio) -> None:
                 summary = gr.Markdown(elem_id="explore-summary")
         neighbours = gr.Gallery(label="Nearest reference pictures (class · cosine similarity)", columns=8, height=200,
                                 elem_id="explore-neighbours", interactive=False)
-    button.click(friendly_errors(studio.explore_query), [image, k], [plot, neighbours, summary], api_name="explore")
+    button.click(friendly_errors(actions.explore_query), [image, k], [plot, neighbours, summary], api_name="explore")

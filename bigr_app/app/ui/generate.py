@@ -6,27 +6,32 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from ...edits.regenerate import result_params
 from .common import UNCONDITIONAL, friendly_errors, result_panel
+from .requests import Sampling, handler
 
 
 class GenerateActions:
-    def generate(self, class_name, n, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
-                 progress=gr.Progress()):
-        spec = self.class_spec(class_name)
-        sampling = self.sampling(cfg, iterations, gumbel, steps)
+    def __init__(self, studio):
+        self.studio = studio
+
+    def generate(self, class_name: str | None, sampling: Sampling, request: gr.Request = None,
+                 progress=gr.Progress()) -> tuple[list[str], list[str]]:
+        studio, engine = self.studio, self.studio.engine
+        spec = studio.class_spec(class_name)
         start = time.perf_counter()
-        images = self.engine.generate(spec, num_samples=self.samples(n), seed=int(seed),
-                                      progress=self.reporter(progress), **sampling)
-        if self.costs is not None:
-            tokens = self.engine.grid**2
-            self.calibration.record(time.perf_counter() - start, self.costs.estimate(
-                self.engine.sampling_params(**sampling), tokens, tokens, batch=len(images)))
-        params = dict(task="generate", class_id=spec, seed=int(seed),
-                      **self.engine.sampling_params(**sampling).to_dict())
-        return self.save(images, params, request)
+        images = engine.generate(spec, num_samples=sampling.n, seed=sampling.seed, progress=studio.reporter(progress),
+                                 **sampling.engine_options())
+        if studio.costs is not None:
+            tokens = engine.grid**2
+            studio.calibration.record(time.perf_counter() - start, studio.costs.estimate(
+                engine.sampling_params(**sampling.engine_options()), tokens, tokens, batch=len(images)))
+        params = result_params(engine, "generate", sampling.engine_options(), class_id=spec, seed=sampling.seed)
+        return studio.save(images, params, request)
 
 
 def generate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
+    actions = GenerateActions(studio)
     names = list(studio.engine.class_names)
     with gr.Tab("Generate", id="generate"):
         cls = gr.Dropdown(studio.class_choices(True), value=names[0] if names else UNCONDITIONAL, label="Class",
@@ -34,7 +39,9 @@ def generate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         button = gr.Button("Generate", variant="primary")
         stop = gr.Button("Stop", size="sm")
         results = result_panel("Samples", "generate-gallery")
-    evt = button.click(friendly_errors(studio.generate), [cls, *settings.samp], [results.gallery, results.files], api_name="generate")
+    fn, inputs = handler(actions.generate, {"class_name": cls, "sampling": settings.samples_form}, "class_name",
+                         settings.samples_form)
+    evt = button.click(friendly_errors(fn), inputs, [results.gallery, results.files], api_name="generate")
     evt.then(studio.expected_time, settings.timing_inputs, settings.timing, api_name=False, show_progress="hidden")
     stop.click(None, None, None, cancels=[evt], api_name=False)
-    return SimpleNamespace(cls=cls, results=results, restorable=dict(class_id=cls))
+    return SimpleNamespace(cls=cls, results=results, actions=actions, restorable=dict(class_id=cls))

@@ -9,29 +9,36 @@ import numpy as np
 from ..saving import write_strip_and_gif
 from ...images import for_display
 from .common import friendly_errors
+from .requests import Sampling, handler
 
 
 class InterpolateActions:
-    def interpolate(self, class_a, class_b, ratio, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
+    def __init__(self, studio):
+        self.studio = studio
+
+    def interpolate(self, class_a: str, class_b: str, ratio: float, sampling: Sampling, request: gr.Request = None,
                     progress=gr.Progress()) -> tuple[str, str]:
         """The mix at `ratio`: the copy the panel shows, and the PNG with its parameters to download."""
-        result = self.engine.interpolate(class_a, class_b, [float(ratio)], seed=int(seed),
-                                         progress=self.reporter(progress), **self.sampling(cfg, iterations, gumbel, steps))
-        views, files = self.save(result, result.params, request)
+        studio = self.studio
+        result = studio.engine.interpolate(class_a, class_b, [float(ratio)], seed=sampling.seed,
+                                           progress=studio.reporter(progress), **sampling.engine_options())
+        views, files = studio.save(result, result.params, request)
         return views[0], files[0]
 
-    def sweep(self, class_a, class_b, frames, seed, cfg, iterations, gumbel, steps, request: gr.Request = None,
-              progress=gr.Progress()):
+    def sweep(self, class_a: str, class_b: str, frames: int, sampling: Sampling, request: gr.Request = None,
+              progress=gr.Progress()) -> tuple[str, str, list[str]]:
+        studio = self.studio
         ratios = list(np.linspace(1.0, 0.0, int(frames)))
-        result = self.engine.interpolate(class_a, class_b, ratios, seed=int(seed), progress=self.reporter(progress),
-                                         **self.sampling(cfg, iterations, gumbel, steps))
-        folder = self.session_dir(request)
+        result = studio.engine.interpolate(class_a, class_b, ratios, seed=sampling.seed,
+                                           progress=studio.reporter(progress), **sampling.engine_options())
+        folder = studio.session_dir(request)
         strip, gif = write_strip_and_gif(list(result), folder / "interpolate", result.params)
         views = write_strip_and_gif([for_display(im) for im in result], folder / "interpolate.view", result.params)
         return str(views[0]), str(views[1]), [str(strip), str(gif)]
 
 
 def interpolate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
+    actions = InterpolateActions(studio)
     names = list(studio.engine.class_names)
     with gr.Tab("Interpolate", id="interpolate"):
         with gr.Row():
@@ -55,11 +62,16 @@ def interpolate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         sweep_files = gr.File(label="Download", file_count="multiple", interactive=False)
     # any change re-renders (a drag, arrow keys, a typed value, another class); while one renders, only the
     # latest change waits
+    mix = friendly_errors(handler(actions.interpolate, dict(class_a=cls_a, class_b=cls_b, ratio=ratio,
+                                                            sampling=settings.knobs_form),
+                                  "class_a", "class_b", "ratio", settings.knobs_form)[0])
     inputs = [cls_a, cls_b, ratio, *settings.knobs]
     for i, trigger in enumerate((ratio.change, cls_a.change, cls_b.change)):
-        trigger(friendly_errors(studio.interpolate), inputs, [image, download], trigger_mode="always_last",
+        trigger(mix, inputs, [image, download], trigger_mode="always_last",
                 api_name="interpolate" if i == 0 else False, show_progress="minimal")
-    sweep_btn.click(friendly_errors(studio.sweep), [cls_a, cls_b, frames, *settings.knobs], [strip, gif, sweep_files],
-                    api_name="sweep")
-    return SimpleNamespace(cls_a=cls_a, cls_b=cls_b, inputs=inputs, outputs=[image, download],
+    sweep, sweep_inputs = handler(actions.sweep, dict(class_a=cls_a, class_b=cls_b, frames=frames,
+                                                      sampling=settings.knobs_form),
+                                  "class_a", "class_b", "frames", settings.knobs_form)
+    sweep_btn.click(friendly_errors(sweep), sweep_inputs, [strip, gif, sweep_files], api_name="sweep")
+    return SimpleNamespace(cls_a=cls_a, cls_b=cls_b, mix=mix, inputs=inputs, outputs=[image, download],
                            restorable=dict(class_a=cls_a, class_b=cls_b, ratio=ratio))

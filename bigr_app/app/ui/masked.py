@@ -11,25 +11,25 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from ...edits.inpaint import PASTES, REGIONS
+from ...edits.inpaint import PASTES
+from ...edits.regions import REGIONS
 from ...errors import InputError
 from ...images import for_display, open_image
 from ...resources import ASSETS
-from .common import UNCONDITIONAL, editor, editor_parts, editor_value, friendly_errors, log, result_panel
-from .picture import Picture, in_editor, load_picture, mask_file_at
+from .common import UNCONDITIONAL, editor, editor_parts, friendly_errors, log, result_panel
+from .picture import Picture, in_editor, mask_file_at
+from .requests import Expansion, Form, MaskOptions, Sampling, handler
 
 EXPAND, IN_FRAME = "expand the canvas", "in-frame (paint what to keep)"
 OUTPAINT_SIDES = ("side_left", "side_top", "side_right", "side_bottom")
 
 
 class MaskedActions:
-    # ---- the tab's picture: the original on the server, a working copy in the editor ------------
-    def picture_uploaded(self, path: str | None, request: gr.Request = None) -> tuple:
-        """A dropped picture: kept in the session's folder, its working copy into the editor, nothing painted."""
-        if path is None:
-            return gr.skip(), gr.skip(), gr.skip()
-        picture = load_picture(path, self.session_folder(request, "pictures"), self.editor_limit)
-        return picture, editor_value(picture.working), None
+    """The actions of the masked tabs (Inpaint, Edit class, Outpaint): previews of what will be regenerated, and
+    the edits. The tab's picture is a `Picture`: the original on the server, a working copy in the editor."""
+
+    def __init__(self, studio):
+        self.studio = studio
 
     @staticmethod
     def read_editor(editor, picture: Picture | None) -> tuple[Picture, np.ndarray | None]:
@@ -55,13 +55,13 @@ class MaskedActions:
         what to keep (in-frame outpainting)."""
         if picture is None:
             return None, ""
+        engine = self.studio.engine
         try:
             mask = mask_file_at(mask_file, picture.working.size) if mask_file else painted
             if mask is None:
-                note = self.engine.picture_note(picture.working, fit=fit, size=picture.size)
-                return for_display(picture.working), note
+                return for_display(picture.working), engine.picture_note(picture.working, fit=fit, size=picture.size)
             options = dict(fit=fit, grow=int(grow), region=region, padding=int(padding) or None, size=picture.size)
-            preview, note = self.engine.mask_preview_and_note(picture.working, ~mask if keep else mask, **options)
+            preview, note = engine.mask_preview_and_note(picture.working, ~mask if keep else mask, **options)
             return for_display(preview), note
         except InputError as e:
             return for_display(picture.working), f"**Nothing to regenerate yet.** {e}"
@@ -76,7 +76,7 @@ class MaskedActions:
             return None, ""
         try:
             expand = (int(left), int(top), int(right), int(bottom))
-            frame = self.engine.canvas_preview(picture.working, expand, size=picture.size)
+            frame = self.studio.engine.canvas_preview(picture.working, expand, size=picture.size)
         except InputError as e:
             return for_display(picture.working), f"**Nothing to generate yet.** {e}"
         w, h = picture.size
@@ -91,56 +91,40 @@ class MaskedActions:
             return picture.original(), open_image(mask_file)
         return picture.original(), (None if painted is None else picture.full_mask(painted))
 
-    # ---- the actions --------------------------------------------------------------------------
-    def _masked(self, task, editor, picture, mask_file, class_name, blend_mode, radius, region, padding, fit, grow,
-                n, seed, cfg, iterations, gumbel, steps, strength, paste, request, progress):
-        image, mask = self.picture_and_mask(editor, picture, mask_file)
-        if mask is None:
+    # ---- the edits ----------------------------------------------------------------------------
+    def run_masked(self, task: str, editor, picture, mask: MaskOptions, sampling: Sampling, request, progress):
+        studio = self.studio
+        image, pixels = self.picture_and_mask(editor, picture, mask.mask_file)
+        if pixels is None:
             raise InputError("no mask: paint over the region first (brush tool), or upload a mask image")
-        kwargs = dict(num_samples=self.samples(n), seed=int(seed), fit=fit, blend_mode=blend_mode,
-                      feather_radius=float(radius), grow=int(grow), region=region, padding=int(padding) or None,
-                      strength=float(strength), paste=paste, progress=self.reporter(progress),
-                      **self.sampling(cfg, iterations, gumbel, steps))
-        spec = self.class_spec(class_name)
+        edit = getattr(studio.engine, task)  # inpaint, edit or outpaint (in-frame: the mask is what to keep)
         start = time.perf_counter()
-        if task == "edit":
-            result = self.engine.edit(image, mask, spec, **kwargs)
-        elif task == "outpaint":
-            result = self.engine.outpaint(image, mask=mask, class_id=spec, **kwargs)
-        else:
-            result = self.engine.inpaint(image, mask, class_id=spec, **kwargs)
+        result = edit(image, pixels, class_id=studio.class_spec(mask.class_name), num_samples=sampling.n, seed=sampling.seed,
+                      progress=studio.reporter(progress), **mask.engine_options(), **sampling.engine_options())
         log.info("%s of a %dx%d picture: %.2f s in the engine", task, image.width, image.height,
                  time.perf_counter() - start)
-        return self.save(result, result.params, request)
+        return studio.save(result, result.params, request)
 
-    def inpaint(self, editor, picture, mask_file, class_name, blend_mode, radius, region, padding, fit, grow, n,
-                seed, cfg, iterations, gumbel, steps, strength=1.0, paste="mask", request: gr.Request = None,
+    def inpaint(self, editor, picture, mask: MaskOptions, sampling: Sampling, request: gr.Request = None,
                 progress=gr.Progress()):
-        return self._masked("inpaint", editor, picture, mask_file, class_name, blend_mode, radius, region, padding,
-                            fit, grow, n, seed, cfg, iterations, gumbel, steps, strength, paste, request, progress)
+        return self.run_masked("inpaint", editor, picture, mask, sampling, request, progress)
 
-    def edit(self, editor, picture, mask_file, class_name, blend_mode, radius, region, padding, fit, grow, n, seed,
-             cfg, iterations, gumbel, steps, strength=1.0, paste="cells", request: gr.Request = None,
+    def edit(self, editor, picture, mask: MaskOptions, sampling: Sampling, request: gr.Request = None,
              progress=gr.Progress()):
-        if class_name in (None, "", UNCONDITIONAL):
+        if mask.class_name in (None, "", UNCONDITIONAL):
             raise InputError("pick the target class")
-        return self._masked("edit", editor, picture, mask_file, class_name, blend_mode, radius, region, padding,
-                            fit, grow, n, seed, cfg, iterations, gumbel, steps, strength, paste, request, progress)
+        return self.run_masked("edit", editor, picture, mask, sampling, request, progress)
 
-    def outpaint(self, editor, picture, mode, left, top, right, bottom, mask_file, class_name, blend_mode, radius,
-                 region, padding, fit, grow, n, seed, cfg, iterations, gumbel, steps, strength=1.0, paste="mask",
+    def outpaint(self, editor, picture, expansion: Expansion, mask: MaskOptions, sampling: Sampling,
                  request: gr.Request = None, progress=gr.Progress()):
-        if mode == IN_FRAME:
-            return self._masked("outpaint", editor, picture, mask_file, class_name, blend_mode, radius, region,
-                                padding, fit, grow, n, seed, cfg, iterations, gumbel, steps, strength, paste, request,
-                                progress)
+        studio = self.studio
+        if expansion.mode == IN_FRAME:
+            return self.run_masked("outpaint", editor, picture, mask, sampling, request, progress)
         image = self.read_editor(editor, picture)[0].original()
-        result = self.engine.outpaint(
-            image, expand=(int(left), int(top), int(right), int(bottom)), class_id=self.class_spec(class_name),
-            num_samples=self.samples(n), seed=int(seed), progress=self.reporter(progress),
-            **self.sampling(cfg, iterations, gumbel, steps),
-        )
-        return self.save(result, result.params, request)
+        result = studio.engine.outpaint(image, expand=expansion.sides, class_id=studio.class_spec(mask.class_name),
+                                        num_samples=sampling.n, seed=sampling.seed, progress=studio.reporter(progress),
+                                        **sampling.engine_options())
+        return studio.save(result, result.params, request)
 
 
 # ---- layout -------------------------------------------------------------------------------
@@ -201,16 +185,19 @@ def mask_controls(choices: list[str], prefix: str, visible: bool = True, paste: 
         mask_file = gr.File(label="Or upload a mask (white = regenerate; replaces the painting)", file_types=["image"],
                             height=120, elem_id=f"{prefix}-mask-file")
     region.change(None, None, None, api_name=False, show_progress="hidden", js=SYNC_FIT)
+    form = Form(MaskOptions, dict(mask_file=mask_file, class_name=cls, blend_mode=blend_mode, radius=radius,
+                                  region=region, padding=padding, fit=fit, grow=grow, strength=strength, paste=paste))
     return SimpleNamespace(cls=cls, blend=blend_mode, radius=radius, region=region, padding=padding, fit=fit,
-                           grow=grow, strength=strength, paste=paste, mask_file=mask_file, group=group,
+                           grow=grow, strength=strength, paste=paste, mask_file=mask_file, group=group, form=form,
                            restorable=dict(class_id=cls, blend=blend_mode, radius=radius, region=region,
                                            padding=padding, fit=fit, grow=grow, strength=strength, paste=paste))
 
 
-def mask_inputs(controls: SimpleNamespace) -> list:
-    """The mask options in the order the masked actions take them."""
-    c = controls
-    return [c.mask_file, c.cls, c.blend, c.radius, c.region, c.padding, c.fit, c.grow]
+def masked_api(controls: SimpleNamespace, settings: SimpleNamespace) -> dict:
+    """A masked endpoint's arguments after the picture: the mask options, the sampling knobs, then strength and
+    paste (added later, so last: callers may leave them out)."""
+    first = {name: c for name, c in controls.form.components.items() if name not in ("strength", "paste")}
+    return {**first, "sampling": settings.samples_form, "strength": controls.strength, "paste": controls.paste}
 
 
 def picture_panel(label: str, prefix: str) -> SimpleNamespace:
@@ -223,12 +210,12 @@ def picture_panel(label: str, prefix: str) -> SimpleNamespace:
     return SimpleNamespace(upload=upload, editor=ed, picture=picture, painted=painted)
 
 
-def watch_previews(studio, panel: SimpleNamespace, controls: SimpleNamespace, preview, note, preview_fn=None,
-                   extra: list | None = None) -> dict:
+def watch_previews(studio, actions: MaskedActions, panel: SimpleNamespace, controls: SimpleNamespace, preview, note,
+                   preview_fn=None, extra: list | None = None) -> dict:
     """The preview follows the paint (the editor sends its working copy) and every knob (nothing of the picture is
     sent: the server holds it). `preview_fn(picture, painted, *knobs, *extra)` makes it (default: the cells).
     Returns the knobs' preview event, for what loads a picture."""
-    preview_fn = preview_fn or studio.preview
+    preview_fn = preview_fn or actions.preview
     knobs = [controls.mask_file, controls.region, controls.padding, controls.fit, controls.grow, *(extra or [])]
 
     show_preview = dict(fn=friendly_errors(preview_fn), inputs=[panel.picture, panel.painted, *knobs],
@@ -237,7 +224,7 @@ def watch_previews(studio, panel: SimpleNamespace, controls: SimpleNamespace, pr
         knob.change(trigger_mode="always_last", **show_preview)
     # the paint first, then the preview with the knobs as they are by then (a slow export must not bring back
     # the values from when it started)
-    panel.editor.input(friendly_errors(studio.painted), [panel.editor, panel.picture],
+    panel.editor.input(friendly_errors(actions.painted), [panel.editor, panel.picture],
                        [panel.picture, panel.painted], trigger_mode="always_last", api_name=False,
                        show_progress="hidden").then(**show_preview)
     # a picture set by a function fires no change in the editor: each way in shows its preview itself
@@ -252,7 +239,7 @@ def watch_previews(studio, panel: SimpleNamespace, controls: SimpleNamespace, pr
 def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, editor_label: str, button: str,
                unconditional: bool, examples: list[dict] | None = None, paste: str = "mask") -> SimpleNamespace:
     """A tab with a paintable editor, the live cell preview, mask options and a result panel."""
-    action = getattr(studio, prefix)
+    actions = MaskedActions(studio)
     with gr.Tab(title, id=prefix):
         with gr.Row():
             with gr.Column():
@@ -266,12 +253,13 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
         results = result_panel("Results", f"{prefix}-gallery")
         if examples:
             gr.Examples([[e] for e in examples], inputs=[panel.editor], label="Examples (image + mask)",
-                        fn=friendly_errors(studio.example_loaded), run_on_click=True,
+                        fn=friendly_errors(actions.example_loaded), run_on_click=True,
                         outputs=[panel.picture, panel.painted, preview, note])
-    show_preview = watch_previews(studio, panel, controls, preview, note)
-    evt = btn.click(friendly_errors(action), [panel.editor, panel.picture, *mask_inputs(controls), *settings.samp,
-                                              controls.strength, controls.paste],
-                    [results.gallery, results.files], api_name=prefix)
+    show_preview = watch_previews(studio, actions, panel, controls, preview, note)
+    api = {"editor": panel.editor, "picture": panel.picture, **masked_api(controls, settings)}
+    fn, inputs = handler(getattr(actions, prefix), api, "editor", "picture", controls.form, settings.samples_form,
+                         defaults=dict(strength=1.0, paste=paste))
+    evt = btn.click(friendly_errors(fn), inputs, [results.gallery, results.files], api_name=prefix)
     stop.click(None, None, None, cancels=[evt], api_name=False)
     return SimpleNamespace(panel=panel, editor=panel.editor, cls=controls.cls, results=results,
                            show_preview=show_preview,
@@ -281,6 +269,7 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
 def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     """Expand the canvas by pixels on any side, or keep a painted region and regenerate the rest of the frame;
     each mode shows only its own controls, and the preview shows what the mode will do."""
+    actions = MaskedActions(studio)
     with gr.Tab("Outpaint", id="outpaint"):
         with gr.Row():
             with gr.Column():
@@ -297,13 +286,15 @@ def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         btn = gr.Button("Outpaint", variant="primary", elem_id="outpaint-button")
         stop = gr.Button("Stop", size="sm")
         results = result_panel("Outpainted", "outpaint-gallery")
-    show_preview = watch_previews(studio, panel, controls, preview, note, studio.outpaint_preview, [mode, *sides])
+    show_preview = watch_previews(studio, actions, panel, controls, preview, note, actions.outpaint_preview,
+                                  [mode, *sides])
     mode.change(lambda m: (gr.Column(visible=m == EXPAND), gr.Column(visible=m == IN_FRAME)), mode,
                 [sides_group, controls.group], api_name=False, show_progress="hidden")
-    evt = btn.click(friendly_errors(studio.outpaint), [panel.editor, panel.picture, mode, *sides,
-                                                       *mask_inputs(controls), *settings.samp, controls.strength,
-                                                       controls.paste],
-                    [results.gallery, results.files], api_name="outpaint")
+    expansion = Form(Expansion, dict(mode=mode, **dict(zip(("left", "top", "right", "bottom"), sides))))
+    api = {"editor": panel.editor, "picture": panel.picture, "expansion": expansion, **masked_api(controls, settings)}
+    fn, inputs = handler(actions.outpaint, api, "editor", "picture", expansion, controls.form, settings.samples_form,
+                         defaults=dict(strength=1.0, paste="mask"))
+    evt = btn.click(friendly_errors(fn), inputs, [results.gallery, results.files], api_name="outpaint")
     stop.click(None, None, None, cancels=[evt], api_name=False)
     return SimpleNamespace(panel=panel, editor=panel.editor, cls=controls.cls, results=results,
                            show_preview=show_preview,

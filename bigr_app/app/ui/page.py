@@ -17,6 +17,7 @@ from .generate import generate_tab
 from .interpolate import interpolate_tab
 from .masked import example_editors, masked_tab, outpaint_tab
 from .pnginfo import png_info_tab
+from .requests import Form, Sampling
 from .studio import ModelMenu, Studio
 
 
@@ -52,8 +53,11 @@ def sampling_settings(studio: Studio, max_samples: int) -> SimpleNamespace:
     for knob in timing_inputs:
         knob.change(studio.expected_time, timing_inputs, timing, api_name=False, show_progress="hidden")
     knobs = [seed, cfg, iterations, gumbel, steps]
+    named = dict(seed=seed, cfg=cfg, iterations=iterations, gumbel=gumbel, steps=steps)
     return SimpleNamespace(seed=seed, n=n, cfg=cfg, iterations=iterations, gumbel=gumbel, steps=steps, knobs=knobs,
-                           samp=[n, *knobs], timing=timing, timing_inputs=timing_inputs,
+                           timing=timing, timing_inputs=timing_inputs,
+                           knobs_form=Form(Sampling, named, max_samples=max_samples),
+                           samples_form=Form(Sampling, dict(n=n, **named), max_samples=max_samples),
                            restorable=dict(seed=seed, samples=n, cfg_scale=cfg, iterations=iterations, gumbel=gumbel,
                                            diffusion_steps=steps))
 
@@ -111,7 +115,7 @@ def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = No
                           concurrency_limit=1).then(served_model, s.n, model_outputs, api_name=False,
                                                    show_progress="hidden")
         demo.load(served_model, s.n, model_outputs, api_name=False, show_progress="hidden").then(
-            friendly_errors(studio.interpolate), interp.inputs, interp.outputs, api_name=False, show_progress="hidden")
+            interp.mix, interp.inputs, interp.outputs, api_name=False, show_progress="hidden")
 
         # each result panel acts on its picked picture's full-size file: "send to" an editor, "reuse seed"
         targets = {"inpaint": inp, "edit": ed, "outpaint": out}

@@ -19,6 +19,9 @@ MASK_OPTIONS = {"blend": "blend", "feather_radius": "radius", "region": "region"
 
 
 class PngInfoActions:
+    def __init__(self, studio):
+        self.studio = studio
+
     def png_info(self, path: str | None) -> tuple[dict | None, str, Any]:
         """The parameters of a dropped picture, a line on what restoring does, and whether it can."""
         if path is None:
@@ -67,7 +70,8 @@ class PngInfoActions:
         if spec is None:
             return UNCONDITIONAL
         try:
-            return self.engine.class_names[self.engine.class_index(spec)]
+            engine = self.studio.engine
+            return engine.class_names[engine.class_index(spec)]
         except InputError:
             notes.append(f"the served model has no class {spec!r}")
             return None
@@ -77,6 +81,7 @@ def png_info_tab(studio, tabs: gr.Tabs, controls: dict[str, dict[str, gr.compone
                  previews: list[dict]) -> None:
     """`controls`: for each tab id, its restorable controls by name ("" holds the sampling settings); `previews`:
     the editing tabs' preview events, run after a restore (a picture set by a function shows no preview itself)."""
+    actions = PngInfoActions(studio)
     with gr.Tab("PNG Info", id="pnginfo"):
         with gr.Row():
             picture = gr.Image(label="Drop a PNG made by BiGR Studio", type="filepath", image_mode=None,
@@ -86,13 +91,13 @@ def png_info_tab(studio, tabs: gr.Tabs, controls: dict[str, dict[str, gr.compone
                 params = gr.JSON(label="Parameters", elem_id="pnginfo-params")
                 restore = gr.Button("Restore into its tab", variant="primary", interactive=False,
                                     elem_id="pnginfo-restore")
-    picture.change(friendly_errors(studio.png_info), picture, [params, summary, restore], api_name="png_info",
+    picture.change(friendly_errors(actions.png_info), picture, [params, summary, restore], api_name="png_info",
                    show_progress="hidden")
 
     targets = [c for tab_controls in controls.values() for c in tab_controls.values()]
 
     def restore_into_tab(path, request: gr.Request = None):
-        tab, values, notes = studio.restored(path)
+        tab, values, notes = actions.restored(path)
         if "picture" in values and "editor" in controls.get(tab, {}):  # the same path as a dropped picture
             values["picture"], values["editor"], _ = studio.picture_uploaded(values["picture"], request)
         updates: dict[Any, Any] = {tabs: gr.Tabs(selected=tab)}

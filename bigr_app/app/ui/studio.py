@@ -1,5 +1,6 @@
-"""`Studio`: the app's state (the served model, output folders, timing) and every tab's actions, each a thin
-layer over one `Engine` method that saves its results as PNGs with their parameters embedded."""
+"""`Studio`: the app's state (the served model, the session folders, timing) and what every tab needs of it:
+saving results as PNGs with their parameters embedded, the classes, a picture coming into an editor. Each tab's
+actions are a small class of its own module holding the studio."""
 from __future__ import annotations
 
 import shutil
@@ -12,22 +13,18 @@ import gradio as gr
 
 from ...engine import Engine
 from ...errors import BiGRError, InputError
-from ...model.hub import OFFICIAL_MODELS
 from ...images import EDITOR_LIMIT
+from ...model.hub import OFFICIAL_MODELS
+from ...sampling.timing import Calibration
 from ..saving import picture_params, save_png
-from ...sampling.timing import Calibration, measure_costs
-from .common import UNCONDITIONAL, format_seconds, log, save_view
-from .enrich import EnrichActions
-from .explore import ExploreActions, load_explore_index
-from .generate import GenerateActions
-from .interpolate import InterpolateActions
-from .masked import MaskedActions
-from .pnginfo import PngInfoActions
+from .common import UNCONDITIONAL, editor_value, format_seconds, log, save_view
+from .explore import load_explore_index
+from .picture import Picture, load_picture
 
 ModelMenu = dict[str, Callable[[], Engine]]  # label -> loads that model; the first is the one served at start
 
 
-class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, ExploreActions, PngInfoActions):
+class Studio:
     """Outputs go to a private temporary folder per session."""
 
     def __init__(self, engine: Engine, max_samples: int = 8, models: ModelMenu | None = None,
@@ -41,7 +38,7 @@ class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, 
 
     def use(self, engine: Engine) -> None:
         self.engine = engine
-        self.costs = measure_costs(engine) if engine.bigr is not None else None
+        self.costs = engine.cost_model() if engine.bigr is not None else None
         self.calibration = Calibration()
         self.explore = load_explore_index(engine)
 
@@ -80,14 +77,13 @@ class Studio(GenerateActions, MaskedActions, InterpolateActions, EnrichActions, 
             return None
         return name
 
-    def sampling(self, cfg, iterations, gumbel, steps) -> dict:
-        return dict(cfg_scale=float(cfg), iterations=int(iterations), gumbel=float(gumbel), diffusion_steps=int(steps))
-
-    def samples(self, n) -> int:
-        n = int(n)
-        if not 1 <= n <= self.max_samples:
-            raise InputError(f"number of samples must be between 1 and {self.max_samples}")
-        return n
+    def picture_uploaded(self, path: str | None, request: gr.Request = None) -> tuple:
+        """A picture for an editing tab (dropped, sent from a result, restored): kept in the session's folder, its
+        working copy into the editor, nothing painted. (the tab's `Picture`, the editor's value, the paint)"""
+        if path is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        picture: Picture = load_picture(path, self.session_folder(request, "pictures"), self.editor_limit)
+        return picture, editor_value(picture.working), None
 
     def session_dir(self, request: gr.Request | None) -> Path:
         """This request's results folder, inside the session's."""

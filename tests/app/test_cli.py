@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bigr_app.cli import main
+from bigr_app.app.cli import main
 
 FAST = ["--iterations", "3", "--steps", "4"]
 
@@ -112,4 +112,4 @@ def test_strength_and_paste_reach_the_picture(weights, image_and_mask, tmp_path,
     assert params["strength"] == 0.4 and params["paste"] == "cells"
     code, _, err = run([task, img, "--mask", mask, "--weights", weights, "--out", str(tmp_path), *extra,
                         "--strength", "1.5", *FAST], capsys)
-    assert code != 0 and "strength must be in (0, 1]" in err
+    assert code != 0 and "strength must be a number in (0, 1]" in err

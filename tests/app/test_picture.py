@@ -2,7 +2,7 @@
 import numpy as np
 from PIL import Image
 
-from bigr_app.ui.picture import Picture, in_editor, load_picture, mask_file_at
+from bigr_app.app.ui.picture import Picture, in_editor, load_picture, mask_file_at
 
 
 def test_a_large_photo_gets_a_working_copy_and_keeps_its_original(tmp_path):

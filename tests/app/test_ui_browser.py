@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bigr_app.cli import main
+from bigr_app.app.cli import main
 
-from bigr_app.server_process import ROOT, AppServer
+from bigr_app.app.server_process import ROOT, AppServer
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
@@ -24,7 +24,7 @@ EXAMPLE = ROOT / "assets" / "examples" / "fox.png"
 def app(tiny_engine, tmp_path_factory):
     folder = tmp_path_factory.mktemp("app")
     weights = tiny_engine.save_pretrained(folder / "weights")
-    fixture = Path(__file__).parent / "fixtures" / "emoji_tiny" / "train"
+    fixture = Path(__file__).parents[1] / "fixtures" / "emoji_tiny" / "train"
     assert main(["explore-index", "--weights", str(weights), "--device", "cpu", "--data", str(fixture)]) == 0
     server = AppServer(weights, folder / "app.log")
     yield server
@@ -188,7 +188,7 @@ def yours(points, colour: str):
 
 
 def test_explore_map_places_an_upload_as_a_point_of_its_own_colour(page):
-    from bigr_app.ui.explore import YOUR_IMAGE_COLOUR
+    from bigr_app.app.ui.explore import YOUR_IMAGE_COLOUR
 
     page.get_by_role("tab", name="Explore").click()
     page.wait_for_function("document.querySelectorAll('#explore-plot .mark-symbol.role-mark path').length >= 33")
@@ -242,7 +242,7 @@ def test_galleries_show_whole_enlarged_pictures_and_reuse_seed(page):
 
 
 def test_png_info_restores_a_picture_into_its_tab(page, tiny_engine, tmp_path):
-    from bigr_app.pnginfo import picture_params, save_png
+    from bigr_app.app.saving import picture_params, save_png
 
     result = tiny_engine.inpaint(Image.open(EXAMPLE), np.ones((128, 128), bool), class_id=3, num_samples=2, seed=40,
                                  blend_mode="none", region="whole", iterations=2, diffusion_steps=2, cfg_scale=2.5)

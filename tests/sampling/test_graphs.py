@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from bigr_app import Engine
-from bigr_app.graphs import GraphCache, bucket_rows, pad_rows
-from bigr_app.transcoder import MIN_ROWS
+from bigr_app.sampling.graphs import GraphCache, bucket_rows, pad_rows
+from bigr_app.sampling.bernoulli import MIN_ROWS, sample_bits
 
-from .conftest import FAST
+from ..conftest import FAST
 
 
 def eager_capture(calls):
@@ -50,8 +50,8 @@ def test_bucketed_transcoder_samples_the_plain_ones_bits(tiny_models, rows, cfg)
     cache = GraphCache(eager_capture([]))
     for seed in (0, 1):
         kwargs = dict(cfg_scale=cfg or 1.0, steps=12, temperature=0.9)
-        plain = transcoder.sample(cond, uncond, noise=torch.Generator().manual_seed(seed), **kwargs)
-        padded = transcoder.sample(cond, uncond, noise=torch.Generator().manual_seed(seed), graphs=cache,
+        plain = sample_bits(transcoder, cond, uncond, noise=torch.Generator().manual_seed(seed), **kwargs)
+        padded = sample_bits(transcoder, cond, uncond, noise=torch.Generator().manual_seed(seed), graphs=cache,
                                    **kwargs)
         assert padded.shape == plain.shape
         torch.testing.assert_close(padded, plain, rtol=0, atol=1e-5)
@@ -61,10 +61,8 @@ def test_bucketed_transcoder_samples_the_plain_ones_bits(tiny_models, rows, cfg)
 
 
 def with_replays(engine: Engine, cache: GraphCache) -> Engine:
-    """`engine`, sampling through `cache` (a shallow copy of its sampling model; the loaded model is untouched)."""
-    model = copy.copy(engine.sampling_model())
-    model.graphs = cache
-    engine._sampling_models[engine.precision, engine.graphs] = model
+    """`engine`, its sampling model replaying through `cache`."""
+    engine._sampling_models[engine.precision, engine.graphs] = (engine.sampling_model(), cache)
     return engine
 
 
@@ -101,10 +99,10 @@ def test_a_shape_that_cannot_be_recorded_runs_eagerly(tiny_models, caplog):
     transcoder = tiny_models[1].transcoder
     cond = torch.randn(5, 128)
     cache = GraphCache(refuse)
-    recorded = transcoder.sample(cond, steps=4, noise=torch.Generator().manual_seed(0),
+    recorded = sample_bits(transcoder, cond, steps=4, noise=torch.Generator().manual_seed(0),
                                  graphs=GraphCache(eager_capture([])))
     for _ in range(2):
-        out = transcoder.sample(cond, steps=4, noise=torch.Generator().manual_seed(0), graphs=cache)
+        out = sample_bits(transcoder, cond, steps=4, noise=torch.Generator().manual_seed(0), graphs=cache)
         assert torch.equal(out, recorded)
     assert len(cache.failed) == 1 and "cannot record" in caplog.text
 
@@ -116,10 +114,10 @@ def test_a_recording_that_replays_wrongly_runs_eagerly(tiny_models, caplog):
 
     transcoder = tiny_models[1].transcoder
     cond = torch.randn(5, 128)
-    recorded = transcoder.sample(cond, steps=4, noise=torch.Generator().manual_seed(0),
+    recorded = sample_bits(transcoder, cond, steps=4, noise=torch.Generator().manual_seed(0),
                                  graphs=GraphCache(eager_capture([])))
     cache = GraphCache(stale)
-    out = transcoder.sample(cond, steps=4, noise=torch.Generator().manual_seed(0), graphs=cache)
+    out = sample_bits(transcoder, cond, steps=4, noise=torch.Generator().manual_seed(0), graphs=cache)
     assert torch.equal(out, recorded)
     assert len(cache.failed) == 1 and not cache.entries and "differs" in caplog.text
 
@@ -154,7 +152,7 @@ def test_cuda_graph_replay_equals_eager_bit_for_bit(tiny_engine, precision):
     tokens = eager.generate_tokens(classes, 5, **FAST)
     assert torch.equal(eager.sample_tokens(tokens, region, classes, seed=9, **FAST),
                        graphed.sample_tokens(tokens, region, classes, seed=9, **FAST))
-    cache = graphed.sampling_model().graphs
+    cache = graphed.sampling_graphs()
     assert cache.entries and not cache.failed
 
 
@@ -164,10 +162,10 @@ def test_cuda_graph_replay_equals_eager_bit_for_bit(tiny_engine, precision):
 def test_cuda_bucketed_transcoder_equals_plain(tiny_models, rows):
     transcoder = copy.deepcopy(tiny_models[1].transcoder).to("cuda")
     cond, uncond = torch.randn(2, rows, 128, device="cuda").unbind(0)
-    plain = transcoder.sample(cond, uncond, 3.0, 20, noise=torch.Generator("cuda").manual_seed(0),
+    plain = sample_bits(transcoder, cond, uncond, 3.0, 20, noise=torch.Generator("cuda").manual_seed(0),
                               graphs=GraphCache(eager_capture([])))
     cache = GraphCache()
     for _ in range(2):
-        graphed = transcoder.sample(cond, uncond, 3.0, 20, noise=torch.Generator("cuda").manual_seed(0),
+        graphed = sample_bits(transcoder, cond, uncond, 3.0, 20, noise=torch.Generator("cuda").manual_seed(0),
                                     graphs=cache)
         assert torch.equal(plain, graphed)

@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from bigr_app import Engine
-from bigr_app.cli import main as cli_main
-from bigr_app.hub import OFFICIAL_MODELS, RELEASE_REPO
+from bigr_app.app.cli import main as cli_main
+from bigr_app.model.hub import OFFICIAL_MODELS, RELEASE_REPO
 
-from .conftest import FAST, TINY_BIGR
-from .local_hub import LocalHub
+from ..conftest import FAST, TINY_BIGR
+from ..local_hub import LocalHub
 from .test_checkpoints import write_official
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRESET = OFFICIAL_MODELS["BiGR-L-d24"]
 
 # Loads a model in a fresh interpreter and prints what it is and the bits of one generation.

@@ -2,7 +2,7 @@
 import torch
 
 from bigr_app.tiny import TINY_BIGR, randomize
-from bigr_app.transcoder import Transcoder
+from bigr_app.model.transcoder import Transcoder
 
 
 def test_guided_step_equals_mixing_the_conditional_and_unconditional_logits():

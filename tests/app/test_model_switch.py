@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from bigr_app.hub import OFFICIAL_MODELS, RELEASE_REPO
-from bigr_app.server_process import AppServer
+from bigr_app.model.hub import OFFICIAL_MODELS, RELEASE_REPO
+from bigr_app.app.server_process import AppServer
 
-from .local_hub import LocalHub
-from .test_checkpoints import write_official
+from ..local_hub import LocalHub
+from ..model.test_checkpoints import write_official
 from .test_ui_browser import CHROMIUM, browser, open_page, shot  # noqa: F401  (browser: a fixture)
 
 pytestmark = [
@@ -39,7 +39,7 @@ def page(app, browser):  # noqa: F811
 
 
 def pick_model(page, name):
-    from bigr_app.hub import OFFICIAL_MODELS
+    from bigr_app.model.hub import OFFICIAL_MODELS
 
     page.locator("#model-picker input").click()
     label = f"{name} · {OFFICIAL_MODELS[name].download_mb / 1000:.1f} GB download"  # the picker says the size

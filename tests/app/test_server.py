@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from bigr_app.server_process import ROOT, AppServer
+from bigr_app.app.server_process import ROOT, AppServer
 
 EXAMPLE = ROOT / "assets" / "examples" / "smiley.png"
 KNOBS = dict(seed=1, cfg=3.0, iterations=3, gumbel=0.0, steps=4)
@@ -23,7 +23,7 @@ def in_process_app(tiny_engine):
     """The app served from this process, so a test can make its engine fail."""
     from gradio_client import Client
 
-    from bigr_app.ui import build_ui
+    from bigr_app.app.ui import build_ui
 
     demo = build_ui(tiny_engine)
     demo.queue(default_concurrency_limit=1)

@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from bigr_app.cli import main
+from bigr_app.app.cli import main
 from bigr_app.errors import InputError
-from bigr_app.explore import ExploreIndex, build_index, class_colours, scatter_figure
-from bigr_app.probe import best_layer, layer_sweep, linear_probe
+from bigr_app.analysis.explore import ExploreIndex, build_index, class_colours, scatter_figure
+from bigr_app.analysis.probe import best_layer, layer_sweep, linear_probe
 
-FIXTURE = Path(__file__).parent / "fixtures" / "emoji_tiny"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "emoji_tiny"
 
 
 def pictures(n: int, seed: int = 0) -> list[Image.Image]:
@@ -133,26 +133,26 @@ def test_cli_baseline_features(tiny_engine, tmp_path, kind, dims):
 
 def test_features_resume_from_finished_chunks(tiny_engine, tmp_path, monkeypatch):
     """A stopped extraction keeps its finished chunks; the rerun only computes the rest."""
-    from bigr_app import engine as engine_module
+    from bigr_app.analysis import extraction
     weights = tiny_engine.save_pretrained(tmp_path / "weights")
     out = tmp_path / "f.npz"
     args = ["features", "--weights", str(weights), "--device", "cpu", "--batch", "8",
             "--data", str(FIXTURE / "train"), "--out", str(out)]
-    real = engine_module.Engine.features_of_kind
+    real = extraction.features_of_kind
     calls = []
 
-    def stop_after_two(self, *a, **k):
+    def stop_after_two(*a, **k):
         calls.append(1)
         if len(calls) > 2:
             raise KeyboardInterrupt
-        return real(self, *a, **k)
+        return real(*a, **k)
 
-    monkeypatch.setattr(engine_module.Engine, "features_of_kind", stop_after_two)
+    monkeypatch.setattr(extraction, "features_of_kind", stop_after_two)
     with pytest.raises(KeyboardInterrupt):
         main(args)
     assert len(list((tmp_path / "f.npz.parts").glob("chunk_*.npz"))) == 2
     calls.clear()
-    monkeypatch.setattr(engine_module.Engine, "features_of_kind", lambda self, *a, **k: (calls.append(1), real(self, *a, **k))[1])
+    monkeypatch.setattr(extraction, "features_of_kind", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
     assert main(args) == 0
     assert len(calls) == 2  # 4 chunks of 8, two already done
     main(["features", *args[1:-2], "--out", str(tmp_path / "fresh.npz")])

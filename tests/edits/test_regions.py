@@ -5,7 +5,7 @@ from PIL import Image
 
 from bigr_app.errors import InputError
 
-from .conftest import FAST
+from ..conftest import FAST
 
 SHAPES = [(800, 500), (500, 1000), (2560, 1600), (24, 15)]
 

@@ -2,8 +2,12 @@
 import pytest
 import torch
 
-from bigr_app.sampler import PhaseTimer, SamplingParams, masked_decode
-from bigr_app.timing import CostModel, measure_costs
+from bigr_app.sampling.timing import PhaseTimer
+
+from bigr_app.sampling.params import SamplingParams
+
+from bigr_app.sampling.masked_decoding import masked_decode
+from bigr_app.sampling.timing import CostModel
 
 
 class CountingTimer(PhaseTimer):
@@ -44,7 +48,7 @@ def test_estimate_counts_the_samplers_work(tiny_models, todo_count, batch, cfg, 
 
 
 def test_measured_costs_are_positive_and_grow_with_the_settings(tiny_engine):
-    costs = measure_costs(tiny_engine, repeats=1)
+    costs = tiny_engine.cost_model()
     assert costs.backbone_s > 0 and costs.decode_s > 0 and costs.row_step_s >= 0 and costs.device == "cpu"
     base = SamplingParams(iterations=4, diffusion_steps=10)
     t = costs.estimate(base, 256, 256)
@@ -54,7 +58,7 @@ def test_measured_costs_are_positive_and_grow_with_the_settings(tiny_engine):
 
 
 def test_app_shows_the_expected_time(tiny_engine):
-    from bigr_app.ui import Studio
+    from bigr_app.app.ui import Studio
 
     studio = Studio(tiny_engine)
     text = studio.expected_time(2, 3.0, 10, 25)
@@ -63,7 +67,7 @@ def test_app_shows_the_expected_time(tiny_engine):
 
 
 def test_calibration_follows_the_recent_runs():
-    from bigr_app.timing import Calibration
+    from bigr_app.sampling.timing import Calibration
 
     cal = Calibration(keep=3)
     assert cal.factor == 1.0
@@ -78,7 +82,7 @@ def test_calibration_follows_the_recent_runs():
 
 
 def test_the_apps_expected_time_follows_its_last_generations(tiny_engine):
-    from bigr_app.ui import Studio
+    from bigr_app.app.ui import Studio
 
     studio = Studio(tiny_engine)
     before = studio.expected_time(1, 3.0, 4, 8)
@@ -89,5 +93,8 @@ def test_the_apps_expected_time_follows_its_last_generations(tiny_engine):
                                                                                  diffusion_steps=8), 256, 256))
     after = studio.expected_time(1, 3.0, 4, 8)
     assert "following the last 1 run" in after and after != before
-    studio.generate("c1", 1, 0, 3.0, 4, 0.0, 8)
+    from bigr_app.app.ui.generate import GenerateActions
+    from bigr_app.app.ui.requests import Sampling
+
+    GenerateActions(studio).generate("c1", Sampling.read(seed=0, cfg=3.0, iterations=4, gumbel=0.0, steps=8, n=1))
     assert "last 2 runs" in studio.expected_time(1, 3.0, 4, 8)

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from bigr_app.data.folder import ImageFolder
-from bigr_app.metrics import load_or_train_classifier, load_or_train_judge, predict
+from bigr_app.analysis.metrics import load_or_train_classifier, load_or_train_judge, predict
 
-FIXTURE = Path(__file__).parent / "fixtures" / "emoji_tiny"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "emoji_tiny"
 
 
 def test_judge_is_cached_and_reloaded(tmp_path):
@@ -48,9 +48,9 @@ def tiny_model_for_fixture(folder: Path) -> Path:
     from dataclasses import replace
 
     from bigr_app import BiGR, BinaryAutoencoder, Engine
-    from bigr_app.sampler import SamplingParams
+    from bigr_app.sampling.params import SamplingParams
 
-    from .conftest import TINY_BIGR, TINY_TOKENIZER, randomize
+    from ..conftest import TINY_BIGR, TINY_TOKENIZER, randomize
 
     names = sorted(p.name for p in (FIXTURE / "train").iterdir())
     bigr = randomize(BiGR(replace(TINY_BIGR, num_classes=len(names))), 1)
@@ -64,7 +64,7 @@ def test_evaluate_script_writes_the_model_card_numbers(tmp_path):
     data = Path(shutil.copytree(FIXTURE, tmp_path / "data"))
     held_out = sorted(p.relative_to(data).as_posix() for p in (data / "test").rglob("*.png"))
     (data / "dataset.json").write_text(json.dumps({"held_out_seen_by_v1": held_out[:1]}))
-    script = Path(__file__).parents[1] / "scripts" / "evaluate.py"
+    script = Path(__file__).parents[2] / "scripts" / "evaluate.py"
     run = subprocess.run(
         [sys.executable, str(script), "--weights", str(weights), "--data", str(data), "--out", str(out),
          "--per-class", "2", "--grid-per-class", "1", "--classifier-epochs", "1",
@@ -95,7 +95,7 @@ def test_evaluate_script_writes_the_model_card_numbers(tmp_path):
 
 
 def test_evaluate_script_refuses_unknown_sampling_settings(tmp_path):
-    script = Path(__file__).parents[1] / "scripts" / "evaluate.py"
+    script = Path(__file__).parents[2] / "scripts" / "evaluate.py"
     run = subprocess.run(
         [sys.executable, str(script), "--weights", str(tiny_model_for_fixture(tmp_path / "model")),
          "--data", str(FIXTURE), "--out", str(tmp_path / "eval"), "--sweep", "guidance=3"],
@@ -105,7 +105,7 @@ def test_evaluate_script_refuses_unknown_sampling_settings(tmp_path):
 
 
 def test_frechet_distance_and_edge_energy():
-    from bigr_app.metrics import edge_energy, frechet_distance
+    from bigr_app.analysis.metrics import edge_energy, frechet_distance
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(2000, 4))

@@ -8,7 +8,7 @@ from PIL import Image
 from bigr_app.data import emoji
 from bigr_app.data.folder import ImageFolder, combined
 from bigr_app.errors import InputError
-from bigr_app.metrics import nearest_distances
+from bigr_app.analysis.metrics import nearest_distances
 
 needs_font = pytest.mark.skipif(
     not (emoji.FONT.is_file() and emoji.EMOJI_TEST.is_file()),

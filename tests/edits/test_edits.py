@@ -4,9 +4,9 @@ import torch
 from PIL import Image
 
 from bigr_app import InputError
-from bigr_app.masks import token_mask
+from bigr_app.edits.masks import token_mask
 
-from .conftest import FAST
+from ..conftest import FAST
 
 
 def picture(w=48, h=40, seed=0):

@@ -1,7 +1,7 @@
 """The backbone's 2-D rotary embedding."""
 import torch
 
-from bigr_app.backbone import apply_rope, rope_2d_table
+from bigr_app.model.backbone import apply_rope, rope_2d_table
 
 GRID, HEAD_DIM = 6, 16
 

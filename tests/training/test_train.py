@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from bigr_app import BiGR, BinaryAutoencoder, Engine
-from bigr_app.train import main as train_main, training_loader
+from bigr_app.app.train_cli import main as train_main
+from bigr_app.training.data import training_loader
 
-from .conftest import TINY_BIGR, TINY_TOKENIZER
+from ..conftest import TINY_BIGR, TINY_TOKENIZER
 
-FIXTURE = Path(__file__).parent / "fixtures" / "emoji_tiny"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "emoji_tiny"
 TOKENIZER_ARGS = ["--resolution", "32", "--bits", "8", "--nf", "32", "--ch-mult", "1", "2", "--emb-dim", "32",
                   "--attn-resolutions", "--batch", "8", "--precision", "no", "--log-every", "1", "--warmup", "2"]
 BIGR_ARGS = ["--dim", "64", "--layers", "2", "--heads", "1", "--transcoder-dim", "32", "--transcoder-blocks", "1",
@@ -199,7 +200,7 @@ def test_wider_code_and_a_bigr_warm_started_on_it(tmp_path):
 
 
 def test_tokenizer_steps_are_read_from_a_tokenizer_or_a_whole_model_folder():
-    from bigr_app.train import tokenizer_record
+    from bigr_app.training.data import tokenizer_record
 
     assert tokenizer_record({"trained_steps": 5, "domain": {}}) == {"tokenizer_trained_steps": 5}
     whole = {"trained_steps": 13000, "tokenizer_trained_steps": 6000, "decoder_trained_steps": 6000}
@@ -207,7 +208,7 @@ def test_tokenizer_steps_are_read_from_a_tokenizer_or_a_whole_model_folder():
 
 
 def test_classes_named_in_dataset_json_are_not_mirrored(tmp_path):
-    from bigr_app.train import mirror_allowed
+    from bigr_app.training.data import mirror_allowed
 
     (tmp_path / "dataset.json").write_text(json.dumps({"not_mirrored": ["flag"]}))
     assert mirror_allowed(tmp_path, ["animal", "flag"]).tolist() == [True, False]

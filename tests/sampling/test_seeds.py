@@ -7,10 +7,10 @@ import torch
 from PIL import Image
 
 from bigr_app.errors import InputError
-from bigr_app.noise import SampleStreams, sample_seeds
-from bigr_app.pnginfo import picture_params, read_params, save_png
+from bigr_app.sampling.noise import SampleStreams, sample_seeds
+from bigr_app.app.saving import picture_params, read_params, save_png
 
-from .conftest import FAST
+from ..conftest import FAST
 
 
 def photo(w=80, h=50, seed=0):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bigr_app.server_process import ROOT, AppServer
+from bigr_app.app.server_process import ROOT, AppServer
 
 EXAMPLE = ROOT / "assets" / "examples" / "smiley.png"
 KNOBS = dict(seed=1, cfg=3.0, iterations=3, gumbel=0.0, steps=4)

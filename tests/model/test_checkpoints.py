@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from bigr_app import BiGR, BinaryAutoencoder, CheckpointError, Engine, bigr_preset, tokenizer_preset
-from bigr_app.checkpoints import (
+from bigr_app.model.official import (
     infer_bae_config, infer_bigr_config, load_official_bae, load_official_bigr, to_official_bae, to_official_bigr,
 )
-from bigr_app.config import TOKENIZER_PRESETS
+from bigr_app.model.config import TOKENIZER_PRESETS
 
-from .conftest import FAST, TINY_BIGR, TINY_TOKENIZER, randomize
+from ..conftest import FAST, TINY_BIGR, TINY_TOKENIZER, randomize
 
-MANIFESTS = Path(__file__).resolve().parent / "fixtures" / "manifests"
+MANIFESTS = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
 BIGR_MANIFESTS = {
     "BiGR-L": ("BiGR-L", 24), "BiGR-XL": ("BiGR-XL", 24), "BiGR-XXL": ("BiGR-XXL", 24),
     "BiGR-XXL-d32": ("BiGR-XXL", 32), "BiGR-L-512": ("BiGR-L-512", 32),

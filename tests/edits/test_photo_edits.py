@@ -8,7 +8,7 @@ from PIL import Image
 
 from bigr_app import InputError
 
-from .conftest import FAST
+from ..conftest import FAST
 from .test_edits import box_mask, picture
 
 

@@ -2,8 +2,9 @@
 import numpy as np
 import torch
 
-from bigr_app.reference import reference_decode
-from bigr_app.sampler import SamplingParams, masked_decode
+from bigr_app.sampling.reference import reference_decode
+from bigr_app.sampling.params import SamplingParams
+from bigr_app.sampling.masked_decoding import masked_decode
 
 B = 96
 

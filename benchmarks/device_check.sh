@@ -29,7 +29,7 @@ except ImportError:
 PY
 } 2>&1 | tee "$OUT/env.txt"
 
-$PY -m pytest -q -p no:cacheprovider -m cuda tests/test_graphs.py 2>&1 | tee "$OUT/cuda_tests.txt"
+$PY -m pytest -q -p no:cacheprovider -m cuda tests/sampling/test_graphs.py 2>&1 | tee "$OUT/cuda_tests.txt"
 
 bench() {  # name, time limit in seconds, benchmark arguments...
     local name=$1 limit=$2

@@ -70,20 +70,20 @@ def make_job(eng: Engine, task: str, batch: int, sampling: dict) -> Job:
     ids = torch.arange(batch) % eng.num_classes
     everything = torch.ones(shape, dtype=torch.bool)
     if task == "generate":
-        return Job([dict(tokens=known, to_generate=everything, classes=ids, **sampling)], batch)
+        return Job([dict(bits=known, cells=everything, classes=ids, **sampling)], batch)
     if task == "inpaint":
         left = torch.zeros(shape, dtype=torch.bool)
         left[..., : eng.grid // 2] = True
-        return Job([dict(tokens=known, to_generate=left, classes=ids, **sampling)], batch)
+        return Job([dict(bits=known, cells=left, classes=ids, **sampling)], batch)
     if task == "interpolate":
         halfway = torch.stack([eng.class_weights({int(i): 0.5, int(i + 1) % eng.num_classes: 0.5}) for i in ids])
-        return Job([dict(tokens=known, to_generate=everything, classes=halfway, **sampling)], batch)
+        return Job([dict(bits=known, cells=everything, classes=halfway, **sampling)], batch)
     if task == "enrich":  # one round at rate 2: four interleaved quarter-grids, strong guidance
         calls = []
         for offset in range(4):
             cells = torch.zeros(shape, dtype=torch.bool)
             cells[:, offset // 2 :: 2, offset % 2 :: 2] = True
-            calls.append(dict(tokens=known, to_generate=cells, classes=ids, **{**sampling, "cfg_scale": 10.0}))
+            calls.append(dict(bits=known, cells=cells, classes=ids, **{**sampling, "cfg_scale": 10.0}))
         return Job(calls, batch)
     raise ValueError(task)
 

@@ -213,11 +213,9 @@ class Engine:
 
     def describe(self) -> str:
         what = f"BiGR {self.bigr.cfg.n_layer}x{self.bigr.cfg.dim}" if self.bigr else "tokenizer only"
-        return (
-            f"{what}, {self.num_classes} classes, {self.resolution}px as {self.grid}x{self.grid} tokens "
-            f"x {self.bits} bits, on {self.device.type} in {self.precision}{' with CUDA graphs' if self.graphs else ''} "
-            f"({self.source})"
-        )
+        graphs = " with CUDA graphs" if self.graphs else ""
+        return (f"{what}, {self.num_classes} classes, {self.resolution}px as {self.grid}x{self.grid} tokens x "
+                f"{self.bits} bits, on {self.device.type} in {self.precision}{graphs} ({self.source})")
 
     @property
     def frame_margin(self) -> int:
@@ -287,9 +285,11 @@ class Engine:
                 spec = int(spec)
             else:
                 raise InputError(f"unknown class {spec!r}")
-        if isinstance(spec, bool) or not isinstance(spec, int) or not 0 <= spec < self.num_classes:
-            raise InputError(f"class must be a name or an index in [0, {self.num_classes - 1}], got {spec!r}")
-        return spec
+        return whole_number("class (a name, or an index)", spec, 0, self.num_classes - 1)
+
+    def class_ids(self, spec: ClassSpec, n: int) -> torch.Tensor:
+        """The class (None: unconditional) as ids for a batch of n."""
+        return torch.full((n,), self.class_index(spec), dtype=torch.long, device=self.device)
 
     def class_weights(self, mix: dict[ClassSpec, float]) -> torch.Tensor:
         """{class: weight} -> a mixing vector over the class table (null class last)."""
@@ -316,10 +316,6 @@ class Engine:
     def noise_streams(self, seed: int | None, batch: int, seed_step: int = 0) -> SampleStreams:
         """Row i draws from seed + i (mixed with `seed_step` for an edit's later windows or rounds)."""
         return SampleStreams.from_seeds(sample_seeds(self.resolve_seed(seed), batch, seed_step), self.device)
-
-    def class_ids(self, spec: ClassSpec, n: int) -> torch.Tensor:
-        """The class (None: unconditional) as ids for a batch of n."""
-        return torch.full((n,), self.class_index(spec), dtype=torch.long, device=self.device)
 
     @torch.inference_mode()
     def sample_tokens(

@@ -27,6 +27,9 @@ def random_mask(batch: int, seq_len: int, count: int, device, generator=None) ->
 
 
 class BiGR(nn.Module):
+    """The backbone, which reads the token grid, and the transcoder, which turns each output into bits;
+    `forward` is the masked-modelling training loss (sampling is `sampling.masked_decoding`)."""
+
     def __init__(self, cfg: BiGRConfig):
         super().__init__()
         self.cfg = cfg

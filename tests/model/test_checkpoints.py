@@ -11,7 +11,7 @@ from bigr_app.model.official import (
 )
 from bigr_app.model.config import TOKENIZER_PRESETS
 
-from ..conftest import FAST, TINY_BIGR, TINY_TOKENIZER, randomize
+from ..conftest import FAST, TINY_BIGR, TINY_TOKENIZER
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
 BIGR_MANIFESTS = {

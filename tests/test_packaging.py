@@ -42,7 +42,8 @@ def test_wheel_carries_the_bundled_model_and_assets(wheel):
     for rel in ("weights/default/config.json", "weights/default/model.safetensors", "assets/imagenet_classes.txt",
                 "assets/examples/fox.png"):
         assert sizes.get(f"bigr_app/{rel}") == (ROOT / rel).stat().st_size, rel
-    assert {"bigr_app/ui/app.py", "bigr_app/data/emoji.py", "bigr_app/hub.py"} <= set(sizes)  # every subpackage
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "bigr_app").rglob("*.py") if "__pycache__" not in p.parts}
+    assert modules <= set(sizes), sorted(modules - set(sizes))  # every module of every subpackage
     assert not [n for n in sizes if n.startswith(("tests/", "bigr_app/weights/default/runs"))]
 
 

@@ -23,7 +23,7 @@ class CountingTimer(PhaseTimer):
         if phase == "backbone":
             self.sequences += args[0].shape[0]
         else:
-            rows = args[0].shape[0] + (args[1].shape[0] if args[1] is not None else 0)
+            rows = args[1].shape[0] + (args[2].shape[0] if args[2] is not None else 0)  # args[0]: the transcoder
             self.row_steps += rows * kwargs["steps"]
             self.steps += kwargs["steps"]
         return fn(*args, **kwargs)

@@ -49,7 +49,7 @@ def task(fn: Callable) -> Callable:
 
 
 class Engine:
-    MAX_SAMPLES = 16  # the most samples one edit makes
+    MAX_SAMPLES, MAX_WINDOWS = 16, edits.canvas.MAX_WINDOWS  # samples per edit; windows per canvas expansion
 
     def __init__(
         self,

@@ -262,7 +262,7 @@ def test_png_info_restores_a_picture_into_its_tab(page, tiny_engine, tmp_path):
     page.locator("#inpaint-preview img").wait_for(state="visible", timeout=5000)  # the picture is in the editor
     page.wait_for_timeout(1500)
     assert page.locator(".toast-body").count() == 1  # one note, "Restored; the mask is not stored..."
-    assert page.locator("#inpaint-fit").is_visible()  # the picture's region, whole: its fit applies
+    page.locator("#inpaint-fit").wait_for(state="visible", timeout=10000)  # region whole: its fit applies
     page.locator("#inpaint-region").get_by_label("auto").check()
     page.locator("#inpaint-fit").wait_for(state="hidden")  # masked or auto: always letterboxed
     shot(page, "png-info-restored")

@@ -18,9 +18,11 @@ def chunk_path(out: Path, start: int) -> Path:
 
 
 def run_chunks(out: Path, starts: Iterable[int], compute: Callable[[int], dict[str, np.ndarray]],
-               desc: str = "chunks", show: bool = True) -> None:
-    """compute(start) -> arrays for the chunk beginning at `start`; finished chunks are not redone."""
+               desc: str = "chunks", show: bool = True) -> list[int]:
+    """compute(start) -> arrays for the chunk beginning at `start`; finished chunks are not redone. Returns the
+    starts computed now."""
     parts_folder(out).mkdir(parents=True, exist_ok=True)
+    computed = []
     for start in tqdm(list(starts), desc=desc, disable=not show):
         path = chunk_path(out, start)
         if path.is_file():
@@ -28,6 +30,8 @@ def run_chunks(out: Path, starts: Iterable[int], compute: Callable[[int], dict[s
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **compute(start))
         tmp.replace(path)  # atomic: a chunk is either whole or absent
+        computed.append(start)
+    return computed
 
 
 def gather_chunks(out: Path, starts: Iterable[int]) -> dict[str, np.ndarray]:

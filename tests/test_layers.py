@@ -10,7 +10,7 @@ PACKAGE = ROOT / "bigr_app"
 
 # bottom to top; a module may import a lower layer, or its own folder
 LAYERS = {
-    "errors": 0, "resources": 0, "checks": 0.1, "devices": 0.1, "images": 0.1, "resumable": 0.1, "data": 0.2,
+    "errors": 0, "resources": 0, "checks": 0.1, "devices": 0.1, "images": 0.1, "resumable": 0.1, "processes": 0.1, "data": 0.2,
     "model": 1,
     "sampling": 2,
     "edits": 3, "analysis": 3,

@@ -23,6 +23,7 @@ from ..edits.regenerate import result_params
 from ..edits.regions import REGIONS
 from ..errors import BiGRError, InputError
 from ..images import open_image
+from ..processes import process_state
 from ..resumable import gather_chunks, parts_folder, run_chunks
 from .options import add_model_args, add_sampling_args, load_engine, sampling_kwargs
 from .saving import picture_params, save_png, write_strip_and_gif
@@ -218,11 +219,11 @@ def run_task(args) -> list[Path]:
 
 
 def run_sample_npz(args) -> list[Path]:
-    """Sharded over processes (accelerate launch), resumable: chunks land in OUT.parts/ first."""
-    from accelerate import PartialState  # loaded only for the sharded task
-
-    state = PartialState()
-    eng = load_engine(argparse.Namespace(**{**vars(args), "device": str(state.device) if args.device == "auto" else args.device}))
+    """Sharded over processes (torchrun / accelerate launch), resumable: chunks land in OUT.parts/ first. A chunk's
+    samples follow from its position alone, so the file is the same for any number of processes."""
+    state = process_state(args.device)
+    device = str(state.device) if args.device == "auto" or state.num_processes > 1 else args.device
+    eng = load_engine(argparse.Namespace(**{**vars(args), "device": device}))
     total = args.num if args.num is not None else args.per_class * eng.num_classes
     chunks = range(0, total, args.batch)
 
@@ -231,19 +232,29 @@ def run_sample_npz(args) -> list[Path]:
         bits = eng.generate_tokens(ids.to(eng.device), seed=args.seed + start, **sampling_kwargs(args))
         return dict(arr_0=np.stack([np.asarray(im) for im in eng.decode(bits)]), labels=ids.numpy())
 
-    mine = [c for k, c in enumerate(chunks) if k % state.num_processes == state.process_index]
-    run_chunks(args.out, mine, sample_chunk, desc=f"rank {state.process_index}", show=state.is_main_process)
+    rank, processes = state.process_index, state.num_processes
+    mine = [c for k, c in enumerate(chunks) if k % processes == rank]
+    done = run_chunks(args.out, mine, sample_chunk, desc=f"rank {rank}", show=state.is_main_process)
+    print(f"rank {rank} of {processes}: sampled {len(done)} of its {len(mine)} chunks (starts {done}), "
+          f"{len(mine) - len(done)} already there", file=sys.stderr)
     state.wait_for_everyone()
     if not state.is_main_process:
         return []
-    np.savez(args.out, **gather_chunks(args.out, chunks))
+    write_npz(args.out, gather_chunks(args.out, chunks))
     return [args.out]
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Whole or absent: written beside, then renamed."""
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
 
 
 def run_features(args) -> list[Path]:
     eng = load_engine(args)
     data = extract_features(eng, args.data, args.kind, args.batch, args.fit, args.out)
-    np.savez(args.out, **data)
+    write_npz(args.out, data)
     shutil.rmtree(parts_folder(args.out), ignore_errors=True)
     print(f"{len(data['labels'])} images -> features {data['features'].shape} ({args.kind})", file=sys.stderr)
     return [args.out]

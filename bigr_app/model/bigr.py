@@ -9,20 +9,19 @@ import torch.nn as nn
 
 from .backbone import Backbone
 from .config import BiGRConfig
-
+from .draws import Draws
 from .transcoder import Transcoder
 
 
-def cosine_mask_count(seq_len: int, generator: torch.Generator | None = None) -> int:
-    """The release's training mask ratio: cos(pi/2 * u) with u uniform on {0, 1/N, ...}."""
-    step = int(torch.randint(0, seq_len, (1,), generator=generator))
+def cosine_mask_count(seq_len: int, draws: Draws) -> int:
+    """The release's training mask ratio: cos(pi/2 * u) with u uniform on {0, 1/N, ...}; one per step."""
+    step = min(seq_len - 1, int(draws.shared(1).item() * seq_len))
     return max(1, math.floor(seq_len * math.cos(math.pi / 2 * step / seq_len)))
 
 
-def random_mask(batch: int, seq_len: int, count: int, device, generator=None) -> torch.Tensor:
+def random_mask(batch: int, seq_len: int, count: int, draws: Draws) -> torch.Tensor:
     """[batch, seq_len] bool with exactly `count` True per row, uniformly placed."""
-    noise = torch.rand(batch, seq_len, generator=generator).to(device)
-    ranks = noise.argsort(dim=1).argsort(dim=1)
+    ranks = draws.rows(batch, seq_len).argsort(dim=1).argsort(dim=1)
     return ranks < count
 
 
@@ -54,20 +53,24 @@ class BiGR(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(
-        self, bits: torch.Tensor, class_ids: torch.Tensor, generator: torch.Generator | None = None
+        self, bits: torch.Tensor, class_ids: torch.Tensor, draws: Draws | None = None
     ) -> dict[str, torch.Tensor]:
         """Masked modelling: mask a cosine-sampled share of tokens, predict their bits.
 
         bits [B, N, K] in {0, 1}; class_ids [B]. Class labels are dropped to the null class with
-        probability cfg.class_dropout so that the model learns classifier-free guidance.
+        probability cfg.class_dropout so that the model learns classifier-free guidance. `draws`: the step's
+        random numbers (see `draws`; default: unseeded).
         """
         b, n, _ = bits.shape
-        device = bits.device
-        masked = random_mask(b, n, cosine_mask_count(n, generator), device, generator)
-        drop = torch.rand(b, generator=generator).to(device) < self.cfg.class_dropout
+        draws = draws or Draws(bits.device)
+        count = cosine_mask_count(n, draws)
+        masked = random_mask(b, n, count, draws)
+        drop = draws.rows(b) < self.cfg.class_dropout
         classes = torch.where(drop, torch.full_like(class_ids, self.cfg.num_classes), class_ids)
         cond = self.backbone(bits, masked, self.backbone.class_condition(classes))
-        per_bit = self.transcoder.loss(bits[masked].float(), cond[masked], generator)
+        # every row has `count` masked tokens, so row i's come i-th: the draws for them are row i's
+        per_bit = self.transcoder.loss(bits[masked].float(), cond[masked],
+                                       lambda *shape: draws.rows(b, count, *shape).flatten(0, 1))
         return {"loss": per_bit.mean(), "mask_ratio": masked.float().mean()}
 
 

@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import TokenizerConfig
+from .draws import Draws
 
 
 def group_norm(channels: int, groups: int) -> nn.GroupNorm:
@@ -143,9 +144,13 @@ class BinaryQuantizer(nn.Module):
         return torch.einsum("bkhw,kd->bdhw", bits, self.codebook.weight).contiguous()
 
 
-def binarize(p: torch.Tensor, deterministic: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Bits from probabilities with a straight-through gradient."""
-    hard = (p > 0.5).to(p.dtype) if deterministic else torch.bernoulli(p.detach(), generator=generator)
+def binarize(p: torch.Tensor, deterministic: bool, draws: Draws | None = None) -> torch.Tensor:
+    """Bits from probabilities with a straight-through gradient (sampled with `draws`' numbers, or unseeded)."""
+    if deterministic:
+        hard = (p > 0.5).to(p.dtype)
+    else:
+        u = draws.rows(*p.shape) if draws is not None else torch.rand_like(p)
+        hard = (u < p.detach()).to(p.dtype)
     return hard + (p - p.detach())  # exactly `hard` in value, gradient of p
 
 
@@ -161,19 +166,17 @@ class BinaryAutoencoder(nn.Module):
         """Images [B, 3, H, W] in [0, 1] -> bit probabilities [B, K, h, w]."""
         return self.quantizer.probabilities(self.encoder(images))
 
-    def encode(
-        self, images: torch.Tensor, deterministic: bool = True, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def encode(self, images: torch.Tensor, deterministic: bool = True, draws: Draws | None = None) -> torch.Tensor:
         """Images -> bits [B, K, h, w] as floats in {0, 1}."""
-        return binarize(self.probabilities(images), deterministic, generator).detach()
+        return binarize(self.probabilities(images), deterministic, draws).detach()
 
     def decode(self, bits: torch.Tensor) -> torch.Tensor:
         """Bits [B, K, h, w] -> images [B, 3, H, W] (not clamped)."""
         return self.decoder(self.quantizer.embed(bits.to(self.quantizer.codebook.weight.dtype)))
 
     def forward(
-        self, images: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None
+        self, images: torch.Tensor, deterministic: bool = False, draws: Draws | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass: (reconstruction, bit probabilities)."""
         p = self.probabilities(images)
-        return self.decode(binarize(p, deterministic, generator)), p
+        return self.decode(binarize(p, deterministic, draws)), p

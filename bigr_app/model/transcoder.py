@@ -8,7 +8,7 @@ training loss; sampling it is `sampling.bernoulli`.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -175,11 +175,14 @@ class Transcoder(nn.Module):
         for name, table in schedule.items():
             self.register_buffer(name, table, persistent=False)
 
-    def loss(self, x0: torch.Tensor, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Per-bit loss [M, K] for clean bits x0 [M, K] under backbone conditions cond [M, D]."""
+    def loss(self, x0: torch.Tensor, cond: torch.Tensor,
+             uniform: Callable[..., torch.Tensor] | None = None) -> torch.Tensor:
+        """Per-bit loss [M, K] for clean bits x0 [M, K] under backbone conditions cond [M, D]. `uniform(*shape)`:
+        U(0, 1) numbers [M, *shape] (default: torch.rand)."""
         m = x0.shape[0]
-        t = torch.randint(1, self.train_steps + 1, (m,), device=x0.device, generator=generator)
+        uniform = uniform or (lambda *shape: torch.rand((m, *shape), device=x0.device))
+        t = (uniform() * self.train_steps).long().clamp_(max=self.train_steps - 1) + 1
         p_t = self.k_final[t, None] * x0 + self.b_final[t, None]
-        x_t = torch.bernoulli(p_t, generator=generator)
+        x_t = (uniform(x0.shape[1]) < p_t).to(x0.dtype)
         logits = self.net(x_t, t - 1, cond).float()
         return class_balanced_bce(logits, torch.logical_xor(x0 > 0.5, x_t > 0.5).float())

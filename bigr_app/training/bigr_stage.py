@@ -83,9 +83,11 @@ def train_bigr(args) -> None:
     tokenizer, model, carried = initial_bigr(args, classes)
     cfg = model.cfg
     train_set = ImageFolder(train_dir, tokenizer.cfg.resolution)
-    codes, labels = encode_dataset(tokenizer, train_set, args.out / "codes.pt", acc.device), train_set.labels
-    if args.hflip:  # mirrored pictures as extra training codes (codes cannot be flipped after encoding)
-        mirrored = encode_dataset(tokenizer, train_set, args.out / "codes_mirrored.pt", acc.device, mirrored=True)
+    with acc.main_process_first():  # the main process writes the caches, the others then read them
+        codes, labels = encode_dataset(tokenizer, train_set, args.out / "codes.pt", acc.device), train_set.labels
+        if args.hflip:  # mirrored pictures as extra training codes (codes cannot be flipped after encoding)
+            mirrored = encode_dataset(tokenizer, train_set, args.out / "codes_mirrored.pt", acc.device, mirrored=True)
+    if args.hflip:
         keep = mirror_allowed(args.data, classes)[labels]
         codes, labels = torch.cat([codes, mirrored[keep]]), torch.cat([labels, labels[keep]])
     ema = EMA(model, args.ema)
@@ -96,7 +98,7 @@ def train_bigr(args) -> None:
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr, betas=(0.9, 0.95),
     )
-    loader = training_loader(torch.utils.data.TensorDataset(codes, labels), labels, args.batch, args.balance)
+    loader = training_loader(torch.utils.data.TensorDataset(codes, labels), labels, args.batch, args.balance, args.seed)
     model, opt, loader = run.prepare(ema, model, opt, loader)
     batches = endless(loader)
     tokenizer = tokenizer.to(acc.device)
@@ -106,7 +108,7 @@ def train_bigr(args) -> None:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
         with acc.autocast():
-            out = model(bits.float(), labels)
+            out = model(bits.float(), labels, run.draws(step))
         opt.zero_grad(set_to_none=True)
         acc.backward(out["loss"])
         acc.clip_grad_norm_(model.parameters(), args.clip)

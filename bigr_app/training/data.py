@@ -42,17 +42,22 @@ def trained_on(data: Path, resolution: int, classes: list[str]) -> str:
         f"{resolution}x{resolution} pictures from {data.name} ({len(classes)} classes)")
 
 
-def training_loader(dataset, labels: torch.Tensor, batch: int, balance: float) -> torch.utils.data.DataLoader:
+def training_loader(dataset, labels: torch.Tensor, batch: int, balance: float,
+                    seed: int = 0) -> torch.utils.data.DataLoader:
     """Shuffled batches; with balance > 0 each picture is drawn with weight n_c ** -balance, where n_c is the
-    size of its class: 0 keeps the data's class frequencies, 1 shows every class equally often."""
+    size of its class: 0 keeps the data's class frequencies, 1 shows every class equally often. The order
+    follows `seed` alone, so that processes sharing a global batch agree on it (accelerate then gives each
+    its slice)."""
     if len(labels) < batch:  # drop_last would leave no batch at all
         raise SystemExit(f"only {len(labels)} training pictures, fewer than one batch: pass --batch {len(labels)} "
                          "or less, or add pictures")
+    order = torch.Generator().manual_seed(seed)
     if balance == 0:
-        return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True)
+        return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True, generator=order)
     sizes = torch.bincount(labels).double()
     weights = sizes[labels] ** -balance
-    sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=len(labels), replacement=True)
+    sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=len(labels), replacement=True,
+                                                     generator=order)
     return torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True)
 
 

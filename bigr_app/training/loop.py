@@ -1,6 +1,10 @@
-"""The training loop both stages share: accelerate (one process, or DDP under `accelerate launch`), an EMA of
-the weights, a warm-up + cosine learning rate, and a run folder with OUT/state (resumable), OUT/log.jsonl and
-OUT/samples/."""
+"""The training loop both stages share: accelerate (one process, or DDP under `torchrun` / `accelerate launch`,
+gloo on CPUs, nccl on GPUs), an EMA of the weights, a warm-up + cosine learning rate, and a run folder with
+OUT/state (resumable, with any process count), OUT/log.jsonl and OUT/samples/, written by the main process.
+
+Each step's random numbers come from `Draws` seeded by (seed, step) and split by the sample's place in the
+global batch, so P processes with batch b take the steps one process takes with batch P * b (to float
+rounding: each process averages its own batch, then DDP averages the processes)."""
 from __future__ import annotations
 
 import copy
@@ -12,10 +16,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
 from ..devices import cpu_has_native_bf16
+from ..model.draws import Draws
+from ..processes import runs_on_cpu
 
 
 class EMA(nn.Module):
@@ -55,12 +61,13 @@ def lr_at(step: int, base: float, warmup: int, total: int) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def make_accelerator(args) -> Accelerator:
+def make_accelerator(args, unused_parameters: bool = False) -> Accelerator:
     precision = args.precision
     if precision == "auto":
         # bf16 only where the hardware has it: emulated on a CPU without AVX512-BF16/AMX it is ~20x slower
         precision = "bf16" if torch.cuda.is_available() or cpu_has_native_bf16() else "no"
-    return Accelerator(mixed_precision=precision, cpu=args.cpu)
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=unused_parameters)
+    return Accelerator(mixed_precision=precision, cpu=runs_on_cpu(cpu=args.cpu), kwargs_handlers=[ddp])
 
 
 def log_line(out: Path, record: dict) -> None:
@@ -80,19 +87,34 @@ def save_grid(images: list, path: Path, columns: int) -> None:
     sheet.save(path)
 
 
+def mean_over_processes(acc: Accelerator, stats: dict[str, float]) -> dict[str, float]:
+    """A step's statistics averaged over the processes (each measured its own share of the batch)."""
+    if acc.num_processes == 1 or not stats:
+        return stats
+    values = acc.reduce(torch.tensor(list(stats.values()), device=acc.device, dtype=torch.float64), "mean")
+    return dict(zip(stats, values.tolist()))
+
+
+def any_process(acc: Accelerator, flag: bool) -> bool:
+    if acc.num_processes == 1:
+        return flag
+    return bool(acc.reduce(torch.tensor([float(flag)], device=acc.device), "sum").item())
+
+
 def run_loop(args, acc: Accelerator, counter: Counter, train_step, on_eval, on_save) -> None:
     """Steps from the checkpointed count to args.steps with progress bar, eval and save hooks."""
     bar = tqdm(total=args.steps, initial=counter.step, disable=not acc.is_main_process, dynamic_ncols=True)
     start = time.time()
     while counter.step < args.steps:
-        if args.max_minutes and time.time() - start > 60 * args.max_minutes:
+        out_of_time = bool(args.max_minutes) and time.time() - start > 60 * args.max_minutes
+        if any_process(acc, out_of_time):  # all stop at the same step, or the others would wait for it forever
             acc.print(f"stopping at step {counter.step}: --max-minutes {args.max_minutes} reached (--resume continues)")
             acc.save_state(str(args.out / "state"))
             if acc.is_main_process:
                 on_eval(counter.step)
                 on_save(counter.step)
             break
-        stats = train_step(counter.step)
+        stats = mean_over_processes(acc, train_step(counter.step))
         counter.step += 1
         bar.update(1)
         bar.set_postfix({k: f"{v:.4f}" for k, v in stats.items()})
@@ -112,9 +134,9 @@ class Run:
     has it), the seed, the run folder, and the state checkpointed in OUT/state (the prepared objects, the EMA
     and the step count), resumed from there with --resume."""
 
-    def __init__(self, args):
+    def __init__(self, args, unused_parameters: bool = False):
         self.args = args
-        self.acc = make_accelerator(args)
+        self.acc = make_accelerator(args, unused_parameters)
         set_seed(args.seed)
         args.out.mkdir(parents=True, exist_ok=True)
         self.counter = Counter()
@@ -125,7 +147,14 @@ class Run:
         self.acc.register_for_checkpointing(ema, self.counter)
         if self.args.resume and (self.args.out / "state").is_dir():
             self.acc.load_state(str(self.args.out / "state"))
+            for loader in objects:  # a resumed run goes on in a new order, not the first epoch's again
+                if isinstance(getattr(loader, "generator", None), torch.Generator):
+                    loader.generator.manual_seed(self.args.seed + self.counter.step)
         return prepared
+
+    def draws(self, step: int) -> Draws:
+        """The step's random numbers, split between the processes by their share of the global batch."""
+        return Draws(self.acc.device, self.args.seed, step, self.acc.process_index, self.acc.num_processes)
 
     def loop(self, train_step, on_eval, on_save) -> None:
         run_loop(self.args, self.acc, self.counter, train_step, on_eval, on_save)

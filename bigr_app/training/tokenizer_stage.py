@@ -78,7 +78,7 @@ def tokenizer_pictures(args, resolution: int) -> tuple[ImageFolder, ImageFolder 
 
 
 def train_tokenizer(args) -> None:
-    run = Run(args)
+    run = Run(args, unused_parameters=True)  # the release's layout has layers this config leaves unused
     acc = run.acc
     model, carried = initial_tokenizer(args)
     train_set, test_set, pictures = tokenizer_pictures(args, model.cfg.resolution)
@@ -89,30 +89,39 @@ def train_tokenizer(args) -> None:
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0)
     if args.balance and args.extra:
         raise SystemExit("--balance weighs classes, which --extra's pictures do not have: use one or the other")
-    loader = training_loader(pictures, train_set.labels, args.batch, args.balance)
+    loader = training_loader(pictures, train_set.labels, args.batch, args.balance, args.seed)
     model, disc, opt, opt_d, loader = run.prepare(ema, model, disc, opt, opt_d, loader)
     batches = endless(loader)
     latest = {}
     fixed = (test_set or train_set).pixels[:16].float() / 255
 
+    def critic(images: torch.Tensor) -> torch.Tensor:
+        """The discriminator's verdict, its weights left out of the tokenizer's step (and of DDP's)."""
+        plain = acc.unwrap_model(disc).requires_grad_(False)
+        try:
+            return plain(images)
+        finally:
+            plain.requires_grad_(True)
+
     def train_step(step: int) -> dict:
         x, may_mirror = next(batches)
         x = x.float() / 255
+        draws = run.draws(step)
         if args.hflip:
-            flip = (torch.rand(x.shape[0], device=x.device) < 0.5) & may_mirror
+            flip = (draws.rows(x.shape[0]).to(x.device) < 0.5) & may_mirror
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         for group in opt.param_groups + opt_d.param_groups:
             group["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
         use_gan = args.disc_weight > 0 and step >= args.disc_start
         with acc.autocast():
-            recon, p = model(x, deterministic=args.decoder_only or step >= args.deterministic_after)
+            recon, p = model(x, deterministic=args.decoder_only or step >= args.deterministic_after, draws=draws)
         recon, p = recon.float(), p.float()
         l1, l2 = (recon - x).abs().mean(), (recon - x).pow(2).mean()
         balance = (p.mean(dim=(0, 2, 3)) - 0.5).pow(2).mean()  # every bit used about half the time
         loss = l1 + l2 + args.balance_weight * balance
         if use_gan:
             with acc.autocast():
-                g_loss = -disc(recon).float().mean()
+                g_loss = -critic(recon).float().mean()
             loss = loss + args.disc_weight * g_loss
         opt.zero_grad(set_to_none=True)
         acc.backward(loss)
@@ -121,7 +130,8 @@ def train_tokenizer(args) -> None:
         stats = {"l1": l1.item(), "psnr": float(psnr(recon.detach(), x).mean()), "balance": balance.item()}
         if use_gan:
             with acc.autocast():
-                d_loss = F.relu(1 - disc(x)).mean() + F.relu(1 + disc(recon.detach())).mean()
+                real, fake = disc(torch.cat([x, recon.detach()])).float().chunk(2)  # one pass: DDP wants one
+                d_loss = F.relu(1 - real).mean() + F.relu(1 + fake).mean()
             opt_d.zero_grad(set_to_none=True)
             acc.backward(d_loss.float())
             opt_d.step()

@@ -76,7 +76,10 @@ def test_each_row_decides_its_own_share_of_tokens_every_iteration(tiny_models):
                              SamplingParams(iterations=5, diffusion_steps=2), torch.Generator().manual_seed(0),
                              return_order=True)
     for row, count in enumerate((256, 100, 7)):
-        left = [count * (4 - i) // 5 for i in range(5)]  # linear (the rows do not all start full): floor(count * (1 - r))
+        if count == 256:  # generated from scratch: cosine, as alone
+            left = [int(np.floor(np.cos(np.pi / 2 * (i + 1) / 5) * 256 + 1e-9)) for i in range(5)]
+        else:  # tokens given: linear, floor(count * (1 - r))
+            left = [count * (4 - i) // 5 for i in range(5)]
         expected = [count - left[0]] + [a - b for a, b in zip(left, left[1:])]
         assert torch.bincount(order[row][order[row] >= 0], minlength=5).tolist() == expected
 

@@ -38,6 +38,27 @@ def confidence_rank(confidence: torch.Tensor, noise: Noise) -> torch.Tensor:
     return shuffle.gather(1, order).argsort(dim=1)
 
 
+def row_schedule(schedule: str, total: int, seq_len: int) -> str:
+    """"auto": cosine for a row generated from scratch, linear for a row with tokens given."""
+    if schedule != "auto":
+        return schedule
+    return "cosine" if total == seq_len else "linear"
+
+
+class Rows:
+    """Some rows of the batch (those active in an iteration): take them out, put them back. All rows: the
+    tensors themselves, no copy."""
+
+    def __init__(self, indices: list[int], batch: int, device):
+        self.index = None if len(indices) == batch else torch.tensor(indices, device=device)
+
+    def take(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.index is None else x.index_select(0, self.index)
+
+    def put(self, x: torch.Tensor, part: torch.Tensor) -> torch.Tensor:
+        return part if self.index is None else x.index_copy(0, self.index, part)
+
+
 @torch.inference_mode()
 def masked_decode(
     model: BiGR,
@@ -58,8 +79,8 @@ def masked_decode(
     embeddings (uncond None: no guidance). Returns [B, N, K] bits in {0, 1}; tokens outside the cells are
     returned unchanged. `graphs`: recorded replays of the backbone and the transcoder (CUDA). With `return_order`, also
     [B, N] ints: the iteration at which each token was decided (-1 for given tokens). `noise`: one
-    generator for the batch, or `SampleStreams` (one per row, so a row samples the same beside any others,
-    given the same number of tokens to generate).
+    generator for the batch, or `SampleStreams` (one per row, so a row samples the same beside any others:
+    each row follows its own schedule and draws only from its own stream).
     """
     params = params.validated(model.cfg.train_diffusion_steps)
     timer = timer or PhaseTimer()
@@ -67,48 +88,55 @@ def masked_decode(
     unknown = cells.clone()
     # Each row's count of unknown tokens before and after an iteration follows from the schedule alone,
     # so the host knows it: reading the starting counts here is the only wait for the device until the end.
-    total = unknown.sum(1)
-    totals = total.tolist()
-    schedule = params.mask_schedule
-    if schedule == "auto":
-        schedule = "cosine" if all(t == unknown.shape[1] for t in totals) else "linear"
+    totals = unknown.sum(1).tolist()
+    seq_len = unknown.shape[1]
+    schedules = [row_schedule(params.mask_schedule, t, seq_len) for t in totals]
     use_cfg = uncond is not None and params.cfg_scale != 1.0
-    both_conds = torch.cat([cond, uncond]) if use_cfg else cond
     decided_at = torch.full(unknown.shape, -1, dtype=torch.long, device=tokens.device)
     backbone = functools.partial(replayed, graphs, "backbone", model.backbone)
 
     for it in range(params.iterations):
         ratio = (it + 1) / params.iterations
-        before = [still_masked(t, it / params.iterations, schedule) for t in totals]
+        before = [still_masked(t, it / params.iterations, s) for t, s in zip(totals, schedules)]
+        after = [still_masked(t, ratio, s) for t, s in zip(totals, schedules)]
         if progress is not None:
             progress(it + 1, params.iterations)
-        if before == [still_masked(t, ratio, schedule) for t in totals]:
+        # A row decides nothing in some iterations (few tokens, many iterations). It sits those out, drawing
+        # nothing, so that it samples the same in any batch as alone.
+        active = [i for i, (b, a) in enumerate(zip(before, after)) if b != a]
+        if not active:
             continue
-        batch_tokens = torch.cat([tokens, tokens]) if use_cfg else tokens
-        batch_unknown = torch.cat([unknown, unknown]) if use_cfg else unknown
-        hidden = timer.measure("backbone", backbone, batch_tokens, batch_unknown, both_conds)
-        rows = torch.nonzero_static(unknown, size=sum(before)).unbind(1)  # nonzero() would wait for the device
-        row_noise = noise.rows(before) if isinstance(noise, SampleStreams) else noise  # rows are row-major
-        h_cond = hidden[: len(tokens)][rows]
-        h_uncond = hidden[len(tokens):][rows] if use_cfg else None
+        rows_of = Rows(active, len(totals), tokens.device)
+        sub_tokens, sub_unknown = rows_of.take(tokens), rows_of.take(unknown)
+        sub_noise = noise.subset(active) if isinstance(noise, SampleStreams) else noise
+        counts = [before[i] for i in active]
+        conds = torch.cat([rows_of.take(cond), rows_of.take(uncond)]) if use_cfg else rows_of.take(cond)
+        batch_tokens = torch.cat([sub_tokens, sub_tokens]) if use_cfg else sub_tokens
+        batch_unknown = torch.cat([sub_unknown, sub_unknown]) if use_cfg else sub_unknown
+        hidden = timer.measure("backbone", backbone, batch_tokens, batch_unknown, conds)
+        rows = torch.nonzero_static(sub_unknown, size=sum(counts)).unbind(1)  # nonzero() would wait for the device
+        row_noise = sub_noise.rows(counts) if isinstance(sub_noise, SampleStreams) else sub_noise  # row-major
+        h_cond = hidden[: len(sub_tokens)][rows]
+        h_uncond = hidden[len(sub_tokens):][rows] if use_cfg else None
         p = timer.measure(
             "transcoder", sample_bits, model.transcoder, h_cond, h_uncond,
             cfg_scale=scheduled(params.cfg_scale, ratio, params.cfg_schedule),
             steps=params.diffusion_steps, temperature=params.temperature, noise=row_noise, graphs=graphs,
         )
-        confidence = torch.full(unknown.shape, -math.inf, device=tokens.device)
+        confidence = torch.full(sub_unknown.shape, -math.inf, device=tokens.device)
         score = (p - 0.5).abs().mul(2).mean(-1)
         gumbel = scheduled(params.gumbel, ratio, params.gumbel_schedule)
         if gumbel > 0:
             score = score + gumbel * gumbel_noise(score.shape, score.device, row_noise)
         confidence[rows] = score
-        n_fix = unknown.sum(1) - still_masked(total, ratio, schedule)  # the host's counts, without a copy to the device
-        fix = (confidence_rank(confidence, noise) < n_fix[:, None]) & unknown
-        new_bits = torch.zeros_like(tokens)
+        n_fix = torch.tensor([before[i] - after[i] for i in active], device=tokens.device)  # the host's counts
+        fix = (confidence_rank(confidence, sub_noise) < n_fix[:, None]) & sub_unknown
+        new_bits = torch.zeros_like(sub_tokens)
         new_bits[rows] = (uniform(p.shape, p.device, row_noise) < p).to(tokens.dtype)
-        tokens = torch.where(fix[..., None], new_bits, tokens)
-        unknown &= ~fix
-        decided_at = torch.where(fix, it, decided_at)  # not decided_at[fix] = it: a boolean index waits for the GPU
+        tokens = rows_of.put(tokens, torch.where(fix[..., None], new_bits, sub_tokens))
+        unknown = rows_of.put(unknown, sub_unknown & ~fix)
+        # not decided_at[fix] = it: a boolean index waits for the GPU
+        decided_at = rows_of.put(decided_at, torch.where(fix, it, rows_of.take(decided_at)))
 
     if bool(unknown.any()):  # cannot happen with the schedules above; kept as a guard
         raise SamplingError(f"{int(unknown.sum())} tokens were left undecided")

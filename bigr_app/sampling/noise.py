@@ -39,6 +39,10 @@ class SampleStreams:
     def from_seeds(cls, seeds: Sequence[int], device: torch.device | str) -> "SampleStreams":
         return cls([torch.Generator(device).manual_seed(s) for s in seeds], device)
 
+    def subset(self, indices: Sequence[int]) -> "SampleStreams":
+        """The streams of these samples only (one slice each)."""
+        return SampleStreams([self.generators[i] for i in indices], self.device)
+
     def rows(self, counts: Sequence[int]) -> "SampleStreams":
         """The same streams, for a tensor whose first `counts[0]` slices are sample 0's, and so on."""
         return SampleStreams(self.generators, self.device, counts)

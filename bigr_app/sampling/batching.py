@@ -1,0 +1,156 @@
+"""Batching across callers: many threads (a server's requests) call the masked-decoding loop, and those whose
+calls are compatible (same model, settings and device) within a short window run as one batch.
+
+It stands in for `masked_decode` (an engine's `decode_loop`), so every task batches through it, and each caller
+gets exactly its own rows back: every row samples from its own stream and follows its own schedule, so a
+request's pictures are those it gets alone. While one batch runs on the device, the next one gathers.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .masked_decoding import masked_decode
+from .noise import SampleStreams
+from .params import SamplingParams
+
+
+@dataclass
+class Call:
+    """One caller's share of a batch."""
+    tokens: torch.Tensor
+    cells: torch.Tensor
+    cond: torch.Tensor
+    uncond: torch.Tensor | None
+    noise: SampleStreams
+    progress: Callable[[int, int], None] | None
+    done: threading.Event = field(default_factory=threading.Event)
+    result: torch.Tensor | None = None
+    error: BaseException | None = None
+
+    def report(self, done: int, total: int) -> None:
+        """Progress to this caller only; a caller whose progress fails (stopped, gone) just gets that error."""
+        if self.progress is None or self.error is not None:
+            return
+        try:
+            self.progress(done, total)
+        except Exception as e:  # noqa: BLE001 - the batch goes on for the others
+            self.error = e
+
+
+@dataclass
+class Batch:
+    calls: list[Call] = field(default_factory=list)
+    full: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(c.tokens) for c in self.calls)
+
+
+class BatchedDecode:
+    """`masked_decode`'s signature; calls that can share a batch wait up to `window` seconds for each other, and
+    for as long as the device is busy, up to `max_batch` rows. One batch runs at a time (per instance: one per
+    device). max_batch 1: no batching."""
+
+    def __init__(self, window: float = 0.01, max_batch: int = 16, loop: Callable = masked_decode):
+        self.window, self.max_batch, self.loop = window, max_batch, loop
+        self.lock = threading.Lock()
+        self.device_lock = threading.Lock()
+        self.open: dict[tuple, Batch] = {}
+        self.waiting_rows = 0  # rows gathering or running: how busy this device is
+        self.batch_sizes: list[int] = []  # rows of each batch run, for the record
+
+    @property
+    def load(self) -> int:
+        return self.waiting_rows
+
+    def __call__(self, model, tokens: torch.Tensor, cells: torch.Tensor, cond: torch.Tensor,
+                 uncond: torch.Tensor | None, params: SamplingParams, noise=None, progress=None, timer=None,
+                 return_order: bool = False, graphs=None):
+        alone = (not isinstance(noise, SampleStreams) or return_order or timer is not None
+                 or len(tokens) >= self.max_batch)
+        if alone:
+            with self.busy(len(tokens)), self.device_lock:
+                return self.loop(model, tokens, cells, cond, uncond, params, noise, progress, timer,
+                                 return_order=return_order, graphs=graphs)
+        key = (id(model), id(graphs), params, uncond is None, tokens.device, tokens.shape[1:], cond.shape[1:])
+        call = Call(tokens, cells, cond, uncond, noise, progress)
+        with self.busy(len(tokens)):
+            batch, leads = self.join(key, call)
+            if leads:
+                if self.window > 0:
+                    batch.full.wait(self.window)
+                with self.device_lock:  # while an earlier batch runs, this one goes on gathering
+                    with self.lock:
+                        if self.open.get(key) is batch:
+                            del self.open[key]
+                    self.run(batch, model, params, graphs)
+            call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    @contextlib.contextmanager
+    def busy(self, rows: int):
+        with self.lock:
+            self.waiting_rows += rows
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.waiting_rows -= rows
+
+    def join(self, key: tuple, call: Call) -> tuple[Batch, bool]:
+        """The open batch for `key` that has room (a new one, led by this caller, if none)."""
+        with self.lock:
+            batch = self.open.get(key)
+            leads = batch is None or batch.rows + len(call.tokens) > self.max_batch
+            if leads:
+                if batch is not None:
+                    batch.full.set()  # the one gathering now runs as it is
+                batch = self.open[key] = Batch()
+            batch.calls.append(call)
+            if batch.rows >= self.max_batch:
+                del self.open[key]
+                batch.full.set()
+            return batch, leads
+
+    def run(self, batch: Batch, model, params: SamplingParams, graphs) -> None:
+        calls = batch.calls
+        self.batch_sizes.append(batch.rows)
+        try:
+            if len(calls) == 1:
+                outs = [self.decode(model, calls[0], params, graphs, calls[0].report)]
+            else:
+                outs = self.decode_together(model, calls, params, graphs)
+            for call, out in zip(calls, outs):
+                call.result = out
+        except Exception:  # noqa: BLE001 - each call alone then, so that a failure is its own caller's
+            for call in calls:
+                try:
+                    call.result = self.decode(model, call, params, graphs, call.report)
+                except Exception as e:  # noqa: BLE001
+                    call.error = e
+        finally:
+            for call in calls:
+                call.done.set()
+
+    def decode(self, model, call: Call, params, graphs, progress) -> torch.Tensor:
+        return self.loop(model, call.tokens, call.cells, call.cond, call.uncond, params, call.noise, progress,
+                         graphs=graphs)
+
+    def decode_together(self, model, calls: list[Call], params, graphs) -> list[torch.Tensor]:
+        def report(done: int, total: int) -> None:
+            for call in calls:
+                call.report(done, total)
+
+        uncond = None if calls[0].uncond is None else torch.cat([c.uncond for c in calls])
+        streams = SampleStreams([g for c in calls for g in c.noise.generators], calls[0].noise.device)
+        out = self.loop(model, torch.cat([c.tokens for c in calls]), torch.cat([c.cells for c in calls]),
+                        torch.cat([c.cond for c in calls]), uncond, params, streams, report, graphs=graphs)
+        return list(out.split([len(c.tokens) for c in calls]))

@@ -1,0 +1,117 @@
+"""Requests from many threads batched into one decoding loop: each gets what it gets alone, to the bit."""
+import copy
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bigr_app.sampling.batching import BatchedDecode
+
+FAST = dict(iterations=4, diffusion_steps=8)
+
+
+def batched(engine, **options):
+    served = copy.copy(engine)
+    served.decode_loop = BatchedDecode(**options)
+    return served
+
+
+def at_once(jobs: list) -> list:
+    """Run the jobs in threads started together; each result, or the exception it raised."""
+    results = [None] * len(jobs)
+    start = threading.Barrier(len(jobs))
+
+    def worker(i):
+        start.wait()
+        try:
+            results[i] = jobs[i]()
+        except Exception as e:  # noqa: BLE001
+            results[i] = e
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def pixels(images) -> list[np.ndarray]:
+    return [np.asarray(im) for im in images]
+
+
+@pytest.fixture()
+def picture():
+    return Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8))
+
+
+def masks(size):
+    out = []
+    for box in [(0, 0, 20, 20), (10, 5, 50, 30)]:
+        m = Image.new("L", size, 0)
+        m.paste(255, box)
+        out.append(m)
+    return out
+
+
+def test_each_request_in_a_batch_gets_its_pictures_alone(tiny_engine, picture):
+    served = batched(tiny_engine, window=1.0, max_batch=16)
+    jobs = [
+        lambda: served.generate("c1", seed=3, **FAST),
+        lambda: served.generate(2, num_samples=2, seed=11, **FAST),
+        lambda: served.generate(None, seed=5, **FAST),
+    ] + [lambda m=m: served.inpaint(picture, m, class_id=1, num_samples=2, seed=7, **FAST)
+         for m in masks(picture.size)]
+    together = at_once(jobs)
+    alone = [job() for job in [
+        lambda: tiny_engine.generate("c1", seed=3, **FAST),
+        lambda: tiny_engine.generate(2, num_samples=2, seed=11, **FAST),
+        lambda: tiny_engine.generate(None, seed=5, **FAST),
+    ] + [lambda m=m: tiny_engine.inpaint(picture, m, class_id=1, num_samples=2, seed=7, **FAST)
+         for m in masks(picture.size)]]
+    for got, want in zip(together, alone):
+        assert not isinstance(got, Exception), got
+        assert all(np.array_equal(a, b) for a, b in zip(pixels(got), pixels(want), strict=True))
+    assert max(served.decode_loop.batch_sizes) > 2  # they did share batches
+    assert sum(served.decode_loop.batch_sizes) == 1 + 2 + 1 + 2 + 2
+
+
+def test_one_requests_failure_is_its_own(tiny_engine):
+    served = batched(tiny_engine, window=1.0, max_batch=16)
+
+    def gone(done, total):
+        raise ConnectionError("the browser went away")
+
+    seen = []
+    results = at_once([
+        lambda: served.generate(0, seed=1, progress=gone, **FAST),
+        lambda: served.generate(1, seed=2, progress=lambda d, t: seen.append((d, t)), **FAST),
+        lambda: served.generate(5, seed=2, **FAST),  # bad input: refused before it joins a batch
+    ])
+    assert isinstance(results[0], ConnectionError)
+    assert np.array_equal(np.asarray(results[1][0]), np.asarray(tiny_engine.generate(1, seed=2, **FAST)[0]))
+    assert "class" in str(results[2])
+    assert seen == [(i, 4) for i in range(1, 5)]  # its own progress, once per iteration
+
+
+def test_only_compatible_requests_share_a_batch(tiny_engine):
+    served = batched(tiny_engine, window=0.5, max_batch=3)
+    at_once([lambda: served.generate(0, seed=1, **FAST), lambda: served.generate(0, seed=2, cfg_scale=1.0, **FAST)]
+            + [lambda s=s: served.generate(1, seed=s, **FAST) for s in range(4)])
+    sizes = served.decode_loop.batch_sizes
+    assert sum(sizes) == 6 and max(sizes) <= 3  # the largest batch is a flag
+    assert len(sizes) >= 3  # cfg 1 runs apart from the others
+
+
+def test_max_batch_one_runs_each_call_alone(tiny_engine):
+    served = batched(tiny_engine, window=0.5, max_batch=1)
+    at_once([lambda s=s: served.generate(1, seed=s, **FAST) for s in range(3)])
+    assert served.decode_loop.batch_sizes == []  # not through the batcher at all
+
+
+def test_without_a_window_calls_gather_while_the_device_is_busy(tiny_engine):
+    served = batched(tiny_engine, window=0, max_batch=16)
+    results = at_once([lambda s=s: served.generate(1, seed=s, **FAST) for s in range(6)])
+    assert all(not isinstance(r, Exception) for r in results)
+    assert sum(served.decode_loop.batch_sizes) == 6

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from .options import add_model_args, load_engine
+from .pool import EnginePool, serving_devices
 from ..engine import DEFAULT_WEIGHTS, Engine
 from ..errors import BiGRError
 from ..model.hub import OFFICIAL_MODELS
@@ -25,12 +26,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--editor-limit", type=int, default=EDITOR_LIMIT,
                     help="pictures longer than this (px) go into the editors as reduced working copies; edits and "
                          "downloads keep the original's full size")
-    ap.add_argument("--concurrency", type=int, default=1, help="requests sampled at the same time")
+    ap.add_argument("--max-batch", type=int, default=16,
+                    help="most pictures sampled as one batch, from requests of several users (1: no batching)")
+    ap.add_argument("--batch-window", type=float, default=0.01,
+                    help="seconds a request waits for others to share its batch (they also gather while the "
+                         "device is busy)")
+    ap.add_argument("--concurrency", type=int, default=None,
+                    help="requests handled at the same time (default: --max-batch per device; 1 without batching)")
     ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.max_batch < 1 or args.batch_window < 0:
+        ap.error("--max-batch must be at least 1 and --batch-window at least 0")
+    return args
 
 
-def load_app_engine(args) -> Engine:
+def load_app_engine(args, device: str | None = None) -> Engine:
+    """The model the flags name, on `device` (default: --device)."""
+    args = argparse.Namespace(**{**vars(args), "device": device or args.device})
     if not (args.bigr or args.bae or args.weights or args.model) and not (DEFAULT_WEIGHTS / "config.json").is_file():
         logging.warning("the bundled model is not in %s yet; serving a random tiny model", DEFAULT_WEIGHTS)
         from ..tiny import random_tiny_engine
@@ -39,20 +51,27 @@ def load_app_engine(args) -> Engine:
     return load_engine(args)
 
 
+def load_pool(args) -> EnginePool:
+    """An engine on each device --device names, each batching requests as the flags say."""
+    engines = [load_app_engine(args, device) for device in serving_devices(args.device)]
+    return EnginePool(engines, window=args.batch_window, max_batch=args.max_batch)
+
+
 BUNDLED = "bundled emoji model"
 
 
 def model_menu(args, engine: Engine) -> dict:
     """The app's model picker: the model served at start, the bundled one, and every official model."""
-    options = dict(device=args.device, compile=args.compile, precision=args.precision, graphs=args.graphs)
+    options = dict(compile=args.compile, precision=args.precision, graphs=args.graphs)
     bundled_here = (DEFAULT_WEIGHTS / "config.json").is_file()
     serving_bundled = bundled_here and not (args.weights or args.bigr or args.bae or args.model)
     start = args.model or (BUNDLED if serving_bundled else engine.source)
-    menu = {start: lambda: load_app_engine(args)}  # loaded again when picked again: no second model kept in memory
+    # each loads on the device it is given, again when picked again: no second model kept in memory
+    menu = {start: lambda device: load_app_engine(args, device)}
     if bundled_here:
-        menu.setdefault(BUNDLED, lambda: Engine.from_pretrained(None, **options))
+        menu.setdefault(BUNDLED, lambda device: Engine.from_pretrained(None, device=device, **options))
     for name in OFFICIAL_MODELS:
-        menu.setdefault(name, lambda name=name: Engine.from_pretrained(name, **options))
+        menu.setdefault(name, lambda device, name=name: Engine.from_pretrained(name, device=device, **options))
     return menu
 
 
@@ -61,15 +80,19 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         set_max_pixels(args.max_pixels)
-        engine = load_app_engine(args)
+        pool = load_pool(args)
     except BiGRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from .ui import CSS, build_ui
 
-    demo = build_ui(engine, max_samples=args.max_samples, models=model_menu(args, engine),
+    demo = build_ui(pool, max_samples=args.max_samples, models=model_menu(args, pool.engines[0]),
                     editor_limit=args.editor_limit)
-    demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
+    # batching needs requests handled side by side: they wait in the batcher, and sample one batch per device
+    concurrency = args.concurrency or (args.max_batch * len(pool.engines) if args.max_batch > 1 else 1)
+    logging.info("sampling on %s; batches of up to %d, %d requests handled at once", ", ".join(pool.devices),
+                 args.max_batch, concurrency)
+    demo.queue(default_concurrency_limit=concurrency, max_size=args.queue_size)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size, css=CSS,
                 show_error=True)
     return 0

@@ -41,7 +41,7 @@ def generate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         results = result_panel("Samples", "generate-gallery")
     fn, inputs = handler(actions.generate, {"class_name": cls, "sampling": settings.samples_form}, "class_name",
                          settings.samples_form)
-    evt = button.click(friendly_errors(fn), inputs, [results.gallery, results.files], api_name="generate")
+    evt = button.click(friendly_errors(studio.serving(fn)), inputs, [results.gallery, results.files], api_name="generate")
     evt.then(studio.expected_time, settings.timing_inputs, settings.timing, api_name=False, show_progress="hidden")
     stop.click(None, None, None, cancels=[evt], api_name=False)
     return SimpleNamespace(cls=cls, results=results, actions=actions, restorable=dict(class_id=cls))

@@ -62,9 +62,9 @@ def interpolate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         sweep_files = gr.File(label="Download", file_count="multiple", interactive=False)
     # any change re-renders (a drag, arrow keys, a typed value, another class); while one renders, only the
     # latest change waits
-    mix = friendly_errors(handler(actions.interpolate, dict(class_a=cls_a, class_b=cls_b, ratio=ratio,
-                                                            sampling=settings.knobs_form),
-                                  "class_a", "class_b", "ratio", settings.knobs_form)[0])
+    mix = friendly_errors(studio.serving(handler(actions.interpolate, dict(class_a=cls_a, class_b=cls_b, ratio=ratio,
+                                                                           sampling=settings.knobs_form),
+                                                 "class_a", "class_b", "ratio", settings.knobs_form)[0]))
     inputs = [cls_a, cls_b, ratio, *settings.knobs]
     for i, trigger in enumerate((ratio.change, cls_a.change, cls_b.change)):
         trigger(mix, inputs, [image, download], trigger_mode="always_last",
@@ -72,6 +72,6 @@ def interpolate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     sweep, sweep_inputs = handler(actions.sweep, dict(class_a=cls_a, class_b=cls_b, frames=frames,
                                                       sampling=settings.knobs_form),
                                   "class_a", "class_b", "frames", settings.knobs_form)
-    sweep_btn.click(friendly_errors(sweep), sweep_inputs, [strip, gif, sweep_files], api_name="sweep")
+    sweep_btn.click(friendly_errors(studio.serving(sweep)), sweep_inputs, [strip, gif, sweep_files], api_name="sweep")
     return SimpleNamespace(cls_a=cls_a, cls_b=cls_b, mix=mix, inputs=inputs, outputs=[image, download],
                            restorable=dict(class_a=cls_a, class_b=cls_b, ratio=ratio))

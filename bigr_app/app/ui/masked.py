@@ -259,7 +259,7 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
     api = {"editor": panel.editor, "picture": panel.picture, **masked_api(controls, settings)}
     fn, inputs = handler(getattr(actions, prefix), api, "editor", "picture", controls.form, settings.samples_form,
                          defaults=dict(strength=1.0, paste=paste))
-    evt = btn.click(friendly_errors(fn), inputs, [results.gallery, results.files], api_name=prefix)
+    evt = btn.click(friendly_errors(studio.serving(fn)), inputs, [results.gallery, results.files], api_name=prefix)
     stop.click(None, None, None, cancels=[evt], api_name=False)
     return SimpleNamespace(panel=panel, editor=panel.editor, cls=controls.cls, results=results,
                            show_preview=show_preview,
@@ -294,7 +294,7 @@ def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     api = {"editor": panel.editor, "picture": panel.picture, "expansion": expansion, **masked_api(controls, settings)}
     fn, inputs = handler(actions.outpaint, api, "editor", "picture", expansion, controls.form, settings.samples_form,
                          defaults=dict(strength=1.0, paste="mask"))
-    evt = btn.click(friendly_errors(fn), inputs, [results.gallery, results.files], api_name="outpaint")
+    evt = btn.click(friendly_errors(studio.serving(fn)), inputs, [results.gallery, results.files], api_name="outpaint")
     stop.click(None, None, None, cancels=[evt], api_name=False)
     return SimpleNamespace(panel=panel, editor=panel.editor, cls=controls.cls, results=results,
                            show_preview=show_preview,

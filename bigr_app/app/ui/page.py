@@ -10,6 +10,7 @@ import gradio as gr
 
 from ...engine import Engine
 from ...images import EDITOR_LIMIT
+from ..pool import EnginePool
 from .common import UNCONDITIONAL, friendly_errors, reuse_seed, send_to
 from .enrich import enrich_tab
 from .explore import explore_tab
@@ -70,9 +71,9 @@ def class_box(studio: Studio, unconditional: bool, start: str) -> gr.Dropdown:
     return gr.Dropdown(choices=studio.class_choices(unconditional), value=value)
 
 
-def build_ui(engine: Engine, max_samples: int = 8, models: ModelMenu | None = None,
+def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
              editor_limit: int = EDITOR_LIMIT) -> gr.Blocks:
-    """The app serving `engine`; `models` (label -> loader, the first being `engine`'s) fills the model picker;
+    """The app serving `engine` (or a pool of engines, one per device); `models` (label -> loader, the first being `engine`'s) fills the model picker;
     pictures larger than `editor_limit` px go into the editors reduced (the originals stay on the server)."""
     studio = Studio(engine, max_samples, models, editor_limit)
     with gr.Blocks(title="BiGR Studio", delete_cache=(1800, 3600)) as demo:

@@ -3,6 +3,7 @@ saving results as PNGs with their parameters embedded, the classes, a picture co
 actions are a small class of its own module holding the studio."""
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import time
@@ -16,28 +17,50 @@ from ...errors import BiGRError, InputError
 from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
 from ...sampling.timing import Calibration
+from ..pool import EnginePool
 from ..saving import picture_params, save_png
 from .common import UNCONDITIONAL, editor_value, format_seconds, log, save_view
 from .explore import load_explore_index
 from .picture import Picture, load_picture
 
-ModelMenu = dict[str, Callable[[], Engine]]  # label -> loads that model; the first is the one served at start
+ModelMenu = dict[str, Callable[[str], Engine]]  # label -> loads that model on a device; the first is served at start
 
 
 class Studio:
-    """Outputs go to a private temporary folder per session."""
+    """Outputs go to a private temporary folder per session. `engine`: one engine, or a pool of them (one per
+    device, batching requests)."""
 
-    def __init__(self, engine: Engine, max_samples: int = 8, models: ModelMenu | None = None,
+    def __init__(self, engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
                  editor_limit: int = EDITOR_LIMIT):
         self.max_samples = max_samples
         self.editor_limit = editor_limit
         self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
-        self.models = models or {engine.source: lambda: engine}
+        self.pool = engine if isinstance(engine, EnginePool) else EnginePool([engine])
+        first = self.pool.engines[0]
+        self.models = models or {first.source: self.engine_on}
         self.model = next(iter(self.models))
-        self.use(engine)
+        self.served_model_changed()
 
-    def use(self, engine: Engine) -> None:
-        self.engine = engine
+    def engine_on(self, device: str) -> Engine:
+        return next(e for e in self.pool.engines if str(e.device) == device)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of the request being served (see `serving`)."""
+        return self.pool.current()
+
+    def serving(self, fn: Callable) -> Callable:
+        """`fn` run as a request on the least busy device's engine."""
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            with self.pool.request():
+                return fn(*args, **kwargs)
+
+        return run
+
+    def served_model_changed(self) -> None:
+        engine = self.pool.engines[0]
         self.costs = engine.cost_model() if engine.bigr is not None else None
         self.calibration = Calibration()
         self.explore = load_explore_index(engine)
@@ -59,13 +82,13 @@ class Studio:
             raise InputError(f"unknown model {choice!r}")
         progress(0, desc=f"loading {choice}")
         try:
-            engine = self.models[choice]()
+            self.pool.replace(self.models[choice])
         except BiGRError as e:
             gr.Warning(f"{choice} could not be loaded; still serving {self.model}. {e}")
             return self.model
-        self.use(engine)
+        self.served_model_changed()
         self.model = choice
-        log.info("now serving %s", engine.describe())
+        log.info("now serving %s on %s", self.pool.engines[0].describe(), ", ".join(self.pool.devices))
         return choice
 
     # ---- plumbing -------------------------------------------------------------------------

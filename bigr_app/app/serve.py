@@ -33,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "device is busy)")
     ap.add_argument("--concurrency", type=int, default=None,
                     help="requests handled at the same time (default: --max-batch per device; 1 without batching)")
+    ap.add_argument("--log-batches", action="store_true", help="log every batch sampled (its rows and requests)")
     ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
     args = ap.parse_args(argv)
     if args.max_batch < 1 or args.batch_window < 0:
@@ -78,6 +79,8 @@ def model_menu(args, engine: Engine) -> dict:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if args.log_batches:
+        logging.getLogger("bigr_app.sampling.batching").setLevel(logging.DEBUG)
     try:
         set_max_pixels(args.max_pixels)
         pool = load_pool(args)

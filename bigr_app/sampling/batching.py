@@ -8,7 +8,9 @@ request's pictures are those it gets alone. While one batch runs on the device, 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,6 +19,8 @@ import torch
 from .masked_decoding import masked_decode
 from .noise import SampleStreams
 from .params import SamplingParams
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Call:
 
 @dataclass
 class Batch:
+    target: int  # rows worth waiting for
     calls: list[Call] = field(default_factory=list)
     full: threading.Event = field(default_factory=threading.Event)
 
@@ -53,11 +58,15 @@ class Batch:
 
 
 class BatchedDecode:
-    """`masked_decode`'s signature; calls that can share a batch wait up to `window` seconds for each other, and
-    for as long as the device is busy, up to `max_batch` rows. One batch runs at a time (per instance: one per
-    device). max_batch 1: no batching."""
+    """`masked_decode`'s signature; calls that can share a batch gather for as long as the device is busy, up to
+    `max_batch` rows. One batch runs at a time (per instance: one per device). max_batch 1: no batching.
 
-    def __init__(self, window: float = 0.01, max_batch: int = 16, loop: Callable = masked_decode):
+    A new batch also waits up to `window` seconds for the rows that are on this device when it opens (gathering
+    or running): the users of a running batch come back at about the same time, and a batch that started with
+    the first of them would split them into a small batch and a large one for good. A lone user waits for no
+    one."""
+
+    def __init__(self, window: float = 0.25, max_batch: int = 16, loop: Callable = masked_decode):
         self.window, self.max_batch, self.loop = window, max_batch, loop
         self.lock = threading.Lock()
         self.device_lock = threading.Lock()
@@ -83,9 +92,8 @@ class BatchedDecode:
         with self.busy(len(tokens)):
             batch, leads = self.join(key, call)
             if leads:
-                if self.window > 0:
-                    batch.full.wait(self.window)
                 with self.device_lock:  # while an earlier batch runs, this one goes on gathering
+                    batch.full.wait(self.window)  # ... and then waits briefly for the users of that batch
                     with self.lock:
                         if self.open.get(key) is batch:
                             del self.open[key]
@@ -113,16 +121,18 @@ class BatchedDecode:
             if leads:
                 if batch is not None:
                     batch.full.set()  # the one gathering now runs as it is
-                batch = self.open[key] = Batch()
+                batch = self.open[key] = Batch(target=min(self.max_batch, self.waiting_rows))
             batch.calls.append(call)
             if batch.rows >= self.max_batch:
                 del self.open[key]
+            if batch.rows >= batch.target:
                 batch.full.set()
             return batch, leads
 
     def run(self, batch: Batch, model, params: SamplingParams, graphs) -> None:
         calls = batch.calls
         self.batch_sizes.append(batch.rows)
+        start = time.perf_counter()
         try:
             if len(calls) == 1:
                 outs = [self.decode(model, calls[0], params, graphs, calls[0].report)]
@@ -139,6 +149,7 @@ class BatchedDecode:
         finally:
             for call in calls:
                 call.done.set()
+            log.debug("batch of %d rows from %d requests: %.2f s", batch.rows, len(calls), time.perf_counter() - start)
 
     def decode(self, model, call: Call, params, graphs, progress) -> torch.Tensor:
         return self.loop(model, call.tokens, call.cells, call.cond, call.uncond, params, call.noise, progress,

@@ -24,7 +24,7 @@ from ..edits.regions import REGIONS
 from ..errors import BiGRError, InputError
 from ..images import open_image
 from ..processes import process_state
-from ..resumable import gather_chunks, parts_folder, run_chunks
+from ..resumable import chunk_path, gather_chunks, parts_folder, run_chunks
 from .options import add_model_args, add_sampling_args, load_engine, sampling_kwargs
 from .saving import picture_params, save_png, write_strip_and_gif
 
@@ -240,6 +240,10 @@ def run_sample_npz(args) -> list[Path]:
     state.wait_for_everyone()
     if not state.is_main_process:
         return []
+    missing = [start for start in chunks if not chunk_path(args.out, start).is_file()]
+    if missing:
+        raise InputError(f"{len(missing)} chunks are not in {parts_folder(args.out)} (first: {missing[0]}): on several "
+                         "machines --out must be on a filesystem they all share")
     write_npz(args.out, gather_chunks(args.out, chunks))
     return [args.out]
 

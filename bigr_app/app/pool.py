@@ -30,7 +30,7 @@ class EnginePool:
     """Engines of one model, one per device. `window` and `max_batch` set each device's batching (max_batch 1:
     none). The engines given are not changed: the pool samples with copies that share their weights."""
 
-    def __init__(self, engines: Sequence[Engine], window: float = 0.01, max_batch: int = 16):
+    def __init__(self, engines: Sequence[Engine], window: float = 1.0, max_batch: int = 16):
         if not engines:
             raise InputError("a pool needs at least one engine")
         self.window, self.max_batch = window, max_batch

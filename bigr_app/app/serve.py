@@ -28,7 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "downloads keep the original's full size")
     ap.add_argument("--max-batch", type=int, default=16,
                     help="most pictures sampled as one batch, from requests of several users (1: no batching)")
-    ap.add_argument("--batch-window", type=float, default=0.01,
+    ap.add_argument("--batch-window", type=float, default=1.0,
                     help="seconds a request waits for others to share its batch (they also gather while the "
                          "device is busy)")
     ap.add_argument("--concurrency", type=int, default=None,

@@ -48,7 +48,7 @@ class Call:
 
 @dataclass
 class Batch:
-    target: int  # rows worth waiting for
+    target: int  # calls worth waiting for
     calls: list[Call] = field(default_factory=list)
     full: threading.Event = field(default_factory=threading.Event)
 
@@ -61,17 +61,19 @@ class BatchedDecode:
     """`masked_decode`'s signature; calls that can share a batch gather for as long as the device is busy, up to
     `max_batch` rows. One batch runs at a time (per instance: one per device). max_batch 1: no batching.
 
-    A new batch also waits up to `window` seconds for the rows that are on this device when it opens (gathering
-    or running): the users of a running batch come back at about the same time, and a batch that started with
-    the first of them would split them into a small batch and a large one for good. A lone user waits for no
-    one."""
+    A new batch also waits up to `window` seconds for as many calls as are on this device when it opens
+    (gathering or running) or were in the batch that ended last, if that was less than `window` ago: the users
+    of a batch come back at about the same time, and a batch that started with the first of them would split
+    them into a small batch and a large one for good. A lone user waits for no one."""
 
-    def __init__(self, window: float = 0.25, max_batch: int = 16, loop: Callable = masked_decode):
+    def __init__(self, window: float = 1.0, max_batch: int = 16, loop: Callable = masked_decode):
         self.window, self.max_batch, self.loop = window, max_batch, loop
+        self.last_batch = (0, 0.0)  # its calls, and when it ended (time.monotonic)
         self.lock = threading.Lock()
         self.device_lock = threading.Lock()
         self.open: dict[tuple, Batch] = {}
         self.waiting_rows = 0  # rows gathering or running: how busy this device is
+        self.waiting_calls = 0
         self.batch_sizes: list[int] = []  # rows of each batch run, for the record
 
     @property
@@ -107,11 +109,13 @@ class BatchedDecode:
     def busy(self, rows: int):
         with self.lock:
             self.waiting_rows += rows
+            self.waiting_calls += 1
         try:
             yield
         finally:
             with self.lock:
                 self.waiting_rows -= rows
+                self.waiting_calls -= 1
 
     def join(self, key: tuple, call: Call) -> tuple[Batch, bool]:
         """The open batch for `key` that has room (a new one, led by this caller, if none)."""
@@ -121,13 +125,18 @@ class BatchedDecode:
             if leads:
                 if batch is not None:
                     batch.full.set()  # the one gathering now runs as it is
-                batch = self.open[key] = Batch(target=min(self.max_batch, self.waiting_rows))
+                batch = self.open[key] = Batch(target=self.calls_expected())
             batch.calls.append(call)
             if batch.rows >= self.max_batch:
                 del self.open[key]
-            if batch.rows >= batch.target:
+            if len(batch.calls) >= batch.target or batch.rows >= self.max_batch:
                 batch.full.set()
             return batch, leads
+
+    def calls_expected(self) -> int:
+        calls, ended = self.last_batch
+        recent = calls if time.monotonic() - ended < self.window else 0
+        return max(self.waiting_calls, recent)
 
     def run(self, batch: Batch, model, params: SamplingParams, graphs) -> None:
         calls = batch.calls
@@ -147,6 +156,7 @@ class BatchedDecode:
                 except Exception as e:  # noqa: BLE001
                     call.error = e
         finally:
+            self.last_batch = (len(calls), time.monotonic())
             for call in calls:
                 call.done.set()
             log.debug("batch of %d rows from %d requests: %.2f s", batch.rows, len(calls), time.perf_counter() - start)

@@ -115,3 +115,22 @@ def test_without_a_window_calls_gather_while_the_device_is_busy(tiny_engine):
     results = at_once([lambda s=s: served.generate(1, seed=s, **FAST) for s in range(6)])
     assert all(not isinstance(r, Exception) for r in results)
     assert sum(served.decode_loop.batch_sizes) == 6
+
+
+def test_a_lone_user_waits_for_no_one(tiny_engine):
+    served = batched(tiny_engine, window=60.0, max_batch=16)
+    served.generate(1, num_samples=3, seed=0, **FAST)
+    assert served.decode_loop.calls_expected() == 1  # the next request runs at once, whatever its size
+    served.generate(1, seed=0, **FAST)  # (with a wrong expectation this would wait the whole minute)
+    assert served.decode_loop.batch_sizes == [3, 1]
+
+
+def test_users_of_a_batch_are_waited_for_when_they_come_back(tiny_engine):
+    served = batched(tiny_engine, window=60.0, max_batch=16)
+
+    def user(k):
+        return [served.generate(1, seed=10 * k + r, **FAST) for r in range(4)]
+
+    at_once([lambda k=k: user(k) for k in range(3)])
+    sizes = served.decode_loop.batch_sizes
+    assert sum(sizes) == 12 and sizes[-2:] == [3, 3]  # together again, not split into one and two for good

@@ -83,6 +83,19 @@ def test_sharded_sample_npz_equals_one_process_and_splits_the_work(weights, tmp_
         assert np.array_equal(a["arr_0"], b["arr_0"])
 
 
+def test_sharded_features_equal_one_process(weights, tmp_path):
+    one, two = tmp_path / "one.npz", tmp_path / "two.npz"
+    common = ["--weights", str(weights), "--data", str(FIXTURE / "test"), "--batch", "1", "--device", "cpu",
+              "--precision", "fp32"]
+    run([sys.executable, "-m", "bigr_app", "features", *common, "--out", str(one)], tmp_path)
+    shared = run(torchrun(2, "-m", "bigr_app", "features", *common, "--out", str(two)), tmp_path)
+    assert shared.stdout.split() == [str(two)]  # one rank writes
+    with np.load(one) as a, np.load(two) as b:
+        assert a["features"].shape[0] == 4
+        for key in ("features", "labels", "files"):
+            assert np.array_equal(a[key], b[key]), key
+
+
 def test_accelerate_launch_starts_two_processes(weights, tmp_path):
     out = tmp_path / "s.npz"
     done = run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 
 
 def extract_features(engine: Engine, root: Path, kind: str, batch: int, fit: str, out: Path | None,
-                     keep_images: bool = False) -> dict:
-    """Features of every image of an ImageFolder tree (resumable when `out` is given)."""
+                     keep_images: bool = False, rank: int = 0, processes: int = 1,
+                     wait_for_everyone: Callable[[], None] | None = None) -> dict | None:
+    """Features of every image of an ImageFolder tree (resumable when `out` is given). Split over `processes`
+    (this one being `rank`; `out` on a filesystem they share): each extracts every processes-th chunk, waits
+    for the others, and the first gathers them (the others return None)."""
     classes, items = list_image_folder(root)
     batch = whole_number("batch", batch, 1)
     starts = range(0, len(items), batch)
@@ -43,9 +46,15 @@ def extract_features(engine: Engine, root: Path, kind: str, batch: int, fit: str
             arrays["images"] = (pixels * 255).round().astype(np.uint8)
         return arrays
 
+    if processes > 1 and out is None:
+        raise InputError("features split over processes need an output file that they all share")
     with tempfile.TemporaryDirectory() as scratch:
         target = out if out is not None else Path(scratch) / "features.npz"
-        run_chunks(target, starts, feature_chunk, desc=f"{kind} features")
+        run_chunks(target, list(starts)[rank::processes], feature_chunk, desc=f"{kind} features", show=rank == 0)
+        if wait_for_everyone is not None:
+            wait_for_everyone()
+        if rank != 0:
+            return None
         data = gather_chunks(target, starts)
     if "features" not in data:
         raise InputError(f"{root}: none of the images could be read")

@@ -222,8 +222,7 @@ def run_sample_npz(args) -> list[Path]:
     """Sharded over processes (torchrun / accelerate launch), resumable: chunks land in OUT.parts/ first. A chunk's
     samples follow from its position alone, so the file is the same for any number of processes."""
     state = process_state(args.device)
-    device = str(state.device) if args.device == "auto" or state.num_processes > 1 else args.device
-    eng = load_engine(argparse.Namespace(**{**vars(args), "device": device}))
+    eng = load_engine(argparse.Namespace(**{**vars(args), "device": process_device(args, state)}))
     total = args.num if args.num is not None else args.per_class * eng.num_classes
     chunks = range(0, total, args.batch)
 
@@ -248,6 +247,12 @@ def run_sample_npz(args) -> list[Path]:
     return [args.out]
 
 
+def process_device(args, state) -> str:
+    """The device of this process: its own (the local rank's GPU) when several share the job, or when --device
+    is auto; else --device."""
+    return str(state.device) if args.device == "auto" or state.num_processes > 1 else args.device
+
+
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Whole or absent: written beside, then renamed."""
     tmp = path.with_name(path.name + ".tmp.npz")
@@ -256,8 +261,13 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def run_features(args) -> list[Path]:
-    eng = load_engine(args)
-    data = extract_features(eng, args.data, args.kind, args.batch, args.fit, args.out)
+    """Sharded over processes like sample-npz (torchrun / accelerate launch), resumable."""
+    state = process_state(args.device)
+    eng = load_engine(argparse.Namespace(**{**vars(args), "device": process_device(args, state)}))
+    data = extract_features(eng, args.data, args.kind, args.batch, args.fit, args.out, rank=state.process_index,
+                            processes=state.num_processes, wait_for_everyone=state.wait_for_everyone)
+    if data is None:
+        return []
     write_npz(args.out, data)
     shutil.rmtree(parts_folder(args.out), ignore_errors=True)
     print(f"{len(data['labels'])} images -> features {data['features'].shape} ({args.kind})", file=sys.stderr)

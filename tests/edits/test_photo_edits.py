@@ -1,4 +1,5 @@
 """Masked edits on real-world pictures: strength, what is pasted, the frame's edge, canvas expansion seams."""
+import copy
 import warnings
 
 import cv2
@@ -137,12 +138,13 @@ def seams(strip: np.ndarray) -> tuple[float, float]:
 def test_canvas_expansion_leaves_no_seams(tiny_engine, monkeypatch):
     """A smooth 120x180 portrait expanded 40 px to the left, window by window: no window's decoded edge stays
     in the picture as a light line, and nothing jumps between windows."""
-    white_edged_decoder(tiny_engine, monkeypatch)
-    monkeypatch.setitem(tiny_engine.domain, "frame_margin", 3)  # what such a tokenizer's model declares
+    engine = copy.copy(tiny_engine)  # patched below; the session's engine stays as it is
+    engine.domain = {**tiny_engine.domain, "frame_margin": 3}  # what such a tokenizer's model declares
+    white_edged_decoder(engine, monkeypatch)
     h, w = 180, 120
     yy, xx = np.mgrid[0:h, 0:w]
     img = Image.fromarray(np.stack([60 + 60 * yy / h, 80 + 40 * xx / w, 140 - 50 * yy / h], -1).astype(np.uint8))
-    out = tiny_engine.outpaint(img, expand=(40, 0, 0, 0), seed=0)
+    out = engine.outpaint(img, expand=(40, 0, 0, 0), seed=0)
     assert out.params["windows"] > 2
     brightest, jump = seams(np.asarray(out[0]).astype(float)[:, :40])
     assert brightest < 160 and jump < 8, (brightest, jump)

@@ -72,13 +72,8 @@ class BatchedDecode:
         self.lock = threading.Lock()
         self.device_lock = threading.Lock()
         self.open: dict[tuple, Batch] = {}
-        self.waiting_rows = 0  # rows gathering or running: how busy this device is
-        self.waiting_calls = 0
+        self.waiting_calls = 0  # calls gathering or running on this device
         self.batch_sizes: list[int] = []  # rows of each batch run, for the record
-
-    @property
-    def load(self) -> int:
-        return self.waiting_rows
 
     def __call__(self, model, tokens: torch.Tensor, cells: torch.Tensor, cond: torch.Tensor,
                  uncond: torch.Tensor | None, params: SamplingParams, noise=None, progress=None, timer=None,
@@ -86,12 +81,12 @@ class BatchedDecode:
         alone = (not isinstance(noise, SampleStreams) or return_order or timer is not None
                  or len(tokens) >= self.max_batch)
         if alone:
-            with self.busy(len(tokens)), self.device_lock:
+            with self.busy(), self.device_lock:
                 return self.loop(model, tokens, cells, cond, uncond, params, noise, progress, timer,
                                  return_order=return_order, graphs=graphs)
         key = (id(model), id(graphs), params, uncond is None, tokens.device, tokens.shape[1:], cond.shape[1:])
         call = Call(tokens, cells, cond, uncond, noise, progress)
-        with self.busy(len(tokens)):
+        with self.busy():
             batch, leads = self.join(key, call)
             if leads:
                 with self.device_lock:  # while an earlier batch runs, this one goes on gathering
@@ -106,15 +101,13 @@ class BatchedDecode:
         return call.result
 
     @contextlib.contextmanager
-    def busy(self, rows: int):
+    def busy(self):
         with self.lock:
-            self.waiting_rows += rows
             self.waiting_calls += 1
         try:
             yield
         finally:
             with self.lock:
-                self.waiting_rows -= rows
                 self.waiting_calls -= 1
 
     def join(self, key: tuple, call: Call) -> tuple[Batch, bool]:

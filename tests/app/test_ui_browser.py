@@ -236,7 +236,7 @@ def test_galleries_show_whole_enlarged_pictures_and_reuse_seed(page):
     assert thumbs.first.evaluate("img => img.naturalWidth") == 256  # 32 px results, enlarged for display
     assert fetch_image(page, download_link(page, "generate-gallery", 1)).shape == (32, 32, 3)  # downloads: native
     thumbs.nth(1).click()
-    page.wait_for_timeout(500)
+    page.locator("#generate-gallery-picked").get_by_text("Picked picture 2 of").wait_for(state="visible")
     page.locator("#generate-gallery-reuse").click()
     page.wait_for_function("document.querySelector('#settings-seed input').value === '6'")  # the second picture's own
 

@@ -69,22 +69,32 @@ def result_panel(label: str, elem_id: str) -> SimpleNamespace:
     files = gr.File(label="Download PNGs (full size, parameters embedded)", file_count="multiple",
                     interactive=False, elem_id=f"{elem_id}-files")
     picked = gr.State(None)
+    pick_note = gr.Markdown("", elem_id=f"{elem_id}-picked")
     with gr.Row():
         send = tuple(gr.Button(f"Send to {name}", size="sm") for name in ("Inpaint", "Edit", "Outpaint"))
         reuse = gr.Button("♻ Reuse seed", size="sm", elem_id=f"{elem_id}-reuse")
     # the pick is the file itself, not its index: a pick from an earlier gallery then no longer matches, with no
     # separate "clear on change" event that a quick click could overtake
-    gallery.select(picked_path, files, picked, api_name=False)
-    return SimpleNamespace(gallery=gallery, files=files, picked=picked, send=send, reuse=reuse)
+    gallery.select(pick, files, [picked, pick_note], api_name=False, queue=False)
+    gallery.change(lambda: "", None, pick_note, api_name=False, queue=False)  # the note only: the pick checks itself
+    return SimpleNamespace(gallery=gallery, files=files, picked=picked, pick_note=pick_note, send=send, reuse=reuse)
 
 
 def file_paths(files) -> list[str]:
     return [f if isinstance(f, str) else getattr(f, "path", None) or f.get("path") for f in files or []]
 
 
-def picked_path(files, evt: gr.SelectData) -> str | None:
+def pick(files, evt: gr.SelectData) -> tuple[str | None, str]:
+    """The clicked result's file, and a line saying which one the buttons below now act on."""
     paths = file_paths(files)
-    return paths[evt.index] if 0 <= evt.index < len(paths) else None
+    if not 0 <= evt.index < len(paths):
+        return None, ""
+    path = paths[evt.index]
+    try:
+        seed = read_params(path).get("seed")
+    except InputError:
+        seed = None
+    return path, f"Picked picture {evt.index + 1} of {len(paths)}" + (f", seed {seed}" if seed is not None else "")
 
 
 def save_view(image: Image.Image, path: Path) -> Path:

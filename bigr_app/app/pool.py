@@ -26,14 +26,28 @@ def serving_devices(spec: str) -> list[str]:
     return devices
 
 
+def sample_on_one_thread() -> int:
+    """Call first thing in a server: from now on torch runs on one core in every thread but the pool's sampling
+    threads, which get all of them (the count returned). OpenMP keeps a team of threads for each thread that runs
+    torch; with the teams of the main and request threads beside the sampling one, more threads than cores make
+    idle teams stop spinning, and sampling, many small operations, then ran about half as fast on 2 cores."""
+    cores = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return cores
+
+
 class EnginePool:
     """Engines of one model, one per device. `window` and `max_batch` set each device's batching (max_batch 1:
-    none). The engines given are not changed: the pool samples with copies that share their weights."""
+    none); `threads`, the torch threads of each CPU engine's sampling thread (default: all). The engines given are
+    not changed: the pool samples with copies that share their weights."""
 
-    def __init__(self, engines: Sequence[Engine], window: float = 1.0, max_batch: int = 16):
+    def __init__(self, engines: Sequence[Engine], window: float = 1.0, max_batch: int = 16,
+                 threads: int | None = None):
         if not engines:
             raise InputError("a pool needs at least one engine")
         self.window, self.max_batch = window, max_batch
+        cpus = sum(e.device.type == "cpu" for e in engines)
+        self.threads = max(1, (threads or torch.get_num_threads()) // max(cpus, 1))
         self.engines = [self.served(e) for e in engines]
         self.lock = threading.Lock()
         self.requests = [0] * len(self.engines)  # requests being served, per engine
@@ -43,7 +57,7 @@ class EnginePool:
         loop = engine.decode_loop
         loop = loop.loop if isinstance(loop, BatchedDecode) else loop
         copied = copy.copy(engine)
-        copied.decode_loop = BatchedDecode(self.window, self.max_batch, loop=loop)
+        copied.decode_loop = BatchedDecode(self.window, self.max_batch, loop=loop, threads=self.threads)
         return copied
 
     @property
@@ -54,6 +68,7 @@ class EnginePool:
     def request(self) -> Iterator[Engine]:
         """A request's engine, the least busy (fewest requests; the first of equals): held for the request, and
         what `current()` returns on its thread meanwhile."""
+        torch.set_num_threads(1)  # this thread's own work (pictures in and out); sampling is the device thread's
         with self.lock:
             i = min(range(len(self.engines)), key=self.requests.__getitem__)
             self.requests[i] += 1
@@ -70,8 +85,13 @@ class EnginePool:
         """The engine of the request on this thread; outside a request, the first."""
         return getattr(self.local, "engine", None) or self.engines[0]
 
+    @staticmethod
+    def on_sampling_thread(engine: Engine, fn: Callable):
+        """`fn()` where `engine` samples (a cost measurement, say, that should see the threads sampling gets)."""
+        return engine.decode_loop.on_device(engine.device, fn)
+
     def replace(self, load: Callable[[str], Engine]) -> None:
         """A model switch: `load(device)` on every device; all or nothing."""
         fresh = [load(device) for device in self.devices]
         with self.lock:
-            self.engines = [self.served(e) for e in fresh]
+            self.engines = [self.served(e) for e in fresh]  # the old ones' sampling threads end with them

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from .options import add_model_args, load_engine
-from .pool import EnginePool, serving_devices
+from .pool import EnginePool, sample_on_one_thread, serving_devices
 from ..engine import DEFAULT_WEIGHTS, Engine
 from ..errors import BiGRError
 from ..model.hub import OFFICIAL_MODELS
@@ -52,10 +52,10 @@ def load_app_engine(args, device: str | None = None) -> Engine:
     return load_engine(args)
 
 
-def load_pool(args) -> EnginePool:
+def load_pool(args, threads: int | None = None) -> EnginePool:
     """An engine on each device --device names, each batching requests as the flags say."""
     engines = [load_app_engine(args, device) for device in serving_devices(args.device)]
-    return EnginePool(engines, window=args.batch_window, max_batch=args.max_batch)
+    return EnginePool(engines, window=args.batch_window, max_batch=args.max_batch, threads=threads)
 
 
 BUNDLED = "bundled emoji model"
@@ -79,11 +79,12 @@ def model_menu(args, engine: Engine) -> dict:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    cores = sample_on_one_thread()
     if args.log_batches:
         logging.getLogger("bigr_app.sampling.batching").setLevel(logging.DEBUG)
     try:
         set_max_pixels(args.max_pixels)
-        pool = load_pool(args)
+        pool = load_pool(args, threads=cores)
     except BiGRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,8 +1,11 @@
 """The server under stress: a failing worker, many clients at once, files it must not serve."""
 import importlib.util
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -56,7 +59,7 @@ def test_a_failing_worker_fails_one_request_and_the_server_carries_on(in_process
 @pytest.fixture(scope="module")
 def server(tiny_engine, tmp_path_factory):
     folder = tmp_path_factory.mktemp("load")
-    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log")
+    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log", ["--log-batches"])
     yield server
     server.stop()
 
@@ -84,3 +87,31 @@ def test_server_binds_loopback_only(server):
     args = app.parse_args([])
     assert args.host == "127.0.0.1" and not args.share
     assert server.url.startswith("http://127.0.0.1:")
+
+
+def test_each_user_of_a_batch_sees_their_own_progress(server):
+    """Sampling runs on the device's thread, for a batch of several users: each request's bar still moves."""
+    from gradio_client import Client
+
+    iterations = 24
+    knobs = dict(seed=0, cfg=3.0, iterations=iterations, gumbel=0.0, steps=16)
+    jobs = [Client(server.url, verbose=False).submit("(unconditional)", 1, *knobs.values(), api_name="/generate")
+            for _ in range(3)]
+    seen = [set() for _ in jobs]
+
+    def watch(i):
+        while not jobs[i].done():
+            for unit in jobs[i].status().progress_data or []:
+                if unit.desc == "sampling" and unit.length == iterations:
+                    seen[i].add(unit.index)
+            time.sleep(0.005)
+
+    watchers = [threading.Thread(target=watch, args=(i,)) for i in range(len(jobs))]
+    for w in watchers:
+        w.start()
+    for job, w in zip(jobs, watchers):
+        assert len(job.result(timeout=120)[0]) == 1
+        w.join(10)
+    assert all(len(s) >= 2 for s in seen), seen  # every request's bar moved, not only one of them
+    batches = [line for line in Path(server.log.name).read_text().splitlines() if "batch of" in line]
+    assert any("from 2 requests" in b or "from 3 requests" in b for b in batches), batches

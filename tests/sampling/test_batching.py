@@ -4,9 +4,11 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from bigr_app.sampling.batching import BatchedDecode
+from bigr_app.sampling.masked_decoding import masked_decode
 
 FAST = dict(iterations=4, diffusion_steps=8)
 
@@ -134,3 +136,26 @@ def test_users_of_a_batch_are_waited_for_when_they_come_back(tiny_engine):
     at_once([lambda k=k: user(k) for k in range(3)])
     sizes = served.decode_loop.batch_sizes
     assert sum(sizes) == 12 and sizes[-2:] == [3, 3]  # together again, not split into one and two for good
+
+
+def test_batches_sample_on_the_devices_own_thread_in_the_callers_precision(tiny_engine):
+    """One thread samples for every caller (on a CPU, OpenMP teams of many threads slow each other), with the
+    torch threads it was given, in the autocast of the engine that called, and reports progress from there."""
+    seen = []
+
+    def loop(*args, **kwargs):
+        seen.append((threading.current_thread(), torch.get_num_threads(), torch.is_autocast_enabled("cpu"),
+                     torch.get_autocast_dtype("cpu")))
+        return masked_decode(*args, **kwargs)
+
+    served = batched(tiny_engine, window=0.5, max_batch=16, loop=loop, threads=1)
+    served.precision = "bf16"
+    reports = []
+    at_once([lambda s=s: served.generate(1, seed=s, progress=lambda d, t: reports.append(threading.current_thread()),
+                                         **FAST) for s in range(3)]
+            + [lambda: served.generate(1, num_samples=16, seed=0, **FAST)])  # too large to batch: alone, same thread
+    assert len(seen) >= 2 and len({thread for thread, *_ in seen}) == 1
+    thread, threads, autocast, dtype = seen[0]
+    assert thread is not threading.main_thread() and threads == 1 and autocast and dtype == torch.bfloat16
+    assert set(reports) == {thread}
+    assert not torch.is_autocast_enabled("cpu")  # the caller's own state untouched

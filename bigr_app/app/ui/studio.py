@@ -3,6 +3,7 @@ saving results as PNGs with their parameters embedded, the classes, a picture co
 actions are a small class of its own module holding the studio."""
 from __future__ import annotations
 
+import contextvars
 import functools
 import shutil
 import tempfile
@@ -61,7 +62,7 @@ class Studio:
 
     def served_model_changed(self) -> None:
         engine = self.pool.engines[0]
-        self.costs = engine.cost_model() if engine.bigr is not None else None
+        self.costs = self.pool.on_sampling_thread(engine, engine.cost_model) if engine.bigr is not None else None
         self.calibration = Calibration()
         self.explore = load_explore_index(engine)
 
@@ -134,7 +135,10 @@ class Studio:
 
     @staticmethod
     def reporter(progress: gr.Progress):
-        return lambda done, total: progress((done, total), desc="sampling", unit="iterations")
+        """The request's progress bar, callable from any thread: gradio finds the request by context variables, and
+        sampling reports from the device's thread."""
+        request_context = contextvars.copy_context()
+        return lambda done, total: request_context.run(progress, (done, total), desc="sampling", unit="iterations")
 
     def expected_time(self, n, cfg, iterations, steps) -> str:
         """The expected time of a generation at these settings: the cost model measured at start-up, scaled by

@@ -143,7 +143,7 @@ def main() -> None:
             im.save(reduced, quality=92)
         args.photo = reduced
 
-    server = AppServer(args.weights, args.out / "app.log")
+    server = AppServer(args.weights, args.out / "app.log", ["--outputs", tempfile.mkdtemp(prefix="bigr-shots-")])
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)

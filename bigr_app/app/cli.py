@@ -25,11 +25,12 @@ from ..errors import BiGRError, InputError
 from ..images import open_image
 from ..processes import process_state
 from ..resumable import chunk_path, gather_chunks, parts_folder, run_chunks
+from .history import History
 from .options import add_model_args, add_sampling_args, load_engine, sampling_kwargs
 from .saving import picture_params, save_png, write_strip_and_gif
 
 TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz", "features", "probe",
-         "explore-index", "convert")
+         "explore-index", "convert", "index-outputs")
 
 
 # ---- argument groups shared by the tasks --------------------------------------------------
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", type=int, default=None, help="feature layer (default: the model's best)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="default: explore.npz in the weights folder")
+
+    p = sub.add_parser("index-outputs", help="rebuild the app's history index of an outputs folder from its PNGs")
+    p.add_argument("folder", type=Path, help="the outputs folder (the app's --outputs; default there: outputs)")
     return ap
 
 
@@ -322,8 +326,18 @@ def run_convert(args) -> list[Path]:
     return [folder / "config.json", folder / "model.safetensors"]
 
 
+def run_index_outputs(args) -> list[Path]:
+    if not args.folder.is_dir():
+        raise InputError(f"no folder {args.folder}")
+    history = History(args.folder)
+    count = history.rebuild()
+    history.close()
+    print(f"{count} pictures indexed in {history.file}", file=sys.stderr)
+    return [history.file]
+
+
 RUNNERS = {"convert": run_convert, "sample-npz": run_sample_npz, "features": run_features, "probe": run_probe,
-           "explore-index": run_explore_index}
+           "explore-index": run_explore_index, "index-outputs": run_index_outputs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from .options import add_model_args, load_engine
+from .outputs import Outputs
 from .pool import EnginePool, sample_on_one_thread, serving_devices
 from ..engine import DEFAULT_WEIGHTS, Engine
 from ..errors import BiGRError
@@ -35,6 +37,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="requests handled at the same time (default: --max-batch per device; 1 without batching)")
     ap.add_argument("--log-batches", action="store_true", help="log every batch sampled (its rows and requests)")
     ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
+    ap.add_argument("--outputs", type=Path, default=None,
+                    help="folder where every result is kept, by date, with a history index (default: ./outputs "
+                         "when the server listens on loopback only; off beyond loopback unless given)")
+    ap.add_argument("--no-outputs", action="store_true", help="keep results only for the browser session")
     args = ap.parse_args(argv)
     if args.max_batch < 1 or args.batch_window < 0:
         ap.error("--max-batch must be at least 1 and --batch-window at least 0")
@@ -56,6 +62,19 @@ def load_pool(args, threads: int | None = None) -> EnginePool:
     """An engine on each device --device names, each batching requests as the flags say."""
     engines = [load_app_engine(args, device) for device in serving_devices(args.device)]
     return EnginePool(engines, window=args.batch_window, max_batch=args.max_batch, threads=threads)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def outputs_folder(args) -> Path | None:
+    """Where results are kept: --outputs; else ./outputs for a local user (loopback, no share link), none for a
+    server others reach."""
+    if args.no_outputs:
+        return None
+    if args.outputs is not None:
+        return args.outputs
+    return Path("outputs") if args.host in LOOPBACK and not args.share else None
 
 
 BUNDLED = "bundled emoji model"
@@ -90,14 +109,17 @@ def main(argv=None) -> int:
         return 2
     from .ui import CSS, build_ui
 
+    folder = outputs_folder(args)
+    outputs = Outputs(folder) if folder is not None else None
     demo = build_ui(pool, max_samples=args.max_samples, models=model_menu(args, pool.engines[0]),
-                    editor_limit=args.editor_limit)
+                    editor_limit=args.editor_limit, outputs=outputs)
     # batching needs requests handled side by side: they wait in the batcher, and sample one batch per device
     concurrency = args.concurrency or (args.max_batch * len(pool.engines) if args.max_batch > 1 else 1)
     logging.info("sampling on %s; batches of up to %d, %d requests handled at once", ", ".join(pool.devices),
                  args.max_batch, concurrency)
+    logging.info("results kept in %s", outputs.root if outputs else "the browser session only (--outputs DIR keeps them)")
     demo.queue(default_concurrency_limit=concurrency, max_size=args.queue_size)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size, css=CSS,
-                show_error=True)
+                show_error=True, allowed_paths=[str(outputs.root)] if outputs else None)
     return 0
 

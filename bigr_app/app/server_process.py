@@ -19,13 +19,19 @@ def free_port() -> int:
 
 
 class AppServer:
+    """The app on loopback; its results are kept in `outputs` beside the log unless `extra` says otherwise."""
+
     def __init__(self, weights: Path, log_path: Path, extra: list[str] | None = None, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = open(log_path, "w")
+        extra = list(extra or [])
+        self.outputs = None if {"--outputs", "--no-outputs"} & set(extra) else Path(log_path).parent / "outputs"
+        if self.outputs is not None:
+            extra += ["--outputs", str(self.outputs)]
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "--weights", str(weights), "--port", str(self.port),
-             "--device", "cpu", *(extra or [])],
+             "--device", "cpu", *extra],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
         self.wait_ready()

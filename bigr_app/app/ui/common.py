@@ -97,13 +97,14 @@ def pick(files, evt: gr.SelectData) -> tuple[str | None, str]:
     return path, f"Picked picture {evt.index + 1} of {len(paths)}" + (f", seed {seed}" if seed is not None else "")
 
 
-def save_view(image: Image.Image, path: Path) -> Path:
-    """The copy of a saved result that the page shows (see `images.for_display`); the file itself if it fits."""
+def save_view(image: Image.Image, path: Path, folder: Path | None = None) -> Path:
+    """The copy of a result saved at `path` that the page shows (see `images.for_display`), in `folder` (default:
+    beside it); the file itself if it fits."""
     view = for_display(image)
     if view is image:
         return path
     enlarged = view.width > image.width  # crisp pixels: PNG; a reduced photo: JPEG, quick to send
-    out = path.with_name(path.stem + (".view.png" if enlarged else ".view.jpg"))
+    out = (folder or path.parent) / (path.stem + (".view.png" if enlarged else ".view.jpg"))
     view.save(out, **({} if enlarged else {"quality": 90}))
     return out
 

@@ -83,18 +83,18 @@ class MaskedActions:
         return frame, (f"{w}x{h} → {w + expand[0] + expand[2]}x{h + expand[1] + expand[3]}: the hatched area is "
                        "generated window by window, nearest to the picture first.")
 
-    def picture_and_mask(self, editor, picture, mask_file) -> tuple[Image.Image, Any]:
-        """The original picture and the full-size mask: an uploaded mask file (white = regenerate) if given, else
-        the paint, scaled up from the working copy."""
+    def picture_and_mask(self, editor, picture, mask_file) -> tuple[Picture, Image.Image, Any]:
+        """The tab's picture, its original and the full-size mask: an uploaded mask file (white = regenerate) if
+        given, else the paint, scaled up from the working copy."""
         picture, painted = self.read_editor(editor, picture)
         if mask_file:
-            return picture.original(), open_image(mask_file)
-        return picture.original(), (None if painted is None else picture.full_mask(painted))
+            return picture, picture.original(), open_image(mask_file)
+        return picture, picture.original(), (None if painted is None else picture.full_mask(painted))
 
     # ---- the edits ----------------------------------------------------------------------------
     def run_masked(self, task: str, editor, picture, mask: MaskOptions, sampling: Sampling, request, progress):
         studio = self.studio
-        image, pixels = self.picture_and_mask(editor, picture, mask.mask_file)
+        picture, image, pixels = self.picture_and_mask(editor, picture, mask.mask_file)
         if pixels is None:
             raise InputError("no mask: paint over the region first (brush tool), or upload a mask image")
         edit = getattr(studio.engine, task)  # inpaint, edit or outpaint (in-frame: the mask is what to keep)
@@ -103,7 +103,7 @@ class MaskedActions:
                       progress=studio.reporter(progress), **mask.engine_options(), **sampling.engine_options())
         log.info("%s of a %dx%d picture: %.2f s in the engine", task, image.width, image.height,
                  time.perf_counter() - start)
-        return studio.save(result, result.params, request)
+        return studio.save(result, result.params, request, source=picture.path)
 
     def inpaint(self, editor, picture, mask: MaskOptions, sampling: Sampling, request: gr.Request = None,
                 progress=gr.Progress()):
@@ -120,11 +120,12 @@ class MaskedActions:
         studio = self.studio
         if expansion.mode == IN_FRAME:
             return self.run_masked("outpaint", editor, picture, mask, sampling, request, progress)
-        image = self.read_editor(editor, picture)[0].original()
+        picture = self.read_editor(editor, picture)[0]
+        image = picture.original()
         result = studio.engine.outpaint(image, expand=expansion.sides, class_id=studio.class_spec(mask.class_name),
                                         num_samples=sampling.n, seed=sampling.seed, progress=studio.reporter(progress),
                                         **sampling.engine_options())
-        return studio.save(result, result.params, request)
+        return studio.save(result, result.params, request, source=picture.path)
 
 
 # ---- layout -------------------------------------------------------------------------------

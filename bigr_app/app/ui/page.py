@@ -10,6 +10,7 @@ import gradio as gr
 
 from ...engine import Engine
 from ...images import EDITOR_LIMIT
+from ..outputs import Outputs
 from ..pool import EnginePool
 from .common import UNCONDITIONAL, friendly_errors, reuse_seed, send_to
 from .enrich import enrich_tab
@@ -72,10 +73,11 @@ def class_box(studio: Studio, unconditional: bool, start: str) -> gr.Dropdown:
 
 
 def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
-             editor_limit: int = EDITOR_LIMIT) -> gr.Blocks:
-    """The app serving `engine` (or a pool of engines, one per device); `models` (label -> loader, the first being `engine`'s) fills the model picker;
-    pictures larger than `editor_limit` px go into the editors reduced (the originals stay on the server)."""
-    studio = Studio(engine, max_samples, models, editor_limit)
+             editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None) -> gr.Blocks:
+    """The app serving `engine` (or a pool of engines, one per device); `models` (label -> loader, the first being
+    `engine`'s) fills the model picker; pictures larger than `editor_limit` px go into the editors reduced (the
+    originals stay on the server); results are kept in `outputs` when given."""
+    studio = Studio(engine, max_samples, models, editor_limit, outputs)
     with gr.Blocks(title="BiGR Studio", delete_cache=(1800, 3600)) as demo:
         with gr.Row(equal_height=True):
             header = gr.Markdown(studio.header(), elem_id="header")

@@ -18,6 +18,8 @@ from ...errors import BiGRError, InputError
 from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
 from ...sampling.timing import Calibration
+from ..history import SOURCE_KEY, file_hash
+from ..outputs import Outputs
 from ..pool import EnginePool
 from ..saving import picture_params, save_png
 from .common import UNCONDITIONAL, editor_value, format_seconds, log, save_view
@@ -28,12 +30,14 @@ ModelMenu = dict[str, Callable[[str], Engine]]  # label -> loads that model on a
 
 
 class Studio:
-    """Outputs go to a private temporary folder per session. `engine`: one engine, or a pool of them (one per
-    device, batching requests)."""
+    """Results go to `outputs` (a folder with its history) when given; the page's copies, and the results when
+    not, to a private temporary folder per session. `engine`: one engine, or a pool of them (one per device,
+    batching requests)."""
 
     def __init__(self, engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
-                 editor_limit: int = EDITOR_LIMIT):
+                 editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None):
         self.max_samples = max_samples
+        self.outputs = outputs
         self.editor_limit = editor_limit
         self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
         self.pool = engine if isinstance(engine, EnginePool) else EnginePool([engine])
@@ -122,14 +126,21 @@ class Studio:
     def forget_session(self, request: gr.Request) -> None:
         shutil.rmtree(self.session_folder(request, ""), ignore_errors=True)
 
-    def save(self, images, params: dict, request) -> tuple[list[str], list[str]]:
-        """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files)."""
+    def save(self, images, params: dict, request, source: str | None = None) -> tuple[list[str], list[str]]:
+        """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files). With an
+        outputs folder the PNGs go there and into its history, else into the session's folder. `source`: the file
+        an edit started from (its hash goes into the parameters: the history follows edit chains by it)."""
         start = time.perf_counter()
         folder = self.session_dir(request)
         task = params.get("task", "result")
-        files = [save_png(img, folder / f"{task}_{i:02d}.png", picture_params(params, i))
-                 for i, img in enumerate(images)]
-        views = [str(save_view(img, f)) for img, f in zip(images, files)]
+        if source is not None:
+            params = {**params, SOURCE_KEY: file_hash(Path(source))}
+        each = [picture_params(params, i) for i in range(len(images))]
+        if self.outputs is not None:
+            files = [entry.path for entry in self.outputs.save(images, each)]
+        else:
+            files = [save_png(img, folder / f"{task}_{i:02d}.png", p) for i, (img, p) in enumerate(zip(images, each))]
+        views = [str(save_view(img, Path(f), folder)) for img, f in zip(images, files)]
         log.info("%s: %d picture(s) saved in %.2f s", task, len(files), time.perf_counter() - start)
         return views, [str(f) for f in files]
 

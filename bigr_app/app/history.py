@@ -166,8 +166,8 @@ class History:
         without BiGR Studio parameters are skipped. Returns the rows written."""
         rows = []
         for path in sorted(self.root.rglob("*.png")):
-            if path.name.startswith("."):
-                continue  # a write in progress (saving.atomic_write)
+            if any(part.startswith(".") for part in path.relative_to(self.root).parts):
+                continue  # a write in progress (saving.atomic_write), or the thumbnails
             try:
                 params = read_params(path)
                 sidecar = read_sidecar(path)
@@ -215,6 +215,13 @@ class History:
         with self.lock:
             rows = self.db.execute(f'SELECT DISTINCT "{column}" FROM pictures WHERE owner IS ? AND "{column}" '
                                    f'IS NOT NULL ORDER BY 1', [owner]).fetchall()
+        return [r[0] for r in rows]
+
+    def days(self, owner: str | None = None) -> list[str]:
+        """The days (YYYY-MM-DD, local time) with pictures of `owner`'s, newest first."""
+        with self.lock:
+            rows = self.db.execute("SELECT DISTINCT date(created, 'unixepoch', 'localtime') FROM pictures "
+                                   "WHERE owner IS ? ORDER BY 1 DESC", [owner]).fetchall()
         return [r[0] for r in rows]
 
     def entry(self, entry_id: int, owner: str | None = None, any_owner: bool = True) -> Entry:

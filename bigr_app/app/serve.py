@@ -74,7 +74,12 @@ def outputs_folder(args) -> Path | None:
         return None
     if args.outputs is not None:
         return args.outputs
-    return Path("outputs") if args.host in LOOPBACK and not args.share else None
+    return Path("outputs") if local_only(args) else None
+
+
+def local_only(args) -> bool:
+    """Whether only this machine reaches the server (loopback, no share link)."""
+    return args.host in LOOPBACK and not args.share
 
 
 BUNDLED = "bundled emoji model"
@@ -112,7 +117,7 @@ def main(argv=None) -> int:
     folder = outputs_folder(args)
     outputs = Outputs(folder) if folder is not None else None
     demo = build_ui(pool, max_samples=args.max_samples, models=model_menu(args, pool.engines[0]),
-                    editor_limit=args.editor_limit, outputs=outputs)
+                    editor_limit=args.editor_limit, outputs=outputs, per_browser=not local_only(args))
     # batching needs requests handled side by side: they wait in the batcher, and sample one batch per device
     concurrency = args.concurrency or (args.max_batch * len(pool.engines) if args.max_batch > 1 else 1)
     logging.info("sampling on %s; batches of up to %d, %d requests handled at once", ", ".join(pool.devices),

@@ -35,7 +35,7 @@ def generate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     names = list(studio.engine.class_names)
     with gr.Tab("Generate", id="generate"):
         cls = gr.Dropdown(studio.class_choices(True), value=names[0] if names else UNCONDITIONAL, label="Class",
-                          filterable=True)
+                          filterable=True, elem_id="generate-class")
         button = gr.Button("Generate", variant="primary")
         stop = gr.Button("Stop", size="sm")
         results = result_panel("Samples", "generate-gallery")

@@ -22,7 +22,7 @@ class InterpolateActions:
         studio = self.studio
         result = studio.engine.interpolate(class_a, class_b, [float(ratio)], seed=sampling.seed,
                                            progress=studio.reporter(progress), **sampling.engine_options())
-        views, files = studio.save(result, result.params, request)
+        views, files = studio.save(result, result.params, request, keep=False)  # each drag of the slider: not kept
         return views[0], files[0]
 
     def sweep(self, class_a: str, class_b: str, frames: int, sampling: Sampling, request: gr.Request = None,
@@ -31,6 +31,7 @@ class InterpolateActions:
         ratios = list(np.linspace(1.0, 0.0, int(frames)))
         result = studio.engine.interpolate(class_a, class_b, ratios, seed=sampling.seed,
                                            progress=studio.reporter(progress), **sampling.engine_options())
+        studio.save(result, result.params, request)  # the frames, kept (each restores its ratio)
         folder = studio.session_dir(request)
         strip, gif = write_strip_and_gif(list(result), folder / "interpolate", result.params)
         views = write_strip_and_gif([for_display(im) for im in result], folder / "interpolate.view", result.params)

@@ -16,6 +16,7 @@ from .common import UNCONDITIONAL, friendly_errors, reuse_seed, send_to
 from .enrich import enrich_tab
 from .explore import explore_tab
 from .generate import generate_tab
+from .history import history_tab
 from .interpolate import interpolate_tab
 from .masked import example_editors, masked_tab, outpaint_tab
 from .pnginfo import png_info_tab
@@ -73,11 +74,12 @@ def class_box(studio: Studio, unconditional: bool, start: str) -> gr.Dropdown:
 
 
 def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
-             editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None) -> gr.Blocks:
+             editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None, per_browser: bool = False) -> gr.Blocks:
     """The app serving `engine` (or a pool of engines, one per device); `models` (label -> loader, the first being
     `engine`'s) fills the model picker; pictures larger than `editor_limit` px go into the editors reduced (the
-    originals stay on the server); results are kept in `outputs` when given."""
-    studio = Studio(engine, max_samples, models, editor_limit, outputs)
+    originals stay on the server); results are kept in `outputs` when given, with a history of each browser's own
+    when `per_browser` (a server others reach)."""
+    studio = Studio(engine, max_samples, models, editor_limit, outputs, per_browser)
     with gr.Blocks(title="BiGR Studio", delete_cache=(1800, 3600)) as demo:
         with gr.Row(equal_height=True):
             header = gr.Markdown(studio.header(), elem_id="header")
@@ -98,7 +100,11 @@ def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMen
             restorable = {"": settings.restorable, "generate": gen.restorable, "inpaint": inp.restorable,
                           "outpaint": out.restorable, "edit": ed.restorable, "interpolate": interp.restorable,
                           "enrich": ev.restorable}
-            png_info_tab(studio, tabs, restorable, previews=[inp.show_preview, out.show_preview, ed.show_preview])
+            previews = [inp.show_preview, out.show_preview, ed.show_preview]
+            png_info_tab(studio, tabs, restorable, previews)
+            history_tab(studio, tabs, restorable, previews, editors={"inpaint": inp, "edit": ed, "outpaint": out})
+        browser = gr.BrowserState(None, storage_key="bigr-studio-browser", secret=studio.browser_secret)
+        demo.load(studio.register_browser, browser, browser, api_name=False, show_progress="hidden")
 
         class_boxes = [(gen.cls, True, "first"), (inp.cls, True, UNCONDITIONAL), (out.cls, True, UNCONDITIONAL),
                        (ed.cls, False, "first"), (interp.cls_a, False, "first"), (interp.cls_b, False, "second")]

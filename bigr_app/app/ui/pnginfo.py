@@ -94,9 +94,18 @@ def png_info_tab(studio, tabs: gr.Tabs, controls: dict[str, dict[str, gr.compone
     picture.change(friendly_errors(actions.png_info), picture, [params, summary, restore], api_name="png_info",
                    show_progress="hidden")
 
+    wire_restore(studio, restore, picture, tabs, controls, previews)
+
+
+def wire_restore(studio, button: gr.Button, path: gr.components.Component, tabs: gr.Tabs,
+                 controls: dict[str, dict[str, gr.components.Component]], previews: list[dict]) -> None:
+    """`button` restores the picture whose file `path` holds into the tab that made it (PNG Info, History)."""
+    actions = PngInfoActions(studio)
     targets = [c for tab_controls in controls.values() for c in tab_controls.values()]
 
     def restore_into_tab(path, request: gr.Request = None):
+        if not path:
+            raise InputError("pick a picture first")
         tab, values, notes = actions.restored(path)
         if "picture" in values and "editor" in controls.get(tab, {}):  # the same path as a dropped picture
             values["picture"], values["editor"], _ = studio.picture_uploaded(values["picture"], request)
@@ -108,7 +117,7 @@ def png_info_tab(studio, tabs: gr.Tabs, controls: dict[str, dict[str, gr.compone
             gr.Info("Restored; " + "; ".join(notes) + ".")
         return updates
 
-    event = restore.click(friendly_errors(restore_into_tab), picture, [tabs, *targets], api_name=False)
+    event = button.click(friendly_errors(restore_into_tab), path, [tabs, *targets], api_name=False)
     for preview in previews:
         event = event.then(**preview)
     event.then(None, None, None, js=SYNC_FIT, api_name=False)  # a restored region shows or hides Fit

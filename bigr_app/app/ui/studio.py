@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import secrets
 import shutil
 import tempfile
 import time
@@ -31,13 +32,16 @@ ModelMenu = dict[str, Callable[[str], Engine]]  # label -> loads that model on a
 
 class Studio:
     """Results go to `outputs` (a folder with its history) when given; the page's copies, and the results when
-    not, to a private temporary folder per session. `engine`: one engine, or a pool of them (one per device,
-    batching requests)."""
+    not, to a private temporary folder per session. `per_browser`: each browser has a history of its own (a
+    server others reach); else every result is the local user's. `engine`: one engine, or a pool of them (one per
+    device, batching requests)."""
 
     def __init__(self, engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
-                 editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None):
+                 editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None, per_browser: bool = False):
         self.max_samples = max_samples
         self.outputs = outputs
+        self.per_browser = per_browser
+        self.browsers: dict[str, str] = {}  # page session -> its browser's key (see `register_browser`)
         self.editor_limit = editor_limit
         self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
         self.pool = engine if isinstance(engine, EnginePool) else EnginePool([engine])
@@ -125,19 +129,46 @@ class Studio:
 
     def forget_session(self, request: gr.Request) -> None:
         shutil.rmtree(self.session_folder(request, ""), ignore_errors=True)
+        self.browsers.pop(getattr(request, "session_hash", None), None)
 
-    def save(self, images, params: dict, request, source: str | None = None) -> tuple[list[str], list[str]]:
+    @property
+    def browser_secret(self) -> str:
+        """Signs the browser keys kept in each browser's storage; kept with the outputs, so keys outlive a restart."""
+        if self.outputs is None:
+            return secrets.token_hex(16)
+        path = self.outputs.root / ".browser-secret"
+        if not path.is_file():
+            path.write_text(secrets.token_hex(16))
+        return path.read_text().strip()
+
+    def register_browser(self, key: str | None, request: gr.Request = None) -> str:
+        """At page load: the browser's key (made on its first visit), tied to this page session."""
+        key = key if isinstance(key, str) and key else secrets.token_urlsafe(16)
+        if request is not None and request.session_hash:
+            self.browsers[request.session_hash] = key
+        return key
+
+    def owner(self, request: gr.Request | None) -> str | None:
+        """Whose history a request's results join: its browser's on a shared server, else the local user's (None)."""
+        if not self.per_browser:
+            return None
+        return self.browsers.get(getattr(request, "session_hash", None) or "")
+
+    def save(self, images, params: dict, request, source: str | None = None,
+             keep: bool = True) -> tuple[list[str], list[str]]:
         """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files). With an
-        outputs folder the PNGs go there and into its history, else into the session's folder. `source`: the file
-        an edit started from (its hash goes into the parameters: the history follows edit chains by it)."""
+        outputs folder and `keep`, the PNGs go there and into its history, else into the session's folder.
+        `source`: the file an edit started from (its hash goes into the parameters: the history follows edit
+        chains by it)."""
         start = time.perf_counter()
         folder = self.session_dir(request)
         task = params.get("task", "result")
+        params = {**params, "model": self.model}  # the picker's name: History filters by it
         if source is not None:
-            params = {**params, SOURCE_KEY: file_hash(Path(source))}
+            params[SOURCE_KEY] = file_hash(Path(source))
         each = [picture_params(params, i) for i in range(len(images))]
-        if self.outputs is not None:
-            files = [entry.path for entry in self.outputs.save(images, each)]
+        if self.outputs is not None and keep:
+            files = [entry.path for entry in self.outputs.save(images, each, self.owner(request))]
         else:
             files = [save_png(img, folder / f"{task}_{i:02d}.png", p) for i, (img, p) in enumerate(zip(images, each))]
         views = [str(save_view(img, Path(f), folder)) for img, f in zip(images, files)]

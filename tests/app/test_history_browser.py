@@ -1,0 +1,116 @@
+"""The History tab in a real browser: each browser its own history on a shared server, and a restore from History
+that sets the page as PNG Info's restore of the same picture does."""
+from pathlib import Path
+
+import pytest
+
+from bigr_app.app.server_process import AppServer
+
+from .test_ui_browser import CHROMIUM, open_settings
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
+]
+SETTINGS = ["#settings-seed input", "#settings-cfg input[type=number]", "#generate-class input"]
+
+
+@pytest.fixture(scope="module")
+def shared_app(tiny_engine, tmp_path_factory):
+    """A server others could reach (all interfaces), keeping results: each browser gets a history of its own."""
+    folder = tmp_path_factory.mktemp("shared")
+    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log", ["--host", "0.0.0.0"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def new_page(context, url: str):
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector("#header")
+    return page
+
+
+def generate(page, seed: int, cfg: str = "3") -> None:
+    open_settings(page)
+    page.locator("#settings-seed input").fill(str(seed))
+    page.locator("#settings-cfg input[type=number]").fill(cfg)
+    page.locator("#settings-cfg input[type=number]").press("Enter")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.locator("#generate-gallery img").first.wait_for(state="visible")
+    page.locator("#generate-gallery-files a").first.wait_for(state="attached")
+
+
+def history_captions(page) -> list[str]:
+    page.get_by_role("tab", name="History").click()
+    page.locator("#history-refresh").click()
+    page.locator("#history-page").get_by_text("Page 1 of").wait_for(state="visible")
+    page.locator("#history-gallery img").first.wait_for(state="visible")
+    return sorted(page.locator("#history-gallery .caption-label, #history-gallery figcaption").all_inner_texts())
+
+
+def test_two_browsers_see_only_their_own_history(shared_app, browser):
+    one, two = browser.new_context(viewport={"width": 1300, "height": 1300}), \
+        browser.new_context(viewport={"width": 1300, "height": 1300})
+    try:
+        a, b = new_page(one, shared_app.url), new_page(two, shared_app.url)
+        generate(a, 10)
+        generate(b, 500)
+        seen_a, seen_b = history_captions(a), history_captions(b)
+        assert seen_a and seen_b
+        assert all("seed 1" in c and "seed 50" not in c for c in seen_a), seen_a  # 10..13
+        assert all("seed 50" in c for c in seen_b), seen_b  # 500..503
+        a.reload()  # the browser keeps its key: the same history after a reload
+        a.wait_for_selector("#header")
+        assert history_captions(a) == seen_a
+        assert len(list(shared_app.outputs.rglob("generate-*.png"))) == len(seen_a) + len(seen_b)
+    finally:
+        one.close()
+        two.close()
+
+
+def controls(page) -> dict[str, str]:
+    return {"tab": page.locator("[role=tab][aria-selected=true]").inner_text(),
+            **{selector: page.locator(selector).input_value() for selector in SETTINGS}}
+
+
+def test_restore_from_history_equals_restore_from_png_info(shared_app, browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 1300})
+    try:
+        page = new_page(context, shared_app.url)
+        generate(page, 77, cfg="2.5")
+        history_captions(page)
+        page.locator("#history-gallery img").first.click()
+        page.locator("#history-summary").get_by_text("seed").wait_for(state="visible")
+        picked = page.locator("#history-summary code").inner_text()
+        page.locator("#settings-seed input").fill("1")  # moved away: the restore must set it back
+        page.locator("#history-restore").click()
+        page.wait_for_function("document.querySelector('#settings-seed input').value !== '1'")
+        from_history = controls(page)
+
+        (path,) = shared_app.outputs.rglob(picked)
+        page.locator("#settings-seed input").fill("1")
+        page.locator("#settings-cfg input[type=number]").fill("9")
+        page.get_by_role("tab", name="PNG Info").click()
+        page.locator("#pnginfo-image input[type=file]").set_input_files(str(path))
+        page.get_by_text("Made by generate").wait_for(state="visible")
+        page.locator("#pnginfo-restore").click()
+        page.wait_for_function("document.querySelector('#settings-seed input').value !== '1'")
+        assert controls(page) == from_history
+        assert from_history["tab"] == "Generate" and from_history["#settings-cfg input[type=number]"] == "2.5"
+        assert from_history["#settings-seed input"] == picked.split("-")[-1].removesuffix(".png")
+    finally:
+        context.close()

@@ -175,7 +175,7 @@ def main() -> int:
             server.stop()
     print(f"{args.requests} requests per client, one picture each, N={KNOBS['iterations']} T={KNOBS['steps']} "
           f"cfg={KNOBS['cfg']}, loopback; batching on: the app's defaults, off: --max-batch 1 --concurrency 1")
-    print(f"| task | batching | clients | answered | requests/s | p50 s | p95 s | batches (mean rows) | peak MiB |")
+    print("| task | batching | clients | answered | requests/s | p50 s | p95 s | batches (mean rows) | peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for task, mode, clients, r in rows:
         b = r["batches"]

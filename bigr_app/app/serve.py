@@ -41,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="folder where every result is kept, by date, with a history index (default: ./outputs "
                          "when the server listens on loopback only; off beyond loopback unless given)")
     ap.add_argument("--no-outputs", action="store_true", help="keep results only for the browser session")
+    ap.add_argument("--no-previews", action="store_true",
+                    help="show results only when done, not the pictures forming while they sample")
     args = ap.parse_args(argv)
     if args.max_batch < 1 or args.batch_window < 0:
         ap.error("--max-batch must be at least 1 and --batch-window at least 0")
@@ -117,7 +119,8 @@ def main(argv=None) -> int:
     folder = outputs_folder(args)
     outputs = Outputs(folder) if folder is not None else None
     demo = build_ui(pool, max_samples=args.max_samples, models=model_menu(args, pool.engines[0]),
-                    editor_limit=args.editor_limit, outputs=outputs, per_browser=not local_only(args))
+                    editor_limit=args.editor_limit, outputs=outputs, per_browser=not local_only(args),
+                    previews=not args.no_previews)
     # batching needs requests handled side by side: they wait in the batcher, and sample one batch per device
     concurrency = args.concurrency or (args.max_batch * len(pool.engines) if args.max_batch > 1 else 1)
     logging.info("sampling on %s; batches of up to %d, %d requests handled at once", ", ".join(pool.devices),

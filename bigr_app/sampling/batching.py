@@ -56,6 +56,24 @@ class Call:
             self.error = e
 
 
+class BatchProgress:
+    """A batch's progress to its callers: each its own report, and its own rows of a preview."""
+
+    def __init__(self, calls: list[Call]):
+        self.calls = calls
+        self.rows = [len(c.tokens) for c in calls]
+
+    def __call__(self, done: int, total: int) -> None:
+        for call in self.calls:
+            call.report(done, total)
+
+    def preview(self, tokens: torch.Tensor, unknown: torch.Tensor) -> None:
+        for call, t, u in zip(self.calls, tokens.split(self.rows), unknown.split(self.rows)):
+            shown = getattr(call.progress, "preview", None)
+            if shown is not None and call.error is None:
+                shown(t, u)
+
+
 @dataclass
 class Batch:
     target: int  # calls worth waiting for
@@ -162,7 +180,7 @@ class BatchedDecode:
         start = time.perf_counter()
         try:
             if len(calls) == 1:
-                outs = [self.decode(model, calls[0], params, graphs, calls[0].report)]
+                outs = [self.decode(model, calls[0], params, graphs, BatchProgress(calls))]
             else:
                 outs = self.decode_together(model, calls, params, graphs)
             for call, out in zip(calls, outs):
@@ -170,7 +188,7 @@ class BatchedDecode:
         except Exception:  # noqa: BLE001 - each call alone then, so that a failure is its own caller's
             for call in calls:
                 try:
-                    call.result = self.decode(model, call, params, graphs, call.report)
+                    call.result = self.decode(model, call, params, graphs, BatchProgress([call]))
                 except Exception as e:  # noqa: BLE001
                     call.error = e
         finally:
@@ -186,10 +204,7 @@ class BatchedDecode:
                          graphs=graphs)
 
     def decode_together(self, model, calls: list[Call], params, graphs) -> list[torch.Tensor]:
-        def report(done: int, total: int) -> None:
-            for call in calls:
-                call.report(done, total)
-
+        report = BatchProgress(calls)
         uncond = None if calls[0].uncond is None else torch.cat([c.uncond for c in calls])
         streams = SampleStreams([g for c in calls for g in c.noise.generators], calls[0].noise.device)
         out = self.loop(model, torch.cat([c.tokens for c in calls]), torch.cat([c.cells for c in calls]),

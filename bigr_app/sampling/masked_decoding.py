@@ -80,7 +80,10 @@ def masked_decode(
     returned unchanged. `graphs`: recorded replays of the backbone and the transcoder (CUDA). With `return_order`, also
     [B, N] ints: the iteration at which each token was decided (-1 for given tokens). `noise`: one
     generator for the batch, or `SampleStreams` (one per row, so a row samples the same beside any others:
-    each row follows its own schedule and draws only from its own stream).
+    each row follows its own schedule and draws only from its own stream). `progress(done, total)` is called as
+    each iteration starts; if it also has a `preview(tokens, unknown)` method, that gets the rows' tokens so far
+    [B, N, K] and the still-unknown positions [B, N] after each iteration but the last (a page shows pictures
+    forming).
     """
     params = params.validated(model.cfg.train_diffusion_steps)
     timer = timer or PhaseTimer()
@@ -94,6 +97,7 @@ def masked_decode(
     use_cfg = uncond is not None and params.cfg_scale != 1.0
     decided_at = torch.full(unknown.shape, -1, dtype=torch.long, device=tokens.device)
     backbone = functools.partial(replayed, graphs, "backbone", model.backbone)
+    preview = getattr(progress, "preview", None)
 
     for it in range(params.iterations):
         ratio = (it + 1) / params.iterations
@@ -137,6 +141,8 @@ def masked_decode(
         unknown = rows_of.put(unknown, sub_unknown & ~fix)
         # not decided_at[fix] = it: a boolean index waits for the GPU
         decided_at = rows_of.put(decided_at, torch.where(fix, it, rows_of.take(decided_at)))
+        if preview is not None and it + 1 < params.iterations:
+            preview(tokens, unknown)
 
     if bool(unknown.any()):  # cannot happen with the schedules above; kept as a guard
         raise SamplingError(f"{int(unknown.sum())} tokens were left undecided")

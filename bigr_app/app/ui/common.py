@@ -1,11 +1,13 @@
 """What every tab shares: error handling, the editor and result widgets, "send to"."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import logging
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 import numpy as np
@@ -23,10 +25,10 @@ def friendly_errors(fn):
     """Engine errors become a readable message in the page; anything else is logged and reported
     without a traceback, and the server carries on."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    @contextlib.contextmanager
+    def readable():
         try:
-            return fn(*args, **kwargs)
+            yield
         except BiGRError as e:
             raise gr.Error(str(e), print_exception=False) from None
         except gr.Error:
@@ -35,7 +37,28 @@ def friendly_errors(fn):
             log.exception("request failed")
             raise gr.Error(f"Internal error ({type(e).__name__}): {e}", print_exception=False) from None
 
+    if inspect.isgeneratorfunction(fn):  # a handler that shows pictures as they form
+        @functools.wraps(fn)
+        def streamed(*args, **kwargs):
+            with readable():
+                yield from fn(*args, **kwargs)
+
+        return streamed
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with readable():
+            return fn(*args, **kwargs)
+
     return wrapper
+
+
+def sampling_event(studio, button: gr.Button, fn: Callable, inputs: list, outputs: list, api_name: str):
+    """`button` runs `fn` for the page, showing pictures as they form; the API endpoint `api_name` runs it as it
+    was, without previews (a hidden twin of the button carries it). Returns the page's event."""
+    twin = gr.Button(visible=False)
+    twin.click(friendly_errors(studio.serving(fn)), inputs, outputs, api_name=api_name)
+    return button.click(friendly_errors(studio.streaming(fn)), inputs, outputs, api_name=False)
 
 
 def editor_parts(value: dict | None) -> tuple[Image.Image, np.ndarray | None]:

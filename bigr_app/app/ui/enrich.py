@@ -8,7 +8,7 @@ from PIL import Image
 
 from ...errors import BiGRError, InputError
 from ...images import for_display
-from .common import friendly_errors, result_panel
+from .common import result_panel, sampling_event
 from .requests import Sampling, handler
 
 
@@ -70,10 +70,10 @@ def enrich_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     enrich, enrich_inputs = handler(actions.enrich, dict(image=image, fit=fit, rounds=rounds,
                                                          sampling=settings.knobs_form),
                                     "image", "fit", "rounds", settings.knobs_form)
-    enrich_btn.click(friendly_errors(studio.serving(enrich)), enrich_inputs, [results.gallery, results.files], api_name="enrich")
+    sampling_event(studio, enrich_btn, enrich, enrich_inputs, [results.gallery, results.files], api_name="enrich")
     vary, vary_inputs = handler(actions.vary, dict(image=image, fit=fit, strength=strength,
                                                    sampling=settings.samples_form),
                                 "image", "fit", "strength", settings.samples_form)
-    vary_btn.click(friendly_errors(studio.serving(vary)), vary_inputs, [results.gallery, results.files], api_name="vary")
+    sampling_event(studio, vary_btn, vary, vary_inputs, [results.gallery, results.files], api_name="vary")
     return SimpleNamespace(results=results,
                            restorable=dict(picture=image, fit=fit, rounds=rounds, strength=strength))

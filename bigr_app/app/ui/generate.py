@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ...edits.regenerate import result_params
-from .common import UNCONDITIONAL, friendly_errors, result_panel
+from .common import UNCONDITIONAL, result_panel, sampling_event
 from .requests import Sampling, handler
 
 
@@ -41,7 +41,7 @@ def generate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         results = result_panel("Samples", "generate-gallery")
     fn, inputs = handler(actions.generate, {"class_name": cls, "sampling": settings.samples_form}, "class_name",
                          settings.samples_form)
-    evt = button.click(friendly_errors(studio.serving(fn)), inputs, [results.gallery, results.files], api_name="generate")
+    evt = sampling_event(studio, button, fn, inputs, [results.gallery, results.files], api_name="generate")
     evt.then(studio.expected_time, settings.timing_inputs, settings.timing, api_name=False, show_progress="hidden")
     stop.click(None, None, None, cancels=[evt], api_name=False)
     return SimpleNamespace(cls=cls, results=results, actions=actions, restorable=dict(class_id=cls))

@@ -16,7 +16,7 @@ from ...edits.regions import REGIONS
 from ...errors import InputError
 from ...images import for_display, open_image
 from ...resources import ASSETS
-from .common import UNCONDITIONAL, editor, editor_parts, friendly_errors, log, result_panel
+from .common import UNCONDITIONAL, editor, editor_parts, friendly_errors, log, result_panel, sampling_event
 from .picture import Picture, in_editor, mask_file_at
 from .requests import Expansion, Form, MaskOptions, Sampling, handler
 
@@ -260,7 +260,7 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
     api = {"editor": panel.editor, "picture": panel.picture, **masked_api(controls, settings)}
     fn, inputs = handler(getattr(actions, prefix), api, "editor", "picture", controls.form, settings.samples_form,
                          defaults=dict(strength=1.0, paste=paste))
-    evt = btn.click(friendly_errors(studio.serving(fn)), inputs, [results.gallery, results.files], api_name=prefix)
+    evt = sampling_event(studio, btn, fn, inputs, [results.gallery, results.files], api_name=prefix)
     stop.click(None, None, None, cancels=[evt], api_name=False)
     return SimpleNamespace(panel=panel, editor=panel.editor, cls=controls.cls, results=results,
                            show_preview=show_preview,
@@ -295,7 +295,7 @@ def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     api = {"editor": panel.editor, "picture": panel.picture, "expansion": expansion, **masked_api(controls, settings)}
     fn, inputs = handler(actions.outpaint, api, "editor", "picture", expansion, controls.form, settings.samples_form,
                          defaults=dict(strength=1.0, paste="mask"))
-    evt = btn.click(friendly_errors(studio.serving(fn)), inputs, [results.gallery, results.files], api_name="outpaint")
+    evt = sampling_event(studio, btn, fn, inputs, [results.gallery, results.files], api_name="outpaint")
     stop.click(None, None, None, cancels=[evt], api_name=False)
     return SimpleNamespace(panel=panel, editor=panel.editor, cls=controls.cls, results=results,
                            show_preview=show_preview,

@@ -8,7 +8,9 @@ import functools
 import secrets
 import shutil
 import tempfile
+import threading
 import time
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Callable
 
@@ -26,19 +28,36 @@ from ..saving import picture_params, save_png
 from .common import UNCONDITIONAL, editor_value, format_seconds, log, save_view
 from .explore import load_explore_index
 from .picture import Picture, load_picture
+from .previews import Previews
 
 ModelMenu = dict[str, Callable[[str], Engine]]  # label -> loads that model on a device; the first is served at start
+
+
+class Reporter:
+    """A request's progress bar, callable from any thread (gradio finds the request by context variables, and
+    sampling reports from the device's thread), and the previews of its pictures if the page shows them."""
+
+    def __init__(self, progress: gr.Progress, previews: Previews | None = None):
+        self.progress, self.context = progress, contextvars.copy_context()
+        if previews is not None:
+            self.preview = previews.preview  # masked decoding shows its state to whoever has this method
+
+    def __call__(self, done: int, total: int) -> None:
+        self.context.run(self.progress, (done, total), desc="sampling", unit="iterations")
 
 
 class Studio:
     """Results go to `outputs` (a folder with its history) when given; the page's copies, and the results when
     not, to a private temporary folder per session. `per_browser`: each browser has a history of its own (a
-    server others reach); else every result is the local user's. `engine`: one engine, or a pool of them (one per
-    device, batching requests)."""
+    server others reach); else every result is the local user's. `previews`: the page shows pictures as they form.
+    `engine`: one engine, or a pool of them (one per device, batching requests)."""
 
     def __init__(self, engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
-                 editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None, per_browser: bool = False):
+                 editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None, per_browser: bool = False,
+                 previews: bool = True):
         self.max_samples = max_samples
+        self.previews = previews
+        self.local = threading.local()  # a request's previews, on its thread
         self.outputs = outputs
         self.per_browser = per_browser
         self.browsers: dict[str, str] = {}  # page session -> its browser's key (see `register_browser`)
@@ -175,12 +194,47 @@ class Studio:
         log.info("%s: %d picture(s) saved in %.2f s", task, len(files), time.perf_counter() - start)
         return views, [str(f) for f in files]
 
-    @staticmethod
-    def reporter(progress: gr.Progress):
-        """The request's progress bar, callable from any thread: gradio finds the request by context variables, and
-        sampling reports from the device's thread."""
-        request_context = contextvars.copy_context()
-        return lambda done, total: request_context.run(progress, (done, total), desc="sampling", unit="iterations")
+    def reporter(self, progress: gr.Progress) -> "Reporter":
+        """What a request hands to sampling: its progress bar and, for a page showing pictures as they form (see
+        `streaming`), their previews."""
+        previews = getattr(self.local, "previews", None)
+        if previews is not None:
+            previews.engine = self.engine
+        return Reporter(progress, previews)
+
+    def streaming(self, fn: Callable) -> Callable:
+        """`fn` for the page: a generator showing the pictures as they form while `fn` runs as a request (see
+        `serving`), then its result. With previews off, `serving(fn)` itself."""
+        served = self.serving(fn)
+        if not self.previews:
+            return served
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            previews, outcome, context = Previews(), Future(), contextvars.copy_context()
+
+            def request():
+                self.local.previews = previews
+                try:
+                    outcome.set_result(context.run(served, *args, **kwargs))
+                except BaseException as e:  # noqa: BLE001 - raised again below, on the page's thread
+                    outcome.set_exception(e)
+                finally:
+                    self.local.previews = None
+
+            threading.Thread(target=request, name="request", daemon=True).start()
+            while not outcome.done():
+                try:
+                    outcome.result(timeout=0.05)
+                except FutureTimeout:
+                    pictures = previews.pictures()
+                    if pictures:
+                        yield [(p, "forming…") for p in pictures], gr.skip()
+            if previews.shown:
+                log.info("%d previews, %.2f s making them", previews.shown, previews.spent)
+            yield outcome.result()
+
+        return run
 
     def expected_time(self, n, cfg, iterations, steps) -> str:
         """The expected time of a generation at these settings: the cost model measured at start-up, scaled by

@@ -1,6 +1,7 @@
 """Requests from many threads batched into one decoding loop: each gets what it gets alone, to the bit."""
 import copy
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -159,3 +160,28 @@ def test_batches_sample_on_the_devices_own_thread_in_the_callers_precision(tiny_
     assert thread is not threading.main_thread() and threads == 1 and autocast and dtype == torch.bfloat16
     assert set(reports) == {thread}
     assert not torch.is_autocast_enabled("cpu")  # the caller's own state untouched
+
+
+def test_each_caller_previews_only_its_own_rows(tiny_engine):
+    """Pictures forming, in a batch of several callers: each sees its own rows, every iteration but the last."""
+
+    class Watch:
+        def __init__(self):
+            self.rows, self.unknown = [], []
+
+        def __call__(self, done, total):
+            pass
+
+        def preview(self, tokens, unknown):
+            self.rows.append(len(tokens))
+            self.unknown.append(int(unknown.sum()))
+
+    served = batched(tiny_engine, window=5.0, max_batch=16)
+    served.decode_loop.last_batch = (2, time.monotonic())  # as if both had just been served together
+    watches = [Watch(), Watch()]
+    at_once([lambda: served.generate(1, num_samples=1, seed=0, progress=watches[0], **FAST),
+             lambda: served.generate(2, num_samples=3, seed=5, progress=watches[1], **FAST)])
+    assert served.decode_loop.batch_sizes == [4]  # one batch
+    assert watches[0].rows == [1] * 3 and watches[1].rows == [3] * 3  # FAST: 4 iterations, the last not shown
+    for watch, n in zip(watches, (1, 3)):
+        assert watch.unknown == sorted(watch.unknown, reverse=True) and 0 < watch.unknown[-1] < n * tiny_engine.grid**2

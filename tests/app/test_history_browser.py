@@ -6,7 +6,8 @@ import pytest
 
 from bigr_app.app.server_process import AppServer
 
-from .test_ui_browser import CHROMIUM, open_settings
+from .conftest import CHROMIUM
+from .test_ui_browser import open_settings
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,18 +23,6 @@ def shared_app(tiny_engine, tmp_path_factory):
     server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log", ["--host", "0.0.0.0"])
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def new_page(context, url: str):

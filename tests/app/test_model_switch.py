@@ -9,7 +9,8 @@ from bigr_app.app.server_process import AppServer
 
 from ..local_hub import LocalHub
 from ..model.test_checkpoints import write_official
-from .test_ui_browser import CHROMIUM, browser, open_page, shot  # noqa: F401  (browser: a fixture)
+from .conftest import CHROMIUM
+from .test_ui_browser import open_page, shot
 
 pytestmark = [
     pytest.mark.browser,

@@ -11,7 +11,8 @@ from bigr_app.app.cli import main
 
 from bigr_app.app.server_process import ROOT, AppServer
 
-CHROMIUM = "/usr/bin/chromium"
+from .conftest import CHROMIUM
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
@@ -29,18 +30,6 @@ def app(tiny_engine, tmp_path_factory):
     server = AppServer(weights, folder / "app.log")
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def open_page(browser, url: str, height: int = 1100):

@@ -193,3 +193,16 @@ def test_the_app_keeps_results_in_the_outputs_folder_and_edits_name_their_source
     edit = outputs.history.page(Filters(task="inpaint"))[0][0]
     assert edit.source_hash == source.hash and read_params(edit.path)[SOURCE_KEY] == source.hash
     assert [e.id for e in outputs.history.chain(edit.id)] == [source.id, edit.id]
+
+
+def test_a_picture_removed_by_hand_leaves_the_history_page(tiny_engine, tmp_path):
+    from bigr_app.app.ui.history import HistoryActions
+    from bigr_app.app.ui.studio import Studio
+
+    outputs = Outputs(tmp_path)
+    kept, removed = outputs.save([picture(0), picture(1)], [params(seed=0), params(seed=1)])
+    removed.path.unlink()
+    gallery, ids, line, *_ = HistoryActions(Studio(tiny_engine, outputs=outputs)).show(None, None, None, False,
+                                                                                       None, 0)
+    assert ids == [kept.id] and line.startswith("Page 1 of 1 · 1 picture") and len(gallery) == 1
+    assert outputs.history.page()[1] == 1

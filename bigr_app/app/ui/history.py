@@ -65,6 +65,11 @@ class HistoryActions:
         history = self.history()
         filters = self.filters(task, class_name, model, starred, day, request)
         entries, total = history.page(filters, int(page), PER_PAGE)
+        gone = [e for e in entries if not e.path.is_file()]  # removed by hand: the files are the truth
+        if gone:
+            for e in gone:
+                history.delete(e.id, e.owner)
+            entries, total = history.page(filters, int(page), PER_PAGE)
         pages = max(1, -(-total // PER_PAGE))
         if page >= pages:
             page = pages - 1

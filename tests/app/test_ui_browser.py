@@ -93,11 +93,12 @@ def test_paint_and_inpaint_changes_only_the_painted_area(page):
     shot(page, "inpaint-painted")
     page.locator("#inpaint-blend").get_by_label("none").check()  # blend: none, so outside the stroke nothing may change
     page.locator("#inpaint-button").click()
+    link = download_link(page, "inpaint-gallery")  # the results, not the pictures forming before them
     result = page.locator("#inpaint-gallery img").first
     result.wait_for(state="visible")
     page.wait_for_timeout(500)
     shot(page, "inpaint-result")
-    out = fetch_image(page, download_link(page, "inpaint-gallery"))
+    out = fetch_image(page, link)
     src = np.asarray(Image.open(EXAMPLE).convert("RGB"))
     assert out.shape == src.shape
     view = fetch_image(page, result.get_attribute("src"))  # the gallery shows it enlarged, pixel for pixel
@@ -154,6 +155,7 @@ def test_inpaint_without_mask_shows_a_message(page):
 
 def test_generate_then_send_to_inpaint(page):
     page.get_by_role("button", name="Generate", exact=True).click()
+    download_link(page, "generate-gallery")  # the results, not the pictures forming before them
     page.locator("#generate-gallery img").first.wait_for(state="visible")
     page.locator("button:visible", has_text="Send to Inpaint").first.click()
     # the Inpaint tab opens with the picture in its editor, and the live preview shows it
@@ -217,13 +219,15 @@ def open_settings(page):
 def test_galleries_show_whole_enlarged_pictures_and_reuse_seed(page):
     open_settings(page)
     page.locator("#settings-seed input").fill("5")
+    page.locator("#settings-seed input").press("Enter")
     page.get_by_role("button", name="Generate", exact=True).click()
+    link = download_link(page, "generate-gallery", 1)  # the results, not the pictures forming before them
     thumbs = page.locator("#generate-gallery img")
     thumbs.nth(1).wait_for(state="visible")
     fit = thumbs.first.evaluate("img => getComputedStyle(img).objectFit")
     assert fit == "contain"  # whole pictures, not cropped thumbnails
     assert thumbs.first.evaluate("img => img.naturalWidth") == 256  # 32 px results, enlarged for display
-    assert fetch_image(page, download_link(page, "generate-gallery", 1)).shape == (32, 32, 3)  # downloads: native
+    assert fetch_image(page, link).shape == (32, 32, 3)  # downloads: native
     thumbs.nth(1).click()
     page.locator("#generate-gallery-picked").get_by_text("Picked picture 2 of").wait_for(state="visible")
     page.locator("#generate-gallery-reuse").click()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import threading
 from typing import Callable, Iterator, Sequence
 
@@ -27,22 +26,14 @@ def serving_devices(spec: str) -> list[str]:
     return devices
 
 
-ONE_TEAM = {"OMP_NUM_THREADS": "1"}  # a server's environment: see `sample_on_one_thread`
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def sample_on_one_thread() -> int:
     """Call first thing in a server: from now on torch runs on one core in every thread but the pool's sampling
     threads, which get all of them (the count returned). OpenMP keeps a team of threads for each thread that runs
-    torch; with teams in the main and request threads beside the sampling one, more threads than cores make idle
-    teams stop spinning, and sampling, many small operations, then ran about half as fast on 2 cores. Some
-    operations (oneDNN's) size their team from the process's default, read once when torch loads: a server
-    starts with `ONE_TEAM` in its environment for that (`serve.main`)."""
+    torch; with the teams of the main and request threads beside the sampling one, more threads than cores make
+    idle teams stop spinning, and sampling, many small operations, then ran about half as fast on 2 cores."""
+    cores = torch.get_num_threads()
     torch.set_num_threads(1)
-    return int(os.environ.get("BIGR_CORES", cores()))
+    return cores
 
 
 class EnginePool:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 from .options import add_model_args, load_engine
 from .outputs import Outputs
-from .pool import ONE_TEAM, EnginePool, cores, sample_on_one_thread, serving_devices
+from .pool import EnginePool, sample_on_one_thread, serving_devices
 from ..engine import DEFAULT_WEIGHTS, Engine
 from ..errors import BiGRError
 from ..model.hub import OFFICIAL_MODELS
@@ -103,20 +102,9 @@ def model_menu(args, engine: Engine) -> dict:
     return menu
 
 
-def one_team_environment() -> None:
-    """Start again with `pool.ONE_TEAM` in the environment, unless it is there (or OMP_NUM_THREADS is set by the
-    user): OpenMP reads it only when torch loads. `python app.py` sets it before torch loads and needs no restart."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return
-    os.environ.update(ONE_TEAM, BIGR_CORES=str(cores()))
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
-
-
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if argv is None:
-        one_team_environment()
     cores = sample_on_one_thread()
     if args.log_batches:
         logging.getLogger("bigr_app.sampling.batching").setLevel(logging.DEBUG)

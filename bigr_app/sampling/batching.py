@@ -97,7 +97,8 @@ class BatchedDecode:
     def __init__(self, window: float = 1.0, max_batch: int = 16, loop: Callable = masked_decode,
                  threads: int | None = None):
         self.window, self.max_batch, self.loop = window, max_batch, loop
-        self.device = self.sampling_thread(threads or torch.get_num_threads())
+        self.device = ThreadPoolExecutor(1, thread_name_prefix="sampling", initializer=torch.set_num_threads,
+                                         initargs=(threads or torch.get_num_threads(),))
         self.last_batch = (0, 0.0)  # its calls, and when it ended (time.monotonic)
         self.lock = threading.Lock()
         self.device_lock = threading.Lock()
@@ -129,21 +130,6 @@ class BatchedDecode:
         if call.error is not None:
             raise call.error
         return call.result
-
-    @staticmethod
-    def sampling_thread(threads: int) -> ThreadPoolExecutor:
-        """The device's thread, started now with `threads` torch threads. Torch keeps that count per thread, but
-        threads started later take the last count set anywhere: it is set back to this caller's, so that other
-        threads do not each start a team of `threads` (see the module's note)."""
-        def start() -> None:
-            torch.get_num_threads()  # torch's first use in a thread sets its count: first, so as not to undo ours
-            torch.set_num_threads(threads)
-
-        callers = torch.get_num_threads()
-        device = ThreadPoolExecutor(1, thread_name_prefix="sampling", initializer=start)
-        device.submit(lambda: None).result()
-        torch.set_num_threads(callers)
-        return device
 
     def on_device(self, device: torch.device, fn: Callable, *args, **kwargs):
         """`fn` on this device's sampling thread, in the caller's autocast (autocast is per thread)."""

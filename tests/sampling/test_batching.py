@@ -185,16 +185,3 @@ def test_each_caller_previews_only_its_own_rows(tiny_engine):
     assert watches[0].rows == [1] * 3 and watches[1].rows == [3] * 3  # FAST: 4 iterations, the last not shown
     for watch, n in zip(watches, (1, 3)):
         assert watch.unknown == sorted(watch.unknown, reverse=True) and 0 < watch.unknown[-1] < n * tiny_engine.grid**2
-
-
-def test_the_sampling_thread_keeps_its_cores_and_later_threads_the_callers_count():
-    """Torch gives a new thread the last count set anywhere; the sampling thread's must not become every thread's
-    (a second team of that size on few cores halves sampling speed)."""
-    before = torch.get_num_threads()
-    loop = BatchedDecode(threads=before + 1)
-    seen = []
-    later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
-    later.start()
-    later.join()
-    assert seen == [before] and torch.get_num_threads() == before
-    assert loop.device.submit(torch.get_num_threads).result() == before + 1

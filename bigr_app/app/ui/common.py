@@ -1,4 +1,4 @@
-"""What every tab shares: error handling, the editor and result widgets, "send to"."""
+"""What every tab shares: error handling, the result widgets, "send to"."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 import gradio as gr
-import numpy as np
 from PIL import Image
 
 from ...errors import BiGRError, InputError
@@ -60,24 +59,6 @@ def sampling_event(studio, button: gr.Button, fn: Callable, inputs: list, output
         twin = gr.Button(visible=False)
     twin.click(friendly_errors(studio.serving(fn)), inputs, outputs, api_name=api_name)
     return button.click(friendly_errors(studio.streaming(fn)), inputs, outputs, api_name=False)
-
-
-def editor_parts(value: dict | None) -> tuple[Image.Image, np.ndarray | None]:
-    """An ImageEditor value -> (background image, painted mask or None). Paint on any layer counts."""
-    if not value or value.get("background") is None:
-        raise InputError("no image: upload a picture first")
-    background = value["background"]
-    if not isinstance(background, Image.Image):
-        background = Image.fromarray(np.asarray(background))
-    mask = np.zeros((background.height, background.width), bool)
-    for layer in value.get("layers") or []:
-        if layer is None:
-            continue
-        layer = layer if isinstance(layer, Image.Image) else Image.fromarray(np.asarray(layer))
-        alpha = np.asarray(layer.convert("RGBA").getchannel("A"))
-        if alpha.shape == mask.shape:
-            mask |= alpha > 127
-    return background, (mask if mask.any() else None)
 
 
 def format_seconds(seconds: float) -> str:
@@ -133,34 +114,12 @@ def save_view(image: Image.Image, path: Path, folder: Path | None = None) -> Pat
     return out
 
 
-BRUSH_SHARE = 0.04  # brush radius as a share of the picture's short side
-
-
-def tools_for(size: tuple[int, int] | None) -> dict:
-    """Brush and eraser sized for a picture of `size` (the editor's are in picture pixels, 25 by default)."""
-    radius = max(1, round(min(size) * BRUSH_SHARE)) if size else 8
-    return dict(brush=gr.Brush(default_size=radius, colors=["#ff2828"], color_mode="fixed"),
-                eraser=gr.Eraser(default_size=radius))
-
-
-def editor(label: str, elem_id: str) -> gr.ImageEditor:
-    """A paint editor with no upload of its own: pictures come in through the tab's drop zone (see
-    `picture.load_picture`), so that the editor only ever holds a working copy."""
-    return gr.ImageEditor(label=label, type="pil", image_mode="RGBA", sources=[], elem_id=elem_id, transforms=[],
-                          layers=False, height=420, **tools_for(None))
-
-
 def picked_file(picked: str | None, files) -> str:
     """The full-size file of the picked result (the first if none of these is picked)."""
     paths = file_paths(files)
     if not paths:
         raise InputError("nothing here yet: make a picture first")
     return picked if picked in paths else paths[0]
-
-
-def editor_value(image: Image.Image) -> gr.ImageEditor:
-    """An editor holding `image`, with nothing painted, its brush sized for it."""
-    return gr.ImageEditor({"background": image, "layers": [], "composite": image}, **tools_for(image.size))
 
 
 def send_to(studio, tab_id: str, picked: str | None, files, request: gr.Request = None) -> tuple[Any, Any, Any]:

@@ -1,7 +1,6 @@
 """The masked tabs: Inpaint, Edit class and Outpaint (canvas expansion or in-frame)."""
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +15,8 @@ from ...edits.regions import REGIONS
 from ...errors import InputError
 from ...images import for_display, open_image
 from ...resources import ASSETS
-from .common import UNCONDITIONAL, editor, editor_parts, friendly_errors, log, result_panel, sampling_event
+from .common import UNCONDITIONAL, friendly_errors, log, result_panel, sampling_event
+from .mask_canvas import MaskCanvas, Painting, painting
 from .picture import Picture, in_editor, mask_file_at
 from .requests import Expansion, Form, MaskOptions, Sampling, handler
 
@@ -32,21 +32,25 @@ class MaskedActions:
         self.studio = studio
 
     @staticmethod
-    def read_editor(editor, picture: Picture | None) -> tuple[Picture, np.ndarray | None]:
+    def read_editor(editor: Painting | None, picture: Picture | None) -> tuple[Picture, np.ndarray | None]:
         """The tab's picture (see `in_editor`) and the paint on its working copy."""
-        background, painted = editor_parts(editor)
-        return in_editor(picture, background), painted
+        if editor is None:
+            raise InputError("no image: upload a picture first")
+        return in_editor(picture, editor), editor.mask
 
-    def painted(self, editor, picture: Picture | None) -> tuple[Picture | None, np.ndarray | None]:
+    def painted(self, editor: Painting | None, picture: Picture | None) -> tuple[Picture | None, np.ndarray | None]:
         """After a stroke: the tab's picture and the paint on its working copy."""
-        if not editor or editor.get("background") is None:
+        if editor is None:
             return None, None
         return self.read_editor(editor, picture)
 
-    def example_loaded(self, editor) -> tuple:
-        """An example (picture and painted mask) set into the editor: the tab's picture, paint and preview."""
-        picture, painted = self.read_editor(editor, None)
-        return (picture, painted, *self.preview(picture, painted, None, "auto", 0, "crop", 0))
+    def example_loaded(self, index: int, request: gr.Request = None) -> tuple:
+        """An example (picture and painted mask): the tab's picture, the canvas, the paint and the preview."""
+        image_path, mask_path = EXAMPLES[index]
+        picture, _, _ = self.studio.picture_uploaded(str(image_path), request)
+        painted = mask_file_at(str(mask_path), picture.working.size)
+        return (picture, painting(picture.working, painted), painted,
+                *self.preview(picture, painted, None, "auto", 0, "crop", 0))
 
     def preview(self, picture: Picture | None, painted, mask_file, region, padding, fit, grow,
                 keep: bool = False) -> tuple[Image.Image | None, str]:
@@ -129,27 +133,17 @@ class MaskedActions:
 
 
 # ---- layout -------------------------------------------------------------------------------
-def example_editors() -> list[dict]:
+def example_files() -> list[tuple[Path, Path]]:
     """Examples in assets/examples: NAME.png with NAME_mask.png (white = regenerate)."""
     out = []
     for img in sorted((ASSETS / "examples").glob("*.png")):
         mask_path = img.with_name(img.stem + "_mask.png")
-        if img.stem.endswith("_mask") or not mask_path.is_file():
-            continue
-        out.append({"background": str(img), "layers": [str(mask_layer(mask_path))], "composite": None})
+        if not img.stem.endswith("_mask") and mask_path.is_file():
+            out.append((img, mask_path))
     return out
 
 
-def mask_layer(mask_path: Path) -> Path:
-    """A white-on-black mask file -> a transparent layer with red paint (what the editor shows)."""
-    layer_path = Path(tempfile.gettempdir()) / "bigr-studio-examples" / mask_path.name
-    if not layer_path.is_file():
-        layer_path.parent.mkdir(parents=True, exist_ok=True)
-        m = np.asarray(Image.open(mask_path).convert("L")) > 127
-        rgba = np.zeros(m.shape + (4,), np.uint8)
-        rgba[m] = (255, 40, 40, 255)
-        Image.fromarray(rgba, "RGBA").save(layer_path)
-    return layer_path
+EXAMPLES = example_files()
 
 
 # Fit applies to region "whole" only: shown or hidden in the page, from each tab's Region radio (a server round
@@ -202,11 +196,11 @@ def masked_api(controls: SimpleNamespace, settings: SimpleNamespace) -> dict:
 
 
 def picture_panel(label: str, prefix: str) -> SimpleNamespace:
-    """The tab's picture: a drop zone for the file (sent once, as it is), the editor with its working copy, and
-    the session's state: the picture (`Picture`) and the paint last seen."""
+    """The tab's picture: a drop zone for the file (sent once, as it is), the mask canvas with its working copy,
+    and the session's state: the picture (`Picture`) and the paint last seen."""
     upload = gr.File(label="Your picture (any size: drop it here, or click)", file_types=["image"], height=90,
                      elem_id=f"{prefix}-picture")
-    ed = editor(label, f"{prefix}-editor")
+    ed = MaskCanvas(label, f"{prefix}-editor")
     picture, painted = gr.State(None), gr.State(None)
     return SimpleNamespace(upload=upload, editor=ed, picture=picture, painted=painted)
 
@@ -223,23 +217,24 @@ def watch_previews(studio, actions: MaskedActions, panel: SimpleNamespace, contr
                         outputs=[preview, note], api_name=False, show_progress="hidden")
     for knob in knobs:
         knob.change(trigger_mode="always_last", **show_preview)
-    # the paint first, then the preview with the knobs as they are by then (a slow export must not bring back
-    # the values from when it started)
-    panel.editor.input(friendly_errors(actions.painted), [panel.editor, panel.picture],
-                       [panel.picture, panel.painted], trigger_mode="always_last", api_name=False,
-                       show_progress="hidden").then(**show_preview)
-    # a picture set by a function fires no change in the editor: each way in shows its preview itself
+
+    def stroke(editor, picture, *knob_values):  # the paint and its preview in one answer
+        picture, painted = actions.painted(editor, picture)
+        return (picture, painted, *preview_fn(picture, painted, *knob_values))
+
+    panel.editor.painted(friendly_errors(stroke), [panel.editor, panel.picture, *knobs],
+                         [panel.picture, panel.painted, preview, note], trigger_mode="always_last", api_name=False,
+                         show_progress="hidden", queue=False)
+    # a picture set by a function fires no event of the canvas: each way in shows its preview itself
     panel.upload.upload(friendly_errors(studio.picture_uploaded), panel.upload,
                         [panel.picture, panel.editor, panel.painted], api_name=False,
                         show_progress="hidden").then(**show_preview)
-    panel.editor.clear(lambda: (None, None, None, ""), None, [panel.picture, panel.painted, preview, note],
-                       api_name=False, show_progress="hidden")
     return show_preview
 
 
 def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, editor_label: str, button: str,
-               unconditional: bool, examples: list[dict] | None = None, paste: str = "mask") -> SimpleNamespace:
-    """A tab with a paintable editor, the live cell preview, mask options and a result panel."""
+               unconditional: bool, examples: list[tuple[Path, Path]] | None = None, paste: str = "mask") -> SimpleNamespace:
+    """A tab with a mask canvas, the live cell preview, mask options and a result panel."""
     actions = MaskedActions(studio)
     with gr.Tab(title, id=prefix):
         with gr.Row():
@@ -253,9 +248,10 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
         stop = gr.Button("Stop", size="sm")
         results = result_panel("Results", f"{prefix}-gallery")
         if examples:
-            gr.Examples([[e] for e in examples], inputs=[panel.editor], label="Examples (image + mask)",
-                        fn=friendly_errors(actions.example_loaded), run_on_click=True,
-                        outputs=[panel.picture, panel.painted, preview, note])
+            shown = gr.Dataset(components=[gr.Image(visible=False)], samples=[[str(img)] for img, _ in examples],
+                               label="Examples (image + mask)", type="index", elem_id=f"{prefix}-examples")
+            shown.click(friendly_errors(actions.example_loaded), shown,
+                        [panel.picture, panel.editor, panel.painted, preview, note], api_name=False)
     show_preview = watch_previews(studio, actions, panel, controls, preview, note)
     api = {"editor": panel.editor, "picture": panel.picture, **masked_api(controls, settings)}
     fn, inputs = handler(getattr(actions, prefix), api, "editor", "picture", controls.form, settings.samples_form,

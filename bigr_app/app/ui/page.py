@@ -18,7 +18,7 @@ from .explore import explore_tab
 from .generate import generate_tab
 from .history import history_tab
 from .interpolate import interpolate_tab
-from .masked import example_editors, masked_tab, outpaint_tab
+from .masked import EXAMPLES, masked_tab, outpaint_tab
 from .pnginfo import png_info_tab
 from .requests import Form, Sampling
 from .studio import ModelMenu, Studio
@@ -91,7 +91,7 @@ def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMen
         with gr.Tabs() as tabs:
             gen = generate_tab(studio, settings)
             inp = masked_tab(studio, settings, "inpaint", "Inpaint", "Paint what to regenerate", "Inpaint",
-                             unconditional=True, examples=example_editors())
+                             unconditional=True, examples=EXAMPLES)
             out = outpaint_tab(studio, settings)
             ed = masked_tab(studio, settings, "edit", "Edit class", "Paint the region to change", "Edit",
                             unconditional=False, paste="cells")

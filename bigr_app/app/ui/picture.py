@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from ...errors import InputError
 from ...images import EDITOR_LIMIT, check_size, open_image, to_rgb
 from ...edits.masks import mask_array
+from .mask_canvas import Painting
 
 TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
@@ -79,12 +80,12 @@ def load_picture(path: str | Path, folder: Path, limit: int = EDITOR_LIMIT) -> P
     return Picture(working, size, str(kept))
 
 
-def in_editor(picture: Picture | None, background: Image.Image) -> Picture:
-    """The tab's picture, given what the editor now shows: the stored one if the editor holds its working copy,
-    else the editor's own picture (an example, or one given through the API)."""
-    if picture is not None and picture.working.size == background.size:
+def in_editor(picture: Picture | None, painting: Painting) -> Picture:
+    """The tab's picture, given what the canvas now shows: the stored one if the canvas holds its working copy,
+    else the canvas's own picture (one given through the API)."""
+    if picture is not None and picture.working.size == painting.size:
         return picture
-    return Picture.of(background)
+    return Picture.of(painting.picture())
 
 
 @functools.lru_cache(maxsize=8)

@@ -25,7 +25,8 @@ from ..history import SOURCE_KEY, file_hash
 from ..outputs import Outputs
 from ..pool import EnginePool
 from ..saving import picture_params, save_png
-from .common import UNCONDITIONAL, editor_value, format_seconds, log, save_view
+from .common import UNCONDITIONAL, format_seconds, log, save_view
+from .mask_canvas import painting
 from .explore import load_explore_index
 from .picture import Picture, load_picture
 from .previews import Previews
@@ -130,11 +131,11 @@ class Studio:
 
     def picture_uploaded(self, path: str | None, request: gr.Request = None) -> tuple:
         """A picture for an editing tab (dropped, sent from a result, restored): kept in the session's folder, its
-        working copy into the editor, nothing painted. (the tab's `Picture`, the editor's value, the paint)"""
+        working copy onto the mask canvas, nothing painted. (the tab's `Picture`, the canvas's value, the paint)"""
         if path is None:
             return gr.skip(), gr.skip(), gr.skip()
         picture: Picture = load_picture(path, self.session_folder(request, "pictures"), self.editor_limit)
-        return picture, editor_value(picture.working), None
+        return picture, painting(picture.working), None
 
     def session_dir(self, request: gr.Request | None) -> Path:
         """This request's results folder, inside the session's."""

@@ -2,6 +2,7 @@
 import numpy as np
 from PIL import Image
 
+from bigr_app.app.ui.mask_canvas import Painting
 from bigr_app.app.ui.picture import Picture, in_editor, load_picture, mask_file_at
 
 
@@ -37,11 +38,13 @@ def test_exif_rotation_is_applied_to_the_copy_and_the_size(tmp_path):
     assert to_rgb(picture.original()).size == picture.size  # the engine applies the rotation itself
 
 
-def test_the_editor_decides_which_picture_is_edited(tmp_path):
+def test_the_canvas_decides_which_picture_is_edited(tmp_path):
     stored = Picture(Image.new("RGB", (100, 50)), (400, 200), "/somewhere.jpg")
-    assert in_editor(stored, Image.new("RGB", (100, 50))) is stored  # the editor holds its working copy
-    other = in_editor(stored, Image.new("RGB", (64, 64)))  # an example, or a picture from the API
-    assert other.path is None and other.size == (64, 64)
+    Image.new("RGB", (100, 50)).save(tmp_path / "working.png")
+    Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(tmp_path / "other.png")
+    assert in_editor(stored, Painting(str(tmp_path / "working.png"), (100, 50), None)) is stored  # its working copy
+    other = in_editor(stored, Painting(str(tmp_path / "other.png"), (64, 64), None))  # a picture from the API
+    assert other.path is None and other.size == (64, 64) and other.working.getpixel((0, 0)) == (255, 255, 255)
 
 
 def test_a_mask_file_is_read_at_any_size_of_the_pictures_shape(tmp_path):

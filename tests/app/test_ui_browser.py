@@ -1,67 +1,19 @@
 """The app in a real browser: headless Debian Chromium driven by Playwright."""
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bigr_app.app.cli import main
 
-from bigr_app.app.server_process import ROOT, AppServer
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, EXAMPLE, download_link, fetch_image, open_page, shot
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
 ]
-SCREENSHOTS = Path(os.environ.get("BIGR_SCREENSHOTS", ROOT / "outputs" / "screenshots"))
-EXAMPLE = ROOT / "assets" / "examples" / "fox.png"
-
-
-@pytest.fixture(scope="module")
-def app(tiny_engine, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("app")
-    weights = tiny_engine.save_pretrained(folder / "weights")
-    fixture = Path(__file__).parents[1] / "fixtures" / "emoji_tiny" / "train"
-    assert main(["explore-index", "--weights", str(weights), "--device", "cpu", "--data", str(fixture)]) == 0
-    server = AppServer(weights, folder / "app.log")
-    yield server
-    server.stop()
-
-
-def open_page(browser, url: str, height: int = 1100):
-    page = browser.new_page(viewport={"width": 1300, "height": height})
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.wait_for_selector("#header")
-    return page
-
-
-@pytest.fixture()
-def page(app, browser):
-    page = open_page(browser, app.url)
-    yield page
-    page.close()
-
-
-def shot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
-
-
-def fetch_image(page, src) -> np.ndarray:
-    data = page.request.get(src).body()
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-def download_link(page, panel: str, index: int = 0) -> str:
-    """The full-size file behind a result panel's picture `index`."""
-    link = page.locator(f"#{panel}-files a").nth(index)
-    link.wait_for(state="attached")
-    return link.get_attribute("href")
 
 
 def open_inpaint_with_example(page):

@@ -58,3 +58,9 @@ def sampling_kwargs(args: argparse.Namespace) -> dict:
     """The sampling options given on the command line (the others stay the model's)."""
     keys = ("cfg_scale", "cfg_schedule", "iterations", "gumbel", "gumbel_schedule", "diffusion_steps", "temperature")
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+
+
+def model_label(source: str) -> str:
+    """The picker's name of a model loaded from `source`: a folder by its name (the page shows no server paths)."""
+    path = Path(source)
+    return f"{path.name} (local weights)" if path.is_absolute() and path.exists() else source

@@ -24,6 +24,15 @@ class Outputs:
         self.history = History(self.root)
         self.lock = threading.Lock()
         self.counters: dict[str, int] = {}
+        self.sweep_parts()
+
+    def sweep_parts(self, older_than: float = 600.0) -> list[Path]:
+        """Remove the hidden `.part` files that a save killed midway left (`saving.atomic_write`): those not touched
+        for `older_than` seconds, so that a save under way in another process is left alone."""
+        stale = [p for p in self.root.glob("*/.*.part") if time.time() - p.stat().st_mtime > older_than]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
 
     def save(self, images: list[Image.Image], params: list[dict], owner: str | None = None) -> list[Entry]:
         """Each picture with its own parameters (`saving.picture_params`), indexed; `owner`: the browser."""

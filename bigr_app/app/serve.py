@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .options import add_model_args, load_engine
+from .options import add_model_args, load_engine, model_label
 from .outputs import Outputs
 from .pool import EnginePool, sample_on_one_thread, serving_devices
 from ..engine import DEFAULT_WEIGHTS, Engine
@@ -92,7 +92,7 @@ def model_menu(args, engine: Engine) -> dict:
     options = dict(compile=args.compile, precision=args.precision, graphs=args.graphs)
     bundled_here = (DEFAULT_WEIGHTS / "config.json").is_file()
     serving_bundled = bundled_here and not (args.weights or args.bigr or args.bae or args.model)
-    start = args.model or (BUNDLED if serving_bundled else engine.source)
+    start = args.model or (BUNDLED if serving_bundled else model_label(engine.source))
     # each loads on the device it is given, again when picked again: no second model kept in memory
     menu = {start: lambda device: load_app_engine(args, device)}
     if bundled_here:

@@ -30,8 +30,7 @@ def mask_preview_and_note(engine: Engine, image: Image.Image, mask, fit: str = "
     """`mask_preview` and `picture_note` of one masked edit, from one preparation of the picture. `size`: the
     picture's own size when `image` is a reduced copy of it (the note speaks of the picture)."""
     prepared = prepare_region(engine, image, mask, frame_fit(image.size, fit), 0.0, grow, region, padding)
-    scale = size[0] / prepared.picture.width if size else 1.0
-    note = fitting_note(engine, prepared.picture, prepared.part, prepared.fitted, prepared.place, scale)
+    note = fitting_note(engine, prepared.picture, prepared.part, prepared.fitted, prepared.place, size)
     return draw_region(prepared), note
 
 
@@ -44,14 +43,16 @@ def picture_note(engine: Engine, image: Image.Image, mask=None, fit: str = "auto
         return mask_preview_and_note(engine, image, mask, fit, grow, region, padding, size)[1]
     picture = to_rgb(image)
     fitted, place = fit_square(picture, engine.resolution, frame_fit(picture.size, fit))
-    return fitting_note(engine, picture, picture, fitted, place, size[0] / picture.width if size else 1.0)
+    return fitting_note(engine, picture, picture, fitted, place, size)
 
 
 def fitting_note(engine: Engine, picture: Image.Image, part: Image.Image, fitted: Image.Image, place: Placement,
-                 scale: float = 1.0) -> str:
-    """The note on `part` of `picture` fitted to the model as `fitted`. `scale`: pixels of the picture itself per
-    pixel of `picture` (a reduced working copy)."""
-    per_model_px = scale * (place.box[2] - place.box[0]) / engine.resolution
+                 size: tuple[int, int] | None = None) -> str:
+    """The note on `part` of `picture` fitted to the model as `fitted`. `size`: the picture's own size when
+    `picture` is a reduced working copy of it."""
+    width, height = size or picture.size
+    scale_x, scale_y = width / picture.width, height / picture.height
+    per_model_px = scale_x * (place.box[2] - place.box[0]) / engine.resolution
     x = pils_to_tensor([fitted]).to(engine.device)
     fidelity = float(psnr(engine.decode_tensor(engine.encode(fitted)), x)[0])
     usual = engine.domain.get("tokenizer_psnr")
@@ -59,9 +60,8 @@ def fitting_note(engine: Engine, picture: Image.Image, part: Image.Image, fitted
     if per_model_px <= 4 and not unfamiliar:
         return ""
     res = engine.resolution
-    width, height = round(picture.width * scale), round(picture.height * scale)
     what = "This picture" if part.size == picture.size else \
-        f"The {round(part.width * scale)}x{round(part.height * scale)} region of this picture"
+        f"The {round(part.width * scale_x)}x{round(part.height * scale_y)} region of this picture"
     lines = [f"**Regenerated at {res}x{res}.** {what} ({width}x{height}) is fitted to the model's "
              f"{res}x{res} pixels, {per_model_px:.1f} picture pixels to one, so detail finer than that is not "
              f"kept where cells are regenerated." if per_model_px > 4 else

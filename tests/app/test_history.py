@@ -206,3 +206,28 @@ def test_a_picture_removed_by_hand_leaves_the_history_page(tiny_engine, tmp_path
                                                                                        None, 0)
     assert ids == [kept.id] and line.startswith("Page 1 of 1 · 1 picture") and len(gallery) == 1
     assert outputs.history.page()[1] == 1
+
+
+def test_a_stale_part_left_by_a_killed_save_is_swept_at_start_and_a_fresh_one_is_left(tmp_path):
+    day = tmp_path / "2026-01-01"
+    day.mkdir(parents=True)
+    stale, fresh = day / ".generate-00001-0.png.1a2b3c4d.part", day / ".generate-00002-0.png.5e6f7a8b.part"
+    stale.write_bytes(b"")
+    fresh.write_bytes(b"")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    Outputs(tmp_path)
+    assert not stale.exists() and fresh.exists()  # a save under way in another process is left alone
+
+
+def test_history_without_an_outputs_folder_offers_no_actions(tiny_engine, tmp_path):
+    from bigr_app.app.ui.page import build_ui
+
+    def buttons(demo) -> dict:
+        return {b.elem_id: b.interactive for b in demo.blocks.values()
+                if b.elem_id in ("history-restore", "history-star", "history-delete")}
+
+    assert buttons(build_ui(tiny_engine, outputs=None)) == dict.fromkeys(
+        ("history-restore", "history-star", "history-delete"), False)
+    kept = buttons(build_ui(tiny_engine, outputs=Outputs(tmp_path)))
+    assert len(kept) == 3 and all(v is not False for v in kept.values())

@@ -53,3 +53,23 @@ def test_a_mask_file_is_read_at_any_size_of_the_pictures_shape(tmp_path):
     Image.fromarray(mask).save(tmp_path / "mask.png")
     small = mask_file_at(str(tmp_path / "mask.png"), (100, 50))
     assert small.shape == (50, 100) and small[20, 40] and not small[0, 0]
+
+
+def test_enrich_and_vary_put_transparency_on_white_like_the_other_tabs(tiny_engine, tmp_path):
+    """The hidden pixels under a PNG's transparent corner must not come back."""
+    from gradio.data_classes import FileData
+
+    from bigr_app.app.ui.page import build_ui
+    from bigr_app.images import to_rgb
+
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    rgba[:16, :16] = (0, 0, 255, 0)  # a transparent corner hiding blue
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "corner.png")
+    demo = build_ui(tiny_engine)
+    (picture,) = [b for b in demo.blocks.values() if b.elem_id == "enrich-image"]
+    received = picture.preprocess(FileData(path=str(tmp_path / "corner.png"), orig_name="corner.png"))
+    seen = to_rgb(received)
+    assert seen.getpixel((0, 0)) == (255, 255, 255) and seen.getpixel((40, 40)) == (200, 0, 0)
+    inpaint = load_picture(tmp_path / "corner.png", tmp_path / "s").working  # what the editing tabs see
+    assert inpaint.getpixel((0, 0)) == seen.getpixel((0, 0))

@@ -173,3 +173,14 @@ def test_note_on_a_picture_far_larger_or_far_from_the_training_data(tiny_engine)
         assert "expect regenerated areas to look like its training pictures" in odd
     finally:
         tiny_engine.domain = {}
+
+
+def test_the_note_gives_the_pictures_own_size_for_a_working_copy(tiny_engine):
+    """A 1066x1600 photo's working copy is 682x1024: the note speaks of 1066x1600, not of the copy scaled back."""
+    from bigr_app.app.ui.picture import working_size
+
+    size = (1066, 1600)
+    working = photo(*working_size(size, 1024))
+    assert working.size == (682, 1024)
+    note = tiny_engine.picture_note(working, size=size)
+    assert "(1066x1600)" in note, note

@@ -52,8 +52,9 @@ def enrich_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     actions = EnrichActions(studio)
     with gr.Tab("Enrich & vary", id="enrich"):
         with gr.Row():
-            image = gr.Image(label="Picture", type="pil", sources=["upload", "clipboard"], height=320,
-                             elem_id="enrich-image")
+            # RGBA: transparency reaches the engine, which puts it on white as every other tab does
+            image = gr.Image(label="Picture", type="pil", image_mode="RGBA", sources=["upload", "clipboard"],
+                             height=320, elem_id="enrich-image")
             preview = gr.Image(label="What the model sees (dimmed: left out)", type="pil", interactive=False,
                                height=320, elem_id="enrich-preview")
             with gr.Column():

@@ -144,12 +144,16 @@ def history_tab(studio, tabs: gr.Tabs, controls: dict, previews: list[dict], edi
                 summary = gr.Markdown(elem_id="history-summary")
                 params = gr.JSON(label="Parameters", elem_id="history-params")
             with gr.Column():
-                restore = gr.Button("Restore into its tab", variant="primary", elem_id="history-restore")
+                kept = studio.outputs is not None  # without an outputs folder there is nothing to act on
+                restore = gr.Button("Restore into its tab", variant="primary", elem_id="history-restore",
+                                    interactive=kept)
                 with gr.Row():
-                    send = {tab_id: gr.Button(f"Send to {tab_id.capitalize()}", size="sm") for tab_id in editors}
+                    send = {tab_id: gr.Button(f"Send to {tab_id.capitalize()}", size="sm", interactive=kept)
+                            for tab_id in editors}
                 with gr.Row():
-                    star = gr.Button("☆ Star", size="sm", elem_id="history-star")
-                    delete = gr.Button("🗑 Delete (file too)", size="sm", variant="stop", elem_id="history-delete")
+                    star = gr.Button("☆ Star", size="sm", elem_id="history-star", interactive=kept)
+                    delete = gr.Button("🗑 Delete (file too)", size="sm", variant="stop", elem_id="history-delete",
+                                       interactive=kept)
                 chain = gr.Gallery(label="Edit chain (oldest first)", columns=4, height=200, object_fit="contain",
                                    allow_preview=False, elem_id="history-chain")
         page, ids, picked, picked_files = gr.State(0), gr.State([]), gr.State(None), gr.State([])

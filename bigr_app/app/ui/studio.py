@@ -22,6 +22,7 @@ from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
 from ...sampling.timing import Calibration
 from ..history import SOURCE_KEY, file_hash
+from ..options import model_label
 from ..outputs import Outputs
 from ..pool import EnginePool
 from ..saving import picture_params, save_png
@@ -66,7 +67,7 @@ class Studio:
         self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
         self.pool = engine if isinstance(engine, EnginePool) else EnginePool([engine])
         first = self.pool.engines[0]
-        self.models = models or {first.source: self.engine_on}
+        self.models = models or {model_label(first.source): self.engine_on}
         self.model = next(iter(self.models))
         self.served_model_changed()
 
@@ -100,7 +101,7 @@ class Studio:
                  else name, name) for name in self.models]
 
     def header(self) -> str:
-        return f"# BiGR Studio\n**Model:** {self.engine.describe()}"
+        return f"# BiGR Studio\n**Model:** {self.model} · {self.engine.describe(source=False)}"
 
     def switch_model(self, choice: str, progress=gr.Progress(track_tqdm=True)) -> str:
         """Load the chosen model (an official one downloads on first use) and serve it from now on.

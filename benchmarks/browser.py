@@ -4,13 +4,19 @@
     python benchmarks/browser.py                          # a 12 MP and an 8 MP photo, bundled model
 
 For each photo it prints the time from an action in the page until the page shows its answer:
-upload until the cell preview shows; one stroke (30 mouse moves) until the preview is updated; a click on
-the Region radio until the preview is updated; Inpaint x1 until the result shows. Beside Inpaint: the same
-edit in the engine alone, in this process (median of two), so that the page's own share can be read off.
+upload until the cell preview shows; one stroke (30 mouse moves, drawn by the page's mask canvas) and, from the
+mouse-up, until the preview is updated; Undo until the preview is updated; a click on the Region radio until the
+preview is updated; Inpaint x1 until the result shows. Beside Inpaint: the same edit in the engine alone, in this
+process (median of two), so that the page's own share can be read off, and each step's goal.
+
+--setups compares how the server's sampling thread uses the cores while the browser shares them:
+"all" (every core, the default), "cores-1" (--sampling-threads one fewer), "passive" (idle OpenMP threads sleep
+at once: OMP_WAIT_POLICY=PASSIVE).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -30,7 +36,13 @@ PHOTOS = [Path("/usr/share/backgrounds/sunset_by_Aitzol_Berasategi.jpg"),  # 427
           Path("/usr/share/backgrounds/picosdeeuropa_by_Aitzol_Berasategi.jpg")]  # 3264x2448, 8 MP
 STROKE = (0.3, 0.5, 0.6, 0.5)  # across the middle, in shares of the canvas
 TIMEOUT_MS = 600_000
-SETTLE_MS = 5000  # between steps: the editor keeps the browser busy for a few seconds after a stroke
+SETTLE_MS = 500  # between steps
+CANVAS = "#inpaint-editor .mc"
+SETUPS = {"all": ([], {}), "cores-1": (["--sampling-threads", str(max(1, (os.cpu_count() or 2) - 1))], {}),
+          "passive": ([], {"OMP_WAIT_POLICY": "PASSIVE"})}
+GOALS = {"upload until the cell preview shows": 5.0,
+         "one stroke (30 mouse moves), drawn": 1.0,
+         "  from the mouse-up until the preview is updated": 0.5}
 
 
 def preview_src(page) -> str | None:
@@ -50,14 +62,13 @@ def stopwatch(act, done) -> float:
     return time.perf_counter() - start
 
 
-def upload_input(page):
-    """The tab's picture upload (an editor of its own in older versions of the page)."""
-    own = page.locator("#inpaint-picture input[type=file]")
-    return own if own.count() else page.locator("#inpaint-editor input[type=file]")
+def canvas_ready(page) -> None:
+    page.wait_for_function(f"document.querySelector('{CANVAS}')?.dataset.ready === '1'", timeout=TIMEOUT_MS)
 
 
 def stroke(page) -> float:
-    box = page.locator("#inpaint-editor canvas").first.bounding_box()
+    """30 mouse moves across the middle; returns the seconds until the last is drawn."""
+    box = page.locator(f"{CANVAS} canvas").bounding_box()
     x0, y0, x1, y1 = STROKE
     start = time.perf_counter()
     page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
@@ -65,28 +76,34 @@ def stroke(page) -> float:
     for k in range(1, 31):
         t = k / 30
         page.mouse.move(box["x"] + (x0 + t * (x1 - x0)) * box["width"], box["y"] + (y0 + t * (y1 - y0)) * box["height"])
-    page.mouse.up()
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")  # the stroke is on the screen
     return time.perf_counter() - start
 
 
 def in_the_page(page, photo: Path) -> dict[str, float]:
     page.get_by_role("tab", name="Inpaint").click()
     page.locator("#inpaint-editor").wait_for(state="visible")
-    page.wait_for_timeout(1000)
     page.get_by_text("Sampling settings (all tabs)").click()
     samples = page.locator("input[aria-label='number input for Samples']")
     samples.fill("1")
     samples.press("Enter")
     times = {}
     times["upload until the cell preview shows"] = stopwatch(
-        lambda: upload_input(page).set_input_files(str(photo)), lambda: wait_new_preview(page, None))
+        lambda: page.locator("#inpaint-picture input[type=file]").set_input_files(str(photo)),
+        lambda: (wait_new_preview(page, None), canvas_ready(page)))
     page.wait_for_timeout(SETTLE_MS)
     old = preview_src(page)
-    moves = []
-    whole = stopwatch(lambda: moves.append(stroke(page)), lambda: wait_new_preview(page, old))
-    times["one stroke (30 mouse moves) until the preview is updated"] = whole
-    times["  the mouse moves alone (the editor drawing the stroke)"] = moves[0]
-    times["  from the mouse-up until the preview is updated"] = whole - moves[0]
+    times["one stroke (30 mouse moves), drawn"] = stroke(page)
+    times["  from the mouse-up until the preview is updated"] = stopwatch(
+        lambda: page.mouse.up(), lambda: wait_new_preview(page, old))
+    page.wait_for_timeout(SETTLE_MS)
+    old = preview_src(page)
+    times["Undo until the preview is updated"] = stopwatch(
+        lambda: page.locator(CANVAS).get_by_role("button", name="Undo").click(), lambda: wait_new_preview(page, old))
+    page.wait_for_timeout(SETTLE_MS)
+    old = preview_src(page)
+    page.locator(CANVAS).get_by_role("button", name="Redo").click()
+    wait_new_preview(page, old)
     page.wait_for_timeout(SETTLE_MS)
     old = preview_src(page)
     times["Region click until the preview is updated"] = stopwatch(
@@ -95,8 +112,8 @@ def in_the_page(page, photo: Path) -> dict[str, float]:
     page.wait_for_timeout(SETTLE_MS)
     times["Inpaint x1 until the result shows"] = stopwatch(
         lambda: page.locator("#inpaint-button").click(),
-        lambda: (page.locator("#inpaint-gallery img").first.wait_for(state="visible", timeout=TIMEOUT_MS),
-                 page.locator("#inpaint-gallery-files a").first.wait_for(state="attached", timeout=TIMEOUT_MS)))
+        lambda: (page.locator("#inpaint-gallery-files a").first.wait_for(state="attached", timeout=TIMEOUT_MS),
+                 page.locator("#inpaint-gallery img").first.wait_for(state="visible", timeout=TIMEOUT_MS)))
     return times
 
 
@@ -122,22 +139,14 @@ def in_the_engine(weights: Path, photo: Path) -> float:
     return statistics.median(seconds)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", type=Path, default=ROOT / "weights" / "default")
-    ap.add_argument("--photos", type=Path, nargs="+", default=PHOTOS)
-    ap.add_argument("--editor-limit", type=int, default=None, help="the app's --editor-limit (default: its own)")
-    ap.add_argument("--log", type=Path, default=Path("/tmp/bigr-browser-benchmark.log"), help="the app's log")
-    args = ap.parse_args()
-    missing = [p for p in args.photos if not p.is_file()]
-    if missing:
-        sys.exit(f"missing: {', '.join(map(str, missing))} (apt-get install lomiri-wallpapers-16.04, or pass --photos)")
+def run_setup(args, setup: str) -> dict[str, dict[str, float]]:
+    """Every photo through the page, the server sampling as `setup` says."""
     from playwright.sync_api import sync_playwright
-    from PIL import Image
 
-    rows: dict[str, dict[str, float]] = {}
-    extra = ["--editor-limit", str(args.editor_limit)] if args.editor_limit else []
-    server = AppServer(args.weights, args.log, extra)
+    flags, env = SETUPS[setup]
+    extra = (["--editor-limit", str(args.editor_limit)] if args.editor_limit else []) + flags
+    rows = {}
+    server = AppServer(args.weights, args.log, extra, env=env)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -146,7 +155,7 @@ def main() -> None:
                 page.set_default_timeout(TIMEOUT_MS)
                 page.goto(server.url)
                 page.wait_for_selector("#header")
-                print(f"{photo.name} in the page...", flush=True)
+                print(f"{photo.name} in the page, sampling on {setup}...", flush=True)
                 rows[photo.name] = in_the_page(page, photo)
                 page.close()
             browser.close()
@@ -155,19 +164,51 @@ def main() -> None:
     logged = [float(m) for m in re.findall(r"inpaint of a \d+x\d+ picture: ([\d.]+) s in the engine",
                                               args.log.read_text())]
     for k, photo in enumerate(args.photos):
-        print(f"{photo.name} in the engine...", flush=True)
         if len(logged) == len(args.photos):
             rows[photo.name]["  of which the engine, in the app (its log)"] = logged[k]
-        rows[photo.name]["  the same inpaint in the engine alone, in this process"] = in_the_engine(args.weights, photo)
-    names = list(rows)
-    sizes = []
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", type=Path, default=ROOT / "weights" / "default")
+    ap.add_argument("--photos", type=Path, nargs="+", default=PHOTOS)
+    ap.add_argument("--setups", nargs="+", choices=list(SETUPS), default=["all"])
+    ap.add_argument("--editor-limit", type=int, default=None, help="the app's --editor-limit (default: its own)")
+    ap.add_argument("--log", type=Path, default=Path("/tmp/bigr-browser-benchmark.log"), help="the app's log")
+    args = ap.parse_args()
+    missing = [p for p in args.photos if not p.is_file()]
+    if missing:
+        sys.exit(f"missing: {', '.join(map(str, missing))} (apt-get install lomiri-wallpapers-16.04, or pass --photos)")
+    from PIL import Image
+
+    by_setup = {setup: run_setup(args, setup) for setup in args.setups}
+    alone = {}
+    for photo in args.photos:
+        print(f"{photo.name} in the engine...", flush=True)
+        alone[photo.name] = in_the_engine(args.weights, photo)
+    columns = [(photo, setup) for photo in args.photos for setup in args.setups]
+    sizes = {}
     for photo in args.photos:
         with Image.open(photo) as im:
-            sizes.append(f"{im.width}x{im.height}")
-    print("\n| step in the Inpaint tab | " + " | ".join(f"{n} ({s}) s" for n, s in zip(names, sizes)) + " |")
-    print("|---|" + "---|" * len(names))
-    for step in rows[names[0]]:
-        print(f"| {step.strip()} | " + " | ".join(f"{rows[n][step]:.1f}" for n in names) + " |")
+            sizes[photo.name] = f"{im.width}x{im.height}"
+    goals = dict(GOALS)
+    steps = list(by_setup[args.setups[0]][args.photos[0].name]) + ["  the same inpaint in the engine alone"]
+    print("\n| step in the Inpaint tab | " + " | ".join(f"{p.name} ({sizes[p.name]}), sampling on {s}, s"
+                                                    for p, s in columns) + " | goal |")
+    print("|---|" + "---|" * (len(columns) + 1))
+    for step in steps:
+        values = [alone[p.name] if step.startswith("  the same") else by_setup[s][p.name].get(step, float("nan"))
+                  for p, s in columns]
+        goal = goals.get(step)
+        if step == "Inpaint x1 until the result shows":
+            goal_text = "≤ engine alone + 1 s: " + ", ".join(
+                "met" if v <= alone[p.name] + 1 else "missed" for v, (p, _) in zip(values, columns))
+        elif goal is not None:
+            goal_text = f"≤ {goal:g} s: " + ", ".join("met" if v <= goal else "missed" for v in values)
+        else:
+            goal_text = ""
+        print(f"| {step.strip()} | " + " | ".join(f"{v:.2f}" for v in values) + f" | {goal_text} |")
 
 
 if __name__ == "__main__":

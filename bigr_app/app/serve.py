@@ -35,6 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "device is busy)")
     ap.add_argument("--concurrency", type=int, default=None,
                     help="requests handled at the same time (default: --max-batch per device; 1 without batching)")
+    ap.add_argument("--sampling-threads", type=int, default=None,
+                    help="torch threads of each CPU device's sampling thread (default: every core; the server's "
+                         "other threads use one)")
     ap.add_argument("--log-batches", action="store_true", help="log every batch sampled (its rows and requests)")
     ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
     ap.add_argument("--outputs", type=Path, default=None,
@@ -46,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.max_batch < 1 or args.batch_window < 0:
         ap.error("--max-batch must be at least 1 and --batch-window at least 0")
+    if args.sampling_threads is not None and args.sampling_threads < 1:
+        ap.error("--sampling-threads must be at least 1")
     return args
 
 
@@ -110,7 +115,7 @@ def main(argv=None) -> int:
         logging.getLogger("bigr_app.sampling.batching").setLevel(logging.DEBUG)
     try:
         set_max_pixels(args.max_pixels)
-        pool = load_pool(args, threads=cores)
+        pool = load_pool(args, threads=args.sampling_threads or cores)
     except BiGRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

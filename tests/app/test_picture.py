@@ -73,3 +73,18 @@ def test_enrich_and_vary_put_transparency_on_white_like_the_other_tabs(tiny_engi
     assert seen.getpixel((0, 0)) == (255, 255, 255) and seen.getpixel((40, 40)) == (200, 0, 0)
     inpaint = load_picture(tmp_path / "corner.png", tmp_path / "s").working  # what the editing tabs see
     assert inpaint.getpixel((0, 0)) == seen.getpixel((0, 0))
+
+
+def test_a_small_edit_of_a_large_picture_shows_its_region_in_the_gallery(tmp_path):
+    """Four 12 MP inpaints that differ in a small box look alike whole at gallery size: the gallery shows the box."""
+    from bigr_app.app.ui.common import REGION_CAPTION, gallery_entry
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), dtype=np.uint8))
+    view, caption = gallery_entry(image, tmp_path / "inpaint-1.png", tmp_path, box=[1000, 1200, 1400, 1500])
+    assert caption == REGION_CAPTION
+    with Image.open(view) as shown:
+        assert shown.size == (600, 450)  # the 400x300 box with a quarter of its size around it
+    whole = gallery_entry(image, tmp_path / "inpaint-2.png", tmp_path, box=[0, 0, 3000, 2500])  # most of it
+    assert isinstance(whole, str) and Image.open(whole).size == (1024, 768)
+    small = Image.new("RGB", (128, 128))
+    assert isinstance(gallery_entry(small, tmp_path / "inpaint-3.png", tmp_path, box=[0, 0, 16, 16]), str)

@@ -28,6 +28,7 @@ def open_inpaint_with_example(page):
 def test_header_names_the_model(page):
     header = page.locator("#header").inner_text()
     assert "5 classes" in header and "32px" in header and "cpu" in header
+    assert "/" not in header and "local weights" in header  # the model's name, never a path on the server
     shot(page, "generate")
 
 

@@ -13,7 +13,7 @@ import gradio as gr
 from PIL import Image
 
 from ...errors import BiGRError, InputError
-from ...images import for_display
+from ...images import DISPLAY_MAX, for_display
 from ..saving import read_params
 
 log = logging.getLogger("bigr_app.ui")
@@ -100,6 +100,33 @@ def pick(files, evt: gr.SelectData) -> tuple[str | None, str]:
     except InputError:
         seed = None
     return path, f"Picked picture {evt.index + 1} of {len(paths)}" + (f", seed {seed}" if seed is not None else "")
+
+
+REGION_SHARE = 0.25  # an edit's box smaller than this share of a large picture is what its gallery shows
+REGION_CAPTION = "the edited region: the whole picture is its file below"
+
+
+def region_of(image: Image.Image, box) -> Image.Image | None:
+    """A masked edit of a large picture that changed a small box: the box with a margin (a quarter of its size on
+    each side), so that results that differ only there can be told apart at gallery size. None: show it whole."""
+    if not box or max(image.size) <= DISPLAY_MAX:
+        return None
+    left, top, right, bottom = (int(v) for v in box)
+    if (right - left) * (bottom - top) > REGION_SHARE * image.width * image.height:
+        return None
+    mx, my = (right - left) // 4, (bottom - top) // 4
+    return image.crop((max(0, left - mx), max(0, top - my), min(image.width, right + mx),
+                       min(image.height, bottom + my)))
+
+
+def gallery_entry(image: Image.Image, path: Path, folder: Path, box=None) -> str | tuple[str, str]:
+    """What a result panel shows of the result saved at `path`: its display copy, or its edited region."""
+    region = region_of(image, box)
+    if region is None:
+        return str(save_view(image, path, folder))
+    out = folder / f"{path.stem}.region.jpg"
+    for_display(region).save(out, quality=90)
+    return str(out), REGION_CAPTION
 
 
 def save_view(image: Image.Image, path: Path, folder: Path | None = None) -> Path:

@@ -26,7 +26,7 @@ from ..options import model_label
 from ..outputs import Outputs
 from ..pool import EnginePool
 from ..saving import picture_params, save_png
-from .common import UNCONDITIONAL, format_seconds, log, save_view
+from .common import UNCONDITIONAL, format_seconds, gallery_entry, log
 from .mask_canvas import painting
 from .explore import load_explore_index
 from .picture import Picture, load_picture
@@ -176,7 +176,7 @@ class Studio:
         return self.browsers.get(getattr(request, "session_hash", None) or "")
 
     def save(self, images, params: dict, request, source: str | None = None,
-             keep: bool = True) -> tuple[list[str], list[str]]:
+             keep: bool = True) -> tuple[list, list[str]]:
         """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files). With an
         outputs folder and `keep`, the PNGs go there and into its history, else into the session's folder.
         `source`: the file an edit started from (its hash goes into the parameters: the history follows edit
@@ -192,7 +192,7 @@ class Studio:
             files = [entry.path for entry in self.outputs.save(images, each, self.owner(request))]
         else:
             files = [save_png(img, folder / f"{task}_{i:02d}.png", p) for i, (img, p) in enumerate(zip(images, each))]
-        views = [str(save_view(img, Path(f), folder)) for img, f in zip(images, files)]
+        views = [gallery_entry(img, Path(f), folder, params.get("box")) for img, f in zip(images, files)]
         log.info("%s: %d picture(s) saved in %.2f s", task, len(files), time.perf_counter() - start)
         return views, [str(f) for f in files]
 

@@ -49,13 +49,18 @@ class Session:
         self.page.locator(f"{selector} input[type=file]").set_input_files(str(path))
 
     def paint(self, editor: str, strokes: list[tuple[float, float, float, float]]) -> None:
-        """Strokes (x0, y0, x1, y1) in shares of the editor's canvas."""
+        """Strokes (x0, y0, x1, y1) in shares of the picture on the mask canvas; returns when the page has sent
+        the last one's mask."""
+        canvas = f"document.querySelector('{editor} .mc')"
+        self.page.wait_for_function(f"{canvas}?.dataset.ready === '1'")
         box = self.page.locator(f"{editor} canvas").first.bounding_box()
         for x0, y0, x1, y1 in strokes:
+            sent = self.page.evaluate(f"Number({canvas}.dataset.sent || 0)")
             self.page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
             self.page.mouse.down()
-            self.page.mouse.move(box["x"] + x1 * box["width"], box["y"] + y1 * box["height"], steps=3)
+            self.page.mouse.move(box["x"] + x1 * box["width"], box["y"] + y1 * box["height"], steps=8)
             self.page.mouse.up()
+            self.page.wait_for_function(f"(n) => Number({canvas}.dataset.sent || 0) > n", arg=sent)
 
     def results(self, gallery: str, count: int) -> None:
         print(f"waiting for {count} results in {gallery}", flush=True)

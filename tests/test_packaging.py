@@ -42,8 +42,9 @@ def test_wheel_carries_the_bundled_model_and_assets(wheel):
     for rel in ("weights/default/config.json", "weights/default/model.safetensors", "assets/imagenet_classes.txt",
                 "assets/examples/fox.png"):
         assert sizes.get(f"bigr_app/{rel}") == (ROOT / rel).stat().st_size, rel
-    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "bigr_app").rglob("*.py") if "__pycache__" not in p.parts}
-    assert modules <= set(sizes), sorted(modules - set(sizes))  # every module of every subpackage
+    modules = {str(p.relative_to(ROOT)) for suffix in ("*.py", "*.js") for p in (ROOT / "bigr_app").rglob(suffix)
+               if "__pycache__" not in p.parts}
+    assert modules <= set(sizes), sorted(modules - set(sizes))  # every module of every subpackage, and its scripts
     assert not [n for n in sizes if n.startswith(("tests/", "bigr_app/weights/default/runs"))]
 
 

@@ -51,7 +51,7 @@ def test_picking_an_official_model_downloads_and_serves_it(app, page):
     before = page.locator("#header").inner_text()
     assert "32px" in before and "random" not in before
     pick_model(page, "BiGR-L-d24")
-    page.wait_for_function("document.querySelector('#header').innerText.includes('BiGR-L-d24 from haoosz/BiGR')")
+    page.wait_for_function("document.querySelector('#header').innerText.includes('Model: BiGR-L-d24 ·')")
     header = page.locator("#header").inner_text()
     assert "5 classes" in header and "32px" in header and "on cpu" in header
     assert sorted(p for m, p in app.hub.requests if m == "GET" and "/resolve/" in p) == sorted(
@@ -68,7 +68,7 @@ def model_line(page) -> str:
 
 def test_a_new_page_shows_the_served_model_and_a_failed_pick_keeps_it(app, page):
     # runs after the test above switched the server to BiGR-L-d24
-    page.wait_for_function("document.querySelector('#header').innerText.includes('BiGR-L-d24 from haoosz/BiGR')")
+    page.wait_for_function("document.querySelector('#header').innerText.includes('Model: BiGR-L-d24 ·')")
     assert page.locator("#model-picker input").input_value().startswith("BiGR-L-d24 ·")
     before = model_line(page)
     pick_model(page, "BiGR-XL-d24")  # not on the stand-in Hub: 404

@@ -211,13 +211,11 @@ class Engine:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def describe(self, source: bool = True) -> str:
-        """What the model is and where it runs; `source`: and where its weights came from (a path, on this
-        machine)."""
+    def describe(self, source: bool = True) -> str:  # source: where its weights came from (maybe a local path)
         what = f"BiGR {self.bigr.cfg.n_layer}x{self.bigr.cfg.dim}" if self.bigr else "tokenizer only"
-        graphs = " with CUDA graphs" if self.graphs else ""
+        where = (" with CUDA graphs" if self.graphs else "") + (f" ({self.source})" if source else "")
         return (f"{what}, {self.num_classes} classes, {self.resolution}px as {self.grid}x{self.grid} tokens x "
-                f"{self.bits} bits, on {self.device.type} in {self.precision}{graphs}" + (f" ({self.source})" if source else ""))
+                f"{self.bits} bits, on {self.device.type} in {self.precision}{where}")
 
     @property
     def frame_margin(self) -> int:

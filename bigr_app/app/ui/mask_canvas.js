@@ -88,16 +88,19 @@ function remember(copy) {
   state.future = [];
 }
 
-function binarize() {  // what is shown is exactly what is sent: paint where alpha > 127, nothing elsewhere
-  if (!state.width) return;
+function repaint(paintedIf) {  // every pixel painted (opaque) or bare, as `paintedIf(alpha)` says
   const data = ctx.getImageData(0, 0, mask.width, mask.height);
   const px = data.data;
   for (let i = 0; i < px.length; i += 4) {
-    const on = px[i + 3] > 127;
+    const on = paintedIf(px[i + 3]);
     px[i] = on ? PAINT[0] : 0; px[i + 1] = on ? PAINT[1] : 0; px[i + 2] = on ? PAINT[2] : 0; px[i + 3] = on ? 255 : 0;
   }
   ctx.putImageData(data, 0, 0);
 }
+
+// what is shown is exactly what is sent: paint where alpha > 127, nothing elsewhere
+const binarize = () => state.width && repaint(alpha => alpha > 127);
+const invert = () => repaint(alpha => alpha <= 127);
 
 function isEmpty() {
   const px = ctx.getImageData(0, 0, mask.width, mask.height).data;
@@ -130,16 +133,6 @@ function edit(change) {  // a whole-mask action, undoable, sent at once
   remember(snapshot());
   change();
   send();
-}
-
-function invert() {
-  const data = ctx.getImageData(0, 0, mask.width, mask.height);
-  const px = data.data;
-  for (let i = 0; i < px.length; i += 4) {
-    const on = px[i + 3] <= 127;
-    px[i] = on ? PAINT[0] : 0; px[i + 1] = on ? PAINT[1] : 0; px[i + 2] = on ? PAINT[2] : 0; px[i + 3] = on ? 255 : 0;
-  }
-  ctx.putImageData(data, 0, 0);
 }
 
 function undo() {

@@ -76,13 +76,11 @@ class Painting:
     """What a mask canvas holds: the picture it shows (`background`, a file; read only when needed), its size, and
     the paint on it (True: regenerate), or None where nothing is painted."""
 
-    background: str | None
-    size: tuple[int, int] | None
+    background: str
+    size: tuple[int, int]
     mask: np.ndarray | None
 
     def picture(self) -> Image.Image:
-        if self.background is None:
-            raise InputError("no image: upload a picture first")
         return to_rgb(open_image(self.background))
 
 

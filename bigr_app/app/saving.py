@@ -34,6 +34,11 @@ def picture_params(params: dict, index: int) -> dict:
     return out
 
 
+def png_level(pixels: int) -> int:
+    """zlib's fastest level for large pictures: a 12 MP photo saves in 1.0 s instead of 3.5 s, 25% larger."""
+    return 1 if pixels > 4_000_000 else 6
+
+
 def save_png(image: Image.Image, path: Path, params: dict, sidecar: dict | None = None) -> Path:
     """The PNG with `params` as JSON in its text chunk, and the same JSON beside it (with `sidecar`'s entries,
     which stay out of the picture). Both appear whole or not at all: see `atomic_write`."""
@@ -41,10 +46,8 @@ def save_png(image: Image.Image, path: Path, params: dict, sidecar: dict | None 
     info.add_text(KEY, json.dumps(params, default=str))
     info.add_text("Software", SOFTWARE)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # zlib's fastest level for large pictures: a 12 MP photo saves in 1.0 s instead of 3.5 s, 25% larger
-    level = 1 if image.width * image.height > 4_000_000 else 6
     with atomic_write(path) as part:
-        image.save(part, format="PNG", pnginfo=info, compress_level=level)
+        image.save(part, format="PNG", pnginfo=info, compress_level=png_level(image.width * image.height))
     with atomic_write(path.with_suffix(".json")) as part:
         part.write_text(json.dumps({**params, **(sidecar or {})}, indent=2, default=str))
     return path

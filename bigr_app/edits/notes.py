@@ -26,12 +26,13 @@ def frame_preview(engine: Engine, image: Image.Image, fit: str = "auto") -> Imag
 
 def mask_preview_and_note(engine: Engine, image: Image.Image, mask, fit: str = "crop", grow: int = 0,
                           region: str = "auto", padding: int | None = None, size: tuple[int, int] | None = None
-                          ) -> tuple[Image.Image, str]:
-    """`mask_preview` and `picture_note` of one masked edit, from one preparation of the picture. `size`: the
-    picture's own size when `image` is a reduced copy of it (the note speaks of the picture)."""
+                          ) -> tuple[Image.Image, str, int]:
+    """`mask_preview` and `picture_note` of one masked edit, from one preparation of the picture, and the number
+    of cells it regenerates. `size`: the picture's own size when `image` is a reduced copy of it (the note speaks
+    of the picture)."""
     prepared = prepare_region(engine, image, mask, frame_fit(image.size, fit), 0.0, grow, region, padding)
     note = fitting_note(engine, prepared.picture, prepared.part, prepared.fitted, prepared.place, size)
-    return draw_region(prepared), note
+    return draw_region(prepared), note, int(prepared.cells.sum())
 
 
 def picture_note(engine: Engine, image: Image.Image, mask=None, fit: str = "auto", grow: int = 0,

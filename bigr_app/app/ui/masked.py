@@ -52,11 +52,12 @@ class MaskedActions:
         return (picture, painting(picture.working, painted), painted,
                 *self.preview(picture, painted, None, "auto", 0, "crop", 0))
 
-    def preview(self, picture: Picture | None, painted, mask_file, region, padding, fit, grow,
-                keep: bool = False) -> tuple[Image.Image | None, str]:
+    def preview(self, picture: Picture | None, painted, mask_file, region, padding, fit, grow, n=1, cfg=None,
+                iterations=None, steps=None, keep: bool = False) -> tuple[Image.Image | None, str]:
         """The cells that will be regenerated, drawn on the working copy (sized for display), and a note on what
-        to expect, from what the server holds: nothing of the picture crosses the network. keep: the mask is
-        what to keep (in-frame outpainting)."""
+        to expect, with the edit's expected time for `n` results at the sampling knobs (default: the model's), from
+        what the server holds: nothing of the picture crosses the network. keep: the mask is what to keep
+        (in-frame outpainting)."""
         if picture is None:
             return None, ""
         engine = self.studio.engine
@@ -65,17 +66,20 @@ class MaskedActions:
             if mask is None:
                 return for_display(picture.working), engine.picture_note(picture.working, fit=fit, size=picture.size)
             options = dict(fit=fit, grow=int(grow), region=region, padding=int(padding) or None, size=picture.size)
-            preview, note = engine.mask_preview_and_note(picture.working, ~mask if keep else mask, **options)
-            return for_display(preview), note
+            preview, note, cells = engine.mask_preview_and_note(picture.working, ~mask if keep else mask, **options)
+            d = engine.defaults
+            timing = self.studio.expected_edit_time(cells, picture.size, n, d.cfg_scale if cfg is None else cfg,
+                                                    iterations or d.iterations, steps or d.diffusion_steps)
+            return for_display(preview), "\n\n".join(filter(None, [note, timing]))
         except InputError as e:
             return for_display(picture.working), f"**Nothing to regenerate yet.** {e}"
 
     def outpaint_preview(self, picture: Picture | None, painted, mask_file, region, padding, fit, grow, mode,
-                         left, top, right, bottom) -> tuple[Image.Image | None, str]:
+                         left, top, right, bottom, *timing) -> tuple[Image.Image | None, str]:
         """Expand mode: the expanded frame (the picture, the new area hatched, the model windows); in-frame: the
         cells regenerated around what is painted to keep."""
         if mode == IN_FRAME:
-            return self.preview(picture, painted, mask_file, region, padding, fit, grow, keep=True)
+            return self.preview(picture, painted, mask_file, region, padding, fit, grow, *timing, keep=True)
         if picture is None:
             return None, ""
         try:
@@ -206,12 +210,14 @@ def picture_panel(label: str, prefix: str) -> SimpleNamespace:
 
 
 def watch_previews(studio, actions: MaskedActions, panel: SimpleNamespace, controls: SimpleNamespace, preview, note,
-                   preview_fn=None, extra: list | None = None) -> dict:
-    """The preview follows the paint (the editor sends its working copy) and every knob (nothing of the picture is
-    sent: the server holds it). `preview_fn(picture, painted, *knobs, *extra)` makes it (default: the cells).
+                   timing: list, preview_fn=None, extra: list | None = None) -> dict:
+    """The preview follows the paint (the canvas sends its mask) and every knob (nothing of the picture is sent: the
+    server holds it). `preview_fn(picture, painted, *knobs, *extra, *timing)` makes it (default: the cells);
+    `timing`: the sampling knobs the expected time follows.
     Returns the knobs' preview event, for what loads a picture."""
     preview_fn = preview_fn or actions.preview
-    knobs = [controls.mask_file, controls.region, controls.padding, controls.fit, controls.grow, *(extra or [])]
+    knobs = [controls.mask_file, controls.region, controls.padding, controls.fit, controls.grow, *(extra or []),
+             *timing]
 
     show_preview = dict(fn=friendly_errors(preview_fn), inputs=[panel.picture, panel.painted, *knobs],
                         outputs=[preview, note], api_name=False, show_progress="hidden")
@@ -252,7 +258,7 @@ def masked_tab(studio, settings: SimpleNamespace, prefix: str, title: str, edito
                                label="Examples (image + mask)", type="index", elem_id=f"{prefix}-examples")
             shown.click(friendly_errors(actions.example_loaded), shown,
                         [panel.picture, panel.editor, panel.painted, preview, note], api_name=False)
-    show_preview = watch_previews(studio, actions, panel, controls, preview, note)
+    show_preview = watch_previews(studio, actions, panel, controls, preview, note, settings.timing_inputs)
     api = {"editor": panel.editor, "picture": panel.picture, **masked_api(controls, settings)}
     fn, inputs = handler(getattr(actions, prefix), api, "editor", "picture", controls.form, settings.samples_form,
                          defaults=dict(strength=1.0, paste=paste))
@@ -283,8 +289,8 @@ def outpaint_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         btn = gr.Button("Outpaint", variant="primary", elem_id="outpaint-button")
         stop = gr.Button("Stop", size="sm")
         results = result_panel("Outpainted", "outpaint-gallery")
-    show_preview = watch_previews(studio, actions, panel, controls, preview, note, actions.outpaint_preview,
-                                  [mode, *sides])
+    show_preview = watch_previews(studio, actions, panel, controls, preview, note, settings.timing_inputs,
+                                  actions.outpaint_preview, [mode, *sides])
     mode.change(lambda m: (gr.Column(visible=m == EXPAND), gr.Column(visible=m == IN_FRAME)), mode,
                 [sides_group, controls.group], api_name=False, show_progress="hidden")
     expansion = Form(Expansion, dict(mode=mode, **dict(zip(("left", "top", "right", "bottom"), sides))))

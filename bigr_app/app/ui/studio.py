@@ -22,6 +22,7 @@ from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
 from ...sampling.timing import Calibration
 from ..history import SOURCE_KEY, file_hash
+from ..edit_time import picture_costs
 from ..options import model_label
 from ..outputs import Outputs
 from ..pool import EnginePool
@@ -238,15 +239,21 @@ class Studio:
 
         return run
 
+    def sampling_params(self, cfg, iterations, steps):
+        """The engine's sampling parameters for these knobs, or None when they are out of range."""
+        try:
+            return self.engine.sampling_params(cfg_scale=float(cfg), iterations=int(iterations),
+                                               diffusion_steps=int(steps))
+        except (BiGRError, TypeError, ValueError):
+            return None
+
     def expected_time(self, n, cfg, iterations, steps) -> str:
         """The expected time of a generation at these settings: the cost model measured at start-up, scaled by
         how the last generations compared with it."""
         if self.costs is None:
             return ""
-        try:
-            params = self.engine.sampling_params(cfg_scale=float(cfg), iterations=int(iterations),
-                                                 diffusion_steps=int(steps))
-        except (BiGRError, TypeError, ValueError):
+        params = self.sampling_params(cfg, iterations, steps)
+        if params is None:
             return "Expected time: — (settings out of range)"
         tokens, factor = self.engine.grid**2, self.calibration.factor
         one = factor * self.costs.estimate(params, tokens, tokens)
@@ -257,3 +264,22 @@ class Studio:
         return (f"Expected time on this {self.costs.device.upper()}: about **{format_seconds(one)}** per picture "
                 f"({format_seconds(many)} for {int(n)}), half-picture inpainting about {format_seconds(half)}; "
                 f"{basis}")
+
+    def edit_seconds(self, cells: int, size: tuple[int, int], n, cfg, iterations, steps) -> tuple[float, float] | None:
+        """A masked edit regenerating `cells` of a picture of `size`, `n` results: (seconds sampling, seconds of
+        the picture's own work: reading it, pasting each result back, writing the PNGs). None: no estimate."""
+        params = self.sampling_params(cfg, iterations, steps) if self.costs is not None else None
+        if params is None:
+            return None
+        tokens = self.engine.grid**2
+        sampling = self.calibration.factor * self.costs.estimate(params, cells, tokens, batch=int(n))
+        return sampling, picture_costs().estimate(size[0] * size[1], int(n))
+
+    def expected_edit_time(self, cells: int, size: tuple[int, int], n, cfg, iterations, steps) -> str:
+        seconds = self.edit_seconds(cells, size, n, cfg, iterations, steps)
+        if seconds is None:
+            return ""
+        sampling, picture = seconds
+        return (f"Expected time of this edit: about **{format_seconds(sampling + picture)}** for {int(n)} "
+                f"(sampling {format_seconds(sampling)}, the {size[0]}x{size[1]} picture itself "
+                f"{format_seconds(picture)}).")

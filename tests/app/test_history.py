@@ -231,3 +231,31 @@ def test_history_without_an_outputs_folder_offers_no_actions(tiny_engine, tmp_pa
         ("history-restore", "history-star", "history-delete"), False)
     kept = buttons(build_ui(tiny_engine, outputs=Outputs(tmp_path)))
     assert len(kept) == 3 and all(v is not False for v in kept.values())
+
+
+def test_a_thumbnail_is_never_seen_half_written(tmp_path):
+    """Two pages loading History at once made the same thumbnail together, and one served the other's half-written
+    file ("Too little data for declared Content-Length")."""
+    import threading
+
+    from bigr_app.app.ui.history import thumbnail
+
+    outputs = Outputs(tmp_path)
+    noise = np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8)
+    (entry,) = outputs.save([Image.fromarray(noise)], [params()])
+    thumbs = tmp_path / ".thumbs"
+    torn = []
+    for _ in range(60):
+        for f in thumbs.glob("*.png"):
+            f.unlink()
+        writer = threading.Thread(target=thumbnail, args=(entry, thumbs))
+        writer.start()
+        while writer.is_alive() or not list(thumbs.glob("*.png")):
+            for f in thumbs.glob("*.png"):
+                try:
+                    with Image.open(f) as im:
+                        im.load()
+                except (OSError, SyntaxError):
+                    torn.append(f.stat().st_size if f.exists() else 0)
+        writer.join()
+    assert not torn, f"{len(torn)} half-written thumbnails seen"

@@ -15,6 +15,7 @@ from PIL import Image
 from ...errors import InputError
 from ...images import for_display
 from ..history import Entry, Filters, History
+from ..saving import atomic_write
 from .common import friendly_errors, send_to
 from .pnginfo import wire_restore
 
@@ -23,14 +24,16 @@ PER_PAGE = 24
 
 
 def thumbnail(entry: Entry, folder: Path) -> str:
-    """A copy of the picture sized for a gallery, made once (in `folder`, the outputs' hidden .thumbs)."""
+    """A copy of the picture sized for a gallery, made once (in `folder`, the outputs' hidden .thumbs). Written
+    whole or not at all: two pages asking at once must not serve one another a file half written."""
     path = folder / f"{entry.hash}.png"
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         with Image.open(entry.path) as im:
             view = for_display(im.convert("RGB"))
         view.thumbnail((256, 256))
-        view.save(path)
+        with atomic_write(path) as part:
+            view.save(part, format="PNG")
     return str(path)
 
 

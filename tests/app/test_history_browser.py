@@ -119,3 +119,16 @@ def test_restore_from_history_equals_restore_from_png_info(shared_app, browser):
         assert from_history["#settings-seed input"] == picked.split("-")[-1].removesuffix(".png")
     finally:
         context.close()
+
+
+def test_captions_sit_under_their_pictures(shared_app, browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 1100})
+    page = new_page(context, shared_app.url)
+    generate(page, seed=11)
+    pictures_kept(shared_app, 1)
+    assert history_captions(page)
+    boxes = page.evaluate("""() => [...document.querySelectorAll('#history-gallery .gallery-item')].map(g => {
+        const i = g.querySelector('img').getBoundingClientRect(), c = g.querySelector('.caption-label');
+        return c ? [i.bottom, c.getBoundingClientRect().top] : null; }).filter(Boolean)""")
+    assert boxes and all(image_bottom <= caption_top + 0.5 for image_bottom, caption_top in boxes), boxes
+    context.close()

@@ -26,8 +26,14 @@ from .studio import ModelMenu, Studio
 
 # A knob that applies only to some settings is hidden by class (toggled in the page, see masked.mask_controls).
 # Galleries keep their 4 columns with fewer pictures (Gradio narrows the grid to the count, so one result
-# became a square as wide as the page, mostly out of view); captions and file names wrap instead of ending in "…".
+# became a square as wide as the page, mostly out of view); captions and file names wrap instead of ending in "…";
+# a caption sits under its picture, not over the picture's bottom.
 CSS = """
+.gallery-item .thumbnail-item { display: flex !important; flex-direction: column; }
+.gallery-item .thumbnail-item > img { flex: 1 1 0; min-height: 0; height: auto !important; width: 100%; }
+.gallery-item .caption-label { position: static !important; flex: none; max-width: none !important; width: 100%;
+                               border: 0 !important; border-top: 1px solid var(--border-color-primary) !important;
+                               border-radius: 0 !important; }
 .result-gallery .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
 .gallery-item [class*="caption"] { white-space: normal !important; overflow: visible !important;
                                    text-overflow: clip !important; }

@@ -6,12 +6,13 @@
 For each photo it prints the time from an action in the page until the page shows its answer:
 upload until the cell preview shows; one stroke (30 mouse moves, drawn by the page's mask canvas) and, from the
 mouse-up, until the preview is updated; Undo until the preview is updated; a click on the Region radio until the
-preview is updated; Inpaint x1 until the result shows. Beside Inpaint: the same edit in the engine alone, in this
+preview is updated; Inpaint x1 until the result shows, twice (seeds 0 and 1). Beside Inpaint: the same edit in the engine alone, in this
 process (median of two), so that the page's own share can be read off, and each step's goal.
 
 --setups compares how the server's sampling thread uses the cores while the browser shares them:
-"all" (every core, the default), "cores-1" (--sampling-threads one fewer), "passive" (idle OpenMP threads sleep
-at once: OMP_WAIT_POLICY=PASSIVE).
+"default" (the server's own choice: on loopback, one core fewer than the machine has), "all" (every core),
+"cores-1" (one fewer), "passive" (every core, idle OpenMP threads sleeping at once: OMP_WAIT_POLICY=PASSIVE),
+and "no-previews" (the default, without the pictures forming as they sample).
 """
 from __future__ import annotations
 
@@ -38,8 +39,11 @@ STROKE = (0.3, 0.5, 0.6, 0.5)  # across the middle, in shares of the canvas
 TIMEOUT_MS = 600_000
 SETTLE_MS = 500  # between steps
 CANVAS = "#inpaint-editor .mc"
-SETUPS = {"all": ([], {}), "cores-1": (["--sampling-threads", str(max(1, (os.cpu_count() or 2) - 1))], {}),
-          "passive": ([], {"OMP_WAIT_POLICY": "PASSIVE"})}
+CORES = os.cpu_count() or 2
+SETUPS = {"default": ([], {}), "all": (["--sampling-threads", str(CORES)], {}),
+          "cores-1": (["--sampling-threads", str(max(1, CORES - 1))], {}),
+          "passive": (["--sampling-threads", str(CORES)], {"OMP_WAIT_POLICY": "PASSIVE"}),
+          "no-previews": (["--no-previews"], {})}
 GOALS = {"upload until the cell preview shows": 5.0,
          "one stroke (30 mouse moves), drawn": 1.0,
          "  from the mouse-up until the preview is updated": 0.5}
@@ -185,7 +189,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=ROOT / "weights" / "default")
     ap.add_argument("--photos", type=Path, nargs="+", default=PHOTOS)
-    ap.add_argument("--setups", nargs="+", choices=list(SETUPS), default=["all"])
+    ap.add_argument("--setups", nargs="+", choices=list(SETUPS), default=["default"])
     ap.add_argument("--editor-limit", type=int, default=None, help="the app's --editor-limit (default: its own)")
     ap.add_argument("--log", type=Path, default=Path("/tmp/bigr-browser-benchmark.log"), help="the app's log")
     args = ap.parse_args()

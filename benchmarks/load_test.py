@@ -12,6 +12,7 @@ and p95 latency, the batches the server ran, and the server's memory.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -162,7 +163,9 @@ def main() -> int:
     for mode in args.batching:
         log = Path(tempfile.mkdtemp(prefix="bigr-load-")) / "app.log"
         window = ["--batch-window", str(args.batch_window)] if args.batch_window is not None and mode == "on" else []
-        server = AppServer(args.weights, log, [*MODES[mode], *window, "--log-batches"])
+        # sampling on every core, as a server that others reach has it (a loopback one keeps a core for the browser)
+        every_core = ["--sampling-threads", str(os.cpu_count() or 1)]
+        server = AppServer(args.weights, log, [*MODES[mode], *window, *every_core, "--log-batches"])
         try:
             for task in args.tasks:
                 for clients in args.clients:

@@ -36,8 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=None,
                     help="requests handled at the same time (default: --max-batch per device; 1 without batching)")
     ap.add_argument("--sampling-threads", type=int, default=None,
-                    help="torch threads of each CPU device's sampling thread (default: every core; the server's "
-                         "other threads use one)")
+                    help="torch threads of each CPU device's sampling thread (default: every core, one fewer on a "
+                         "loopback-only server, whose browser shares the machine; the server's other threads use one)")
     ap.add_argument("--log-batches", action="store_true", help="log every batch sampled (its rows and requests)")
     ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
     ap.add_argument("--outputs", type=Path, default=None,
@@ -89,6 +89,12 @@ def local_only(args) -> bool:
     return args.host in LOOPBACK and not args.share
 
 
+def sampling_threads(cores: int, local: bool) -> int:
+    """Every core for a server others reach; one fewer where the page's browser runs on this machine too (with the
+    browser drawing, an OpenMP team on every core waits on the one preempted: measured in benchmarks/browser.py)."""
+    return max(1, cores - 1) if local else cores
+
+
 BUNDLED = "bundled emoji model"
 
 
@@ -115,7 +121,7 @@ def main(argv=None) -> int:
         logging.getLogger("bigr_app.sampling.batching").setLevel(logging.DEBUG)
     try:
         set_max_pixels(args.max_pixels)
-        pool = load_pool(args, threads=args.sampling_threads or cores)
+        pool = load_pool(args, threads=args.sampling_threads or sampling_threads(cores, local_only(args)))
     except BiGRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -71,6 +71,7 @@ class Studio:
         self.models = models or {model_label(first.source): self.engine_on}
         self.model = next(iter(self.models))
         self.served_model_changed()
+        picture_costs()  # measured now, not on the first preview
 
     def engine_on(self, device: str) -> Engine:
         return next(e for e in self.pool.engines if str(e.device) == device)

@@ -68,7 +68,7 @@ class MaskedActions:
             options = dict(fit=fit, grow=int(grow), region=region, padding=int(padding) or None, size=picture.size)
             preview, note, cells = engine.mask_preview_and_note(picture.working, ~mask if keep else mask, **options)
             d = engine.defaults
-            timing = self.studio.expected_edit_time(cells, picture.size, n, d.cfg_scale if cfg is None else cfg,
+            timing = self.studio.expected_edit_time(cells, picture, n, d.cfg_scale if cfg is None else cfg,
                                                     iterations or d.iterations, steps or d.diffusion_steps)
             return for_display(preview), "\n\n".join(filter(None, [note, timing]))
         except InputError as e:

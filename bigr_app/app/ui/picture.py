@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from ...errors import InputError
 from ...images import EDITOR_LIMIT, check_size, open_image, to_rgb
 from ...edits.masks import mask_array
+from ..edit_time import png_seconds_per_pixel
 from .mask_canvas import Painting
 
 TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
@@ -37,6 +38,11 @@ class Picture:
 
     def original(self) -> Image.Image:
         return open_image(self.path) if self.path else self.working
+
+    @functools.cached_property
+    def png_px(self) -> float:
+        """Seconds per pixel to write a result of this picture's size as PNG (measured once, on the working copy)."""
+        return png_seconds_per_pixel(self.working, self.size[0] * self.size[1])
 
     def full_mask(self, painted: np.ndarray) -> np.ndarray:
         """A mask painted on the working copy, at the original's size."""

@@ -266,21 +266,23 @@ class Studio:
                 f"({format_seconds(many)} for {int(n)}), half-picture inpainting about {format_seconds(half)}; "
                 f"{basis}")
 
-    def edit_seconds(self, cells: int, size: tuple[int, int], n, cfg, iterations, steps) -> tuple[float, float] | None:
-        """A masked edit regenerating `cells` of a picture of `size`, `n` results: (seconds sampling, seconds of
-        the picture's own work: reading it, pasting each result back, writing the PNGs). None: no estimate."""
+    def edit_seconds(self, cells: int, picture: Picture, n, cfg, iterations, steps) -> tuple[float, float] | None:
+        """A masked edit regenerating `cells` of `picture`, `n` results: (seconds sampling, seconds of the picture's
+        own work: reading it, pasting each result back, writing the PNGs). None: no estimate."""
         params = self.sampling_params(cfg, iterations, steps) if self.costs is not None else None
         if params is None:
             return None
         tokens = self.engine.grid**2
         sampling = self.calibration.factor * self.costs.estimate(params, cells, tokens, batch=int(n))
-        return sampling, picture_costs().estimate(size[0] * size[1], int(n))
+        width, height = picture.size
+        return sampling, picture_costs().estimate(width * height, int(n), picture.png_px)
 
-    def expected_edit_time(self, cells: int, size: tuple[int, int], n, cfg, iterations, steps) -> str:
-        seconds = self.edit_seconds(cells, size, n, cfg, iterations, steps)
+    def expected_edit_time(self, cells: int, picture: Picture, n, cfg, iterations, steps) -> str:
+        seconds = self.edit_seconds(cells, picture, n, cfg, iterations, steps)
         if seconds is None:
             return ""
-        sampling, picture = seconds
-        return (f"Expected time of this edit: about **{format_seconds(sampling + picture)}** for {int(n)} "
+        size = picture.size
+        sampling, work = seconds
+        return (f"Expected time of this edit: about **{format_seconds(sampling + work)}** for {int(n)} "
                 f"(sampling {format_seconds(sampling)}, the {size[0]}x{size[1]} picture itself "
-                f"{format_seconds(picture)}).")
+                f"{format_seconds(work)}).")

@@ -168,6 +168,8 @@ def main() -> None:
     ap.add_argument("--reference-max-batch", type=int, default=16, help="time the reference up to this batch")
     ap.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
     ap.add_argument("--precision", choices=PRECISIONS, default="auto", help="ours (the app's: auto)")
+    ap.add_argument("--batching", choices=["exact", "fast"], default="exact",
+                    help="exact: each sample computed as alone (the app's default); fast: the batch as one")
     ap.add_argument("--reference-precision", choices=PRECISIONS[1:], default=None,
                     help="the reference's (default: the same as ours)")
     args = ap.parse_args()
@@ -179,6 +181,7 @@ def main() -> None:
               f"{'ours/ref':>8}")
     for preset in presets:
         eng = build_engine(preset, args.device, args.precision, args.compile)
+        eng.exact_batches = args.batching == "exact"
         ours, theirs = eng.precision, args.reference_precision or eng.precision
         graphs = {"auto": "both" if eng.device.type == "cuda" else "off"}.get(args.graphs, args.graphs)
         d = eng.defaults if preset == "bundled" else None
@@ -187,7 +190,7 @@ def main() -> None:
                         cfg_scale=args.cfg or (d.cfg_scale if d else 3.0))
         peak = matmul_peak_flops(eng.device, ours)
         batches = args.batch or ([1, 64] if eng.device.type == "cuda" else [1, 16])
-        print(f"\n{preset} on {eng.device.type}, ours in {ours}, reference in {theirs}: N={sampling['iterations']} "
+        print(f"\n{preset} on {eng.device.type}, ours in {ours} with {args.batching} batching, reference in {theirs}: N={sampling['iterations']} "
               f"T={sampling['diffusion_steps']} cfg={sampling['cfg_scale']:g} (enrich: cfg 10); {ours} matmul peak measured "
               f"{peak / 1e9:.0f} GFLOP/s; s/image = median of {args.repeats} repeats, ours and the reference taking turns; "
               f"'s/image' without CUDA graphs, 'graphs' with them; rates and shares are of the faster of the two")

@@ -44,7 +44,6 @@ def task(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def method(self, *args, **kwargs):
         return fn(self, *args, **kwargs)
-
     return method
 
 
@@ -84,6 +83,7 @@ class Engine:
         self.domain = dict(domain or {})  # what it was trained on: {"trained_on": text, "tokenizer_psnr": dB}
         self.folder = folder  # the weights folder it came from (None for official files or in-memory models)
         self.decode_loop = masked_decode  # benchmarks swap in reference.reference_decode
+        self.exact_batches = True  # each sample's model calls are its own (exact as alone); False: faster, batch-dependent
         self.compile = compile
         self._sampling_models: dict[tuple[str, bool], tuple[BiGR, GraphCache | None]] = {}
 
@@ -213,7 +213,8 @@ class Engine:
 
     def describe(self, source: bool = True) -> str:  # source: where its weights came from (maybe a local path)
         what = f"BiGR {self.bigr.cfg.n_layer}x{self.bigr.cfg.dim}" if self.bigr else "tokenizer only"
-        where = (" with CUDA graphs" if self.graphs else "") + (f" ({self.source})" if source else "")
+        where = ((" with CUDA graphs" if self.graphs else "") + ("" if self.exact_batches else ", fast batching (a "
+                 "picture depends on its batch)") + (f" ({self.source})" if source else ""))
         return (f"{what}, {self.num_classes} classes, {self.resolution}px as {self.grid}x{self.grid} tokens x "
                 f"{self.bits} bits, on {self.device.type} in {self.precision}{where}")
 
@@ -344,7 +345,7 @@ class Engine:
         uncond = model.backbone.null_condition(b)
         with self.autocast():
             out = self.decode_loop(model, tokens, flat_cells, cond, uncond, params, self.noise_streams(seed, b, seed_step),
-                                   progress, timer, graphs=graphs)
+                                   progress, timer, graphs=graphs, exact=self.exact_batches)
         return out.reshape(b, self.grid, self.grid, self.bits) > 0.5
 
     def generate(

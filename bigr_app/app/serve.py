@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .options import add_model_args, load_engine, model_label
+from .options import add_model_args, load_engine, model_label, with_batching
 from .outputs import Outputs
 from .pool import EnginePool, sample_on_one_thread, serving_devices
 from ..engine import DEFAULT_WEIGHTS, Engine
@@ -61,7 +61,7 @@ def load_app_engine(args, device: str | None = None) -> Engine:
         logging.warning("the bundled model is not in %s yet; serving a random tiny model", DEFAULT_WEIGHTS)
         from ..tiny import random_tiny_engine
 
-        return random_tiny_engine(args.device, precision=args.precision)
+        return with_batching(random_tiny_engine(args.device, precision=args.precision), args)
     return load_engine(args)
 
 
@@ -101,15 +101,19 @@ BUNDLED = "bundled emoji model"
 def model_menu(args, engine: Engine) -> dict:
     """The app's model picker: the model served at start, the bundled one, and every official model."""
     options = dict(compile=args.compile, precision=args.precision, graphs=args.graphs)
+
+    def load(name, device):
+        return with_batching(Engine.from_pretrained(name, device=device, **options), args)
+
     bundled_here = (DEFAULT_WEIGHTS / "config.json").is_file()
     serving_bundled = bundled_here and not (args.weights or args.bigr or args.bae or args.model)
     start = args.model or (BUNDLED if serving_bundled else model_label(engine.source))
     # each loads on the device it is given, again when picked again: no second model kept in memory
     menu = {start: lambda device: load_app_engine(args, device)}
     if bundled_here:
-        menu.setdefault(BUNDLED, lambda device: Engine.from_pretrained(None, device=device, **options))
+        menu.setdefault(BUNDLED, lambda device: load(None, device))
     for name in OFFICIAL_MODELS:
-        menu.setdefault(name, lambda device, name=name: Engine.from_pretrained(name, device=device, **options))
+        menu.setdefault(name, lambda device, name=name: load(name, device))
     return menu
 
 
@@ -134,8 +138,9 @@ def main(argv=None) -> int:
                     previews=not args.no_previews)
     # batching needs requests handled side by side: they wait in the batcher, and sample one batch per device
     concurrency = args.concurrency or (args.max_batch * len(pool.engines) if args.max_batch > 1 else 1)
-    logging.info("sampling on %s; batches of up to %d, %d requests handled at once", ", ".join(pool.devices),
-                 args.max_batch, concurrency)
+    engine = pool.engines[0]
+    logging.info("sampling on %s in %s; batches of up to %d (%s), %d requests handled at once", ", ".join(pool.devices),
+                 engine.precision, args.max_batch, "exact" if engine.exact_batches else "fast", concurrency)
     logging.info("results kept in %s", outputs.root if outputs else "the browser session only (--outputs DIR keeps them)")
     demo.queue(default_concurrency_limit=concurrency, max_size=args.queue_size)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size, css=CSS,

@@ -42,6 +42,7 @@ class Call:
     uncond: torch.Tensor | None
     noise: SampleStreams
     progress: Callable[[int, int], None] | None
+    exact: bool = True
     done: threading.Event = field(default_factory=threading.Event)
     result: torch.Tensor | None = None
     error: BaseException | None = None
@@ -108,16 +109,16 @@ class BatchedDecode:
 
     def __call__(self, model, tokens: torch.Tensor, cells: torch.Tensor, cond: torch.Tensor,
                  uncond: torch.Tensor | None, params: SamplingParams, noise=None, progress=None, timer=None,
-                 return_order: bool = False, graphs=None):
+                 return_order: bool = False, graphs=None, exact: bool = True):
         alone = (not isinstance(noise, SampleStreams) or return_order or timer is not None
                  or len(tokens) >= self.max_batch)
         if alone:
             with self.busy(), self.device_lock:
                 return self.on_device(tokens.device, self.loop, model, tokens, cells, cond, uncond, params, noise,
-                                      progress, timer, return_order=return_order, graphs=graphs)
+                                      progress, timer, return_order=return_order, graphs=graphs, exact=exact)
         key = (id(model), id(graphs), params, uncond is None, tokens.device, tokens.shape[1:], cond.shape[1:],
-               autocast_dtype(tokens.device))
-        call = Call(tokens, cells, cond, uncond, noise, progress)
+               autocast_dtype(tokens.device), exact)
+        call = Call(tokens, cells, cond, uncond, noise, progress, exact)
         batch, leads = self.join(key, call)
         if leads:
             with self.device_lock:  # while an earlier batch runs, this one goes on gathering
@@ -201,12 +202,13 @@ class BatchedDecode:
 
     def decode(self, model, call: Call, params, graphs, progress) -> torch.Tensor:
         return self.loop(model, call.tokens, call.cells, call.cond, call.uncond, params, call.noise, progress,
-                         graphs=graphs)
+                         graphs=graphs, exact=call.exact)
 
     def decode_together(self, model, calls: list[Call], params, graphs) -> list[torch.Tensor]:
         report = BatchProgress(calls)
         uncond = None if calls[0].uncond is None else torch.cat([c.uncond for c in calls])
         streams = SampleStreams([g for c in calls for g in c.noise.generators], calls[0].noise.device)
         out = self.loop(model, torch.cat([c.tokens for c in calls]), torch.cat([c.cells for c in calls]),
-                        torch.cat([c.cond for c in calls]), uncond, params, streams, report, graphs=graphs)
+                        torch.cat([c.cond for c in calls]), uncond, params, streams, report, graphs=graphs,
+                        exact=calls[0].exact)
         return list(out.split([len(c.tokens) for c in calls]))

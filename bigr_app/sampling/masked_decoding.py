@@ -45,6 +45,33 @@ def row_schedule(schedule: str, total: int, seq_len: int) -> str:
     return "cosine" if total == seq_len else "linear"
 
 
+def guided_backbone(backbone: Callable, tokens: torch.Tensor, unknown: torch.Tensor, cond: torch.Tensor,
+                    uncond: torch.Tensor | None, groups: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The backbone's outputs [B, N, D] for the class condition and (with guidance) the null one, the two run as one
+    batch. groups > 1: each sample (its pair of rows) runs as its own call, exactly as it does alone."""
+    def run(t, u, c, n):
+        if n is None:
+            return backbone(t, u, c), None
+        both = backbone(torch.cat([t, t]), torch.cat([u, u]), torch.cat([c, n]))
+        return both[: len(t)], both[len(t):]
+
+    if groups == 1:
+        return run(tokens, unknown, cond, uncond)
+    parts = [run(tokens[i:i + 1], unknown[i:i + 1], cond[i:i + 1], None if uncond is None else uncond[i:i + 1])
+             for i in range(len(tokens))]
+    return torch.cat([c for c, _ in parts]), None if uncond is None else torch.cat([n for _, n in parts])
+
+
+def per_sample_bits(bits_of: Callable, h_cond: torch.Tensor, h_uncond: torch.Tensor | None, noise: Noise,
+                    counts: list[int], exact: bool) -> torch.Tensor:
+    """The transcoder's bit probabilities for the rows of all samples, one call per sample when `exact`."""
+    if not exact:
+        return bits_of(h_cond, h_uncond, noise=noise)
+    splits = zip(h_cond.split(counts), h_uncond.split(counts) if h_uncond is not None else [None] * len(counts),
+                 noise.generators, counts)
+    return torch.cat([bits_of(c, u, noise=SampleStreams([g], noise.device, [m])) for c, u, g, m in splits if m])
+
+
 class Rows:
     """Some rows of the batch (those active in an iteration): take them out, put them back. All rows: the
     tensors themselves, no copy."""
@@ -72,6 +99,7 @@ def masked_decode(
     timer: PhaseTimer | None = None,
     return_order: bool = False,
     graphs: GraphCache | None = None,
+    exact: bool = True,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Fill in the tokens at the `cells` to generate.
 
@@ -83,7 +111,10 @@ def masked_decode(
     each row follows its own schedule and draws only from its own stream). `progress(done, total)` is called as
     each iteration starts; if it also has a `preview(tokens, unknown)` method, that gets the rows' tokens so far
     [B, N, K] and the still-unknown positions [B, N] after each iteration but the last (a page shows pictures
-    forming).
+    forming). `exact`: every sample's backbone and transcoder run as their own calls, so a sample's numbers are
+    those of its seed alone in any precision and on any device (matrix kernels choose their blocking by row count,
+    so rows computed together round differently); False batches them, faster, and a picture then depends on its
+    batch.
     """
     params = params.validated(model.cfg.train_diffusion_steps)
     timer = timer or PhaseTimer()
@@ -114,19 +145,18 @@ def masked_decode(
         sub_tokens, sub_unknown = rows_of.take(tokens), rows_of.take(unknown)
         sub_noise = noise.subset(active) if isinstance(noise, SampleStreams) else noise
         counts = [before[i] for i in active]
-        conds = torch.cat([rows_of.take(cond), rows_of.take(uncond)]) if use_cfg else rows_of.take(cond)
-        batch_tokens = torch.cat([sub_tokens, sub_tokens]) if use_cfg else sub_tokens
-        batch_unknown = torch.cat([sub_unknown, sub_unknown]) if use_cfg else sub_unknown
-        hidden = timer.measure("backbone", backbone, batch_tokens, batch_unknown, conds)
+        sub_uncond = rows_of.take(uncond) if use_cfg else None
+        groups = len(active) if exact and isinstance(sub_noise, SampleStreams) else 1
+        hidden = timer.measure("backbone", guided_backbone, backbone, sub_tokens, sub_unknown, rows_of.take(cond),
+                               sub_uncond, groups)
         rows = torch.nonzero_static(sub_unknown, size=sum(counts)).unbind(1)  # nonzero() would wait for the device
         row_noise = sub_noise.rows(counts) if isinstance(sub_noise, SampleStreams) else sub_noise  # row-major
-        h_cond = hidden[: len(sub_tokens)][rows]
-        h_uncond = hidden[len(sub_tokens):][rows] if use_cfg else None
-        p = timer.measure(
-            "transcoder", sample_bits, model.transcoder, h_cond, h_uncond,
-            cfg_scale=scheduled(params.cfg_scale, ratio, params.cfg_schedule),
-            steps=params.diffusion_steps, temperature=params.temperature, noise=row_noise, graphs=graphs,
-        )
+        h_cond = hidden[0][rows]
+        h_uncond = hidden[1][rows] if use_cfg else None
+        bits_of = functools.partial(
+            sample_bits, model.transcoder, cfg_scale=scheduled(params.cfg_scale, ratio, params.cfg_schedule),
+            steps=params.diffusion_steps, temperature=params.temperature, graphs=graphs)
+        p = timer.measure("transcoder", per_sample_bits, bits_of, h_cond, h_uncond, row_noise, counts, groups > 1)
         confidence = torch.full(sub_unknown.shape, -math.inf, device=tokens.device)
         score = (p - 0.5).abs().mul(2).mean(-1)
         gumbel = scheduled(params.gumbel, ratio, params.gumbel_schedule)

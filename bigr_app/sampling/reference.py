@@ -58,7 +58,7 @@ def reference_transcoder_sample(transcoder: Transcoder, cond, uncond, cfg_scale,
 def reference_decode(
     model: BiGR, tokens: torch.Tensor, cells: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor | None,
     params: SamplingParams, noise: Noise = None, progress=None, timer: PhaseTimer | None = None,
-    return_order: bool = False, graphs=None,
+    return_order: bool = False, graphs=None, exact: bool = True,
 ):
     """Same contract as `masked_decoding.masked_decode` (`graphs` is ignored), computed the slow, literal way, drawing from one stream
     for the whole batch (per-sample streams give it their first sample's)."""

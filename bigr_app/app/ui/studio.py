@@ -187,6 +187,8 @@ class Studio:
         folder = self.session_dir(request)
         task = params.get("task", "result")
         params = {**params, "model": self.model}  # the picker's name: History filters by it
+        if not self.engine.exact_batches:
+            params["batching"] = "fast (the picture depends on the batch it was made in)"
         if source is not None:
             params[SOURCE_KEY] = file_hash(Path(source))
         each = [picture_params(params, i) for i in range(len(images))]

@@ -1,0 +1,29 @@
+"""Six users batched by the server in bf16 each get the picture their request makes alone."""
+import re
+
+import numpy as np
+from PIL import Image
+
+from bigr_app.app.server_process import AppServer
+from bigr_app.engine import DEFAULT_WEIGHTS
+
+
+def test_six_users_batched_in_bf16_get_their_pictures_alone(tmp_path):
+    from gradio_client import Client
+
+    server = AppServer(DEFAULT_WEIGHTS, tmp_path / "app.log", ["--precision", "bf16", "--log-batches", "--no-outputs"])
+    try:
+        def job(seed):
+            return Client(server.url, verbose=False).submit("mammals", 1, seed, 8.0, 10, 0.01, 25, api_name="/generate")
+
+        together = [job(seed) for seed in range(1, 7)]
+        batched = [j.result(timeout=300)[1] for j in together]
+        alone = [job(seed).result(timeout=300)[1] for seed in range(1, 7)]
+    finally:
+        server.stop()
+    log = (tmp_path / "app.log").read_text()
+    assert "sampling on cpu in bf16" in log
+    sizes = [int(n) for n in re.findall(r"batch of (\d+) rows from \d+ requests", log)]
+    assert max(sizes) > 1, sizes  # the six did share batches
+    for a, b in zip(batched, alone):
+        assert np.array_equal(np.asarray(Image.open(a[0])), np.asarray(Image.open(b[0])))

@@ -15,7 +15,10 @@ GRAPH_MODES = ("auto", "on", "off")  # CUDA graphs for sampling; auto: on a GPU
 def pick_device(device: str | torch.device | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError("CUDA was asked for but is not available on this machine")
     return device

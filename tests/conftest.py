@@ -19,8 +19,10 @@ def tiny_models(tiny_engine):
 
 @pytest.fixture(autouse=True, scope="session")
 def fp32_when_auto():
-    """In-process engines resolve precision 'auto' to fp32, so exact comparisons between engines hold
-    on any CPU; bf16 has its own tests (test_precision.py, test_reference.py)."""
+    """In-process engines resolve precision 'auto' to fp32, so tests behave alike on any CPU. The promises users
+    get in bf16 (the default on CPUs with bf16 units and on GPUs) are tested in bf16 explicitly: same seed, same
+    picture in sampling/test_batch_invariance.py and app/test_server_precision.py; test_precision.py,
+    test_reference.py."""
     from bigr_app import devices as engine
 
     with pytest.MonkeyPatch.context() as patch:

@@ -187,6 +187,17 @@ def test_bigr_training_splits_the_batch_and_resumes_with_another_process_count(t
     assert json.loads((a / "model" / "config.json").read_text())["trained_steps"] == 8
 
 
+def test_bigr_training_with_default_dropout_two_processes_of_b_take_the_steps_of_one_of_2b(tokenizer_folder, tmp_path):
+    """40 steps with the default flags, dropout (0.1) included: its masks come from the step's global draws."""
+    base = ["--tokenizer", str(tokenizer_folder), *BIGR_ARGS, "--steps", "40", "--eval-every", "40",
+            "--save-every", "40"]
+    train(2, "bigr", tmp_path / "two", *base, "--batch", "4")
+    train(1, "bigr", tmp_path / "one", *base, "--batch", "8")
+    assert_same_training(tmp_path / "one", tmp_path / "two", "loss")
+    train(1, "bigr", tmp_path / "off", *base[:-6], "--steps", "1", "--batch", "8", "--dropout", "0")
+    assert log(tmp_path / "off", "loss")[0][1] != log(tmp_path / "one", "loss")[0][1]  # dropout was on
+
+
 def test_tokenizer_training_two_processes_of_b_take_the_steps_of_one_of_2b(tmp_path):
     base = ["--steps", "6", *TOKENIZER_ARGS]
     train(1, "tokenizer", tmp_path / "one", *base, "--batch", "8")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -50,7 +51,11 @@ def extract_features(engine: Engine, root: Path, kind: str, batch: int, fit: str
         raise InputError("features split over processes need an output file that they all share")
     with tempfile.TemporaryDirectory() as scratch:
         target = out if out is not None else Path(scratch) / "features.npz"
-        run_chunks(target, list(starts)[rank::processes], feature_chunk, desc=f"{kind} features", show=rank == 0)
+        mine = list(starts)[rank::processes]
+        done = run_chunks(target, mine, feature_chunk, desc=f"{kind} features", show=rank == 0)
+        if out is not None:
+            print(f"rank {rank} of {processes}: extracted {len(done)} of its {len(mine)} chunks (starts {done}), "
+                  f"{len(mine) - len(done)} already there", file=sys.stderr)
         if wait_for_everyone is not None:
             wait_for_everyone()
         if rank != 0:

@@ -5,6 +5,7 @@ Each task writes PNGs (parameters embedded as PNG text) with a JSON sidecar into
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -24,9 +25,11 @@ from ..edits.regions import REGIONS
 from ..errors import BiGRError, InputError
 from ..images import open_image
 from ..processes import process_state
-from ..resumable import chunk_path, gather_chunks, parts_folder, run_chunks
+from ..data.folder import list_image_folder
+from ..model.folder import weights_digest
+from ..resumable import chunk_path, claim_parts, gather_chunks, parts_folder, run_chunks
 from .history import History
-from .options import add_model_args, add_sampling_args, load_engine, sampling_kwargs
+from .options import add_model_args, add_sampling_args, load_engine, real, sampling_kwargs, whole
 from .saving import picture_params, save_png, write_strip_and_gif
 
 TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz", "features", "probe",
@@ -37,7 +40,7 @@ TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "va
 def add_output_args(p: argparse.ArgumentParser, samples: bool = True) -> None:
     p.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
     if samples:
-        p.add_argument("--num-samples", type=int, default=1)
+        p.add_argument("--num-samples", type=whole(1), default=1)
 
 
 def add_image_args(p: argparse.ArgumentParser, mask: str | None) -> None:
@@ -52,14 +55,14 @@ def add_image_args(p: argparse.ArgumentParser, mask: str | None) -> None:
 
 def add_blend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blend", dest="blend_mode", choices=["none", "feather", "poisson"], default="feather")
-    p.add_argument("--feather-radius", type=float, default=4.0,
+    p.add_argument("--feather-radius", type=real(0), default=4.0,
                    help="in model pixels (scaled with the picture: x4 on a picture 4x the model's resolution)")
-    p.add_argument("--threshold", type=float, default=0.0, help="cell coverage above which a cell is regenerated")
+    p.add_argument("--threshold", type=real(0, 1), default=0.0, help="cell coverage above which a cell is regenerated")
     p.add_argument("--grow", type=int, default=0, help="grow (>0) or shrink (<0) the mask by cells")
     p.add_argument("--region", choices=REGIONS, default="auto",
                    help="masked: regenerate the mask's neighbourhood at the model's resolution and paste it back; "
                         "whole: fit the whole picture (--fit); auto: masked when that is smaller than the picture")
-    p.add_argument("--padding", type=int, default=None,
+    p.add_argument("--padding", type=whole(0), default=None,
                    help="masked region: context around the mask, in pixels at the model's scale (default: 1/8 of it)")
     p.add_argument("--strength", type=float, default=1.0,
                    help="share of the masked cells resampled, in (0, 1]; the others keep the picture's codes")
@@ -102,19 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--class-a", required=True)
             p.add_argument("--class-b", required=True)
             p.add_argument("--ratios", type=float, nargs="+", default=None)
-            p.add_argument("--frames", type=int, default=9, help="evenly spaced ratios from 1 to 0")
+            p.add_argument("--frames", type=whole(2), default=9, help="evenly spaced ratios from 1 to 0")
         if task == "enrich":
-            p.add_argument("--rounds", type=int, default=1)
-            p.add_argument("--downsample-rate", type=int, default=2)
+            p.add_argument("--rounds", type=whole(1), default=1)
+            p.add_argument("--downsample-rate", type=whole(1), default=2)
         if task == "vary":
             p.add_argument("--strength", type=float, default=0.5)
     p = sub.add_parser("sample-npz", help="many samples in the ADM evaluation format (arr_0: N x H x W x 3 uint8)")
     add_model_args(p)
     add_sampling_args(p)
     p.add_argument("--out", type=Path, required=True, help="the .npz to write")
-    p.add_argument("--num", type=int, default=None, help="total images (default: per-class x classes)")
-    p.add_argument("--per-class", type=int, default=50)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--num", type=whole(1), default=None, help="total images (default: per-class x classes)")
+    p.add_argument("--per-class", type=whole(1), default=50)
+    p.add_argument("--batch", type=whole(1), default=16)
+    p.add_argument("--overwrite", action="store_true", help="start afresh, dropping chunks OUT.parts/ holds")
 
     p = sub.add_parser("convert", help="write a model (official files or --model) as our folder: config.json + "
                                         "model.safetensors, faster and safer to load")
@@ -125,12 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = feature_task(sub, "features", "features of an ImageFolder tree (.npz; resumable)")
     p.add_argument("--data", type=Path, required=True, help="ImageFolder root: one sub-folder per class")
     p.add_argument("--out", type=Path, required=True, help="the .npz to write")
+    p.add_argument("--overwrite", action="store_true", help="start afresh, dropping chunks OUT.parts/ holds")
 
     p = feature_task(sub, "probe", "linear probe on frozen features, swept over layers")
     p.add_argument("--train", type=Path, required=True, help="features .npz (or an ImageFolder tree)")
     p.add_argument("--test", type=Path, required=True, help="features .npz (or an ImageFolder tree)")
     p.add_argument("--layer", type=int, default=None, help="probe only this layer (default: every layer)")
-    p.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the logistic regression")
+    p.add_argument("--c", type=real(0, open_below=True), default=1.0, help="inverse L2 strength of the logistic regression")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--record", type=Path, default=None, help="weights folder whose config gets the best layer")
 
@@ -151,7 +156,7 @@ def feature_task(sub, name: str, help_text: str) -> argparse.ArgumentParser:
     add_model_args(p)
     p.add_argument("--kind", choices=["bigr", "bits", "pixels"], default="bigr",
                    help="BiGR hidden states (every layer), the tokenizer's bits, or raw pixels")
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batch", type=whole(1), default=64)
     p.add_argument("--fit", choices=["crop", "letterbox"], default="crop")
     return p
 
@@ -229,6 +234,8 @@ def run_sample_npz(args) -> list[Path]:
     eng = load_engine(argparse.Namespace(**{**vars(args), "device": process_device(args, state)}))
     total = args.num if args.num is not None else args.per_class * eng.num_classes
     chunks = range(0, total, args.batch)
+    claim(args.out, state, args.overwrite, job_record(eng, total=total, per_class=args.per_class, seed=args.seed,
+                                                      batch=args.batch, **eng.sampling_params(**sampling_kwargs(args)).to_dict()))
 
     def sample_chunk(start: int) -> dict[str, np.ndarray]:
         ids = torch.tensor([(i // args.per_class) % eng.num_classes for i in range(start, min(total, start + args.batch))])
@@ -251,6 +258,28 @@ def run_sample_npz(args) -> list[Path]:
     return [args.out]
 
 
+def job_record(eng, **job) -> dict:
+    """What determines a resumable job's chunks besides `job`: the model, its weights and how it runs."""
+    return dict(model=eng.describe(source=False), weights=weights_digest(eng.tokenizer, eng.bigr),
+                precision=eng.precision, batching="exact" if eng.exact_batches else "fast", **job)
+
+
+def folder_digest(root: Path) -> str:
+    """sha256 of an image folder's listing (each file's path, size and time), 16 hex digits."""
+    _, items = list_image_folder(root)
+    listing = [(str(Path(f).relative_to(root)), Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f, _ in items]
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
+
+
+def claim(out: Path, state, overwrite: bool, job: dict) -> None:
+    """OUT.parts/ for this job, on every process (only the first clears it for --overwrite)."""
+    if overwrite and state.is_main_process:
+        claim_parts(out, job, overwrite=True)
+    if overwrite:
+        state.wait_for_everyone()
+    claim_parts(out, job)
+
+
 def process_device(args, state) -> str:
     """The device of this process: its own (the local rank's GPU) when several share the job, or when --device
     is auto; else --device."""
@@ -268,6 +297,8 @@ def run_features(args) -> list[Path]:
     """Sharded over processes like sample-npz (torchrun / accelerate launch), resumable."""
     state = process_state(args.device)
     eng = load_engine(argparse.Namespace(**{**vars(args), "device": process_device(args, state)}))
+    claim(args.out, state, args.overwrite, job_record(eng, data=str(args.data.resolve()), files=folder_digest(args.data),
+                                                      kind=args.kind, batch=args.batch, fit=args.fit))
     data = extract_features(eng, args.data, args.kind, args.batch, args.fit, args.out, rank=state.process_index,
                             processes=state.num_processes, wait_for_everyone=state.wait_for_everyone)
     if data is None:

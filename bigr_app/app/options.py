@@ -3,7 +3,9 @@ settings."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+from typing import Callable
 
 from ..devices import GRAPH_MODES, PRECISIONS
 from ..engine import Engine
@@ -14,6 +16,36 @@ from ..sampling.params import CFG_SCHEDULES, GUMBEL_SCHEDULES
 BATCHING = ("exact", "fast")
 
 
+def whole(minimum: int = 1, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [minimum, maximum]; anything else is argparse's usage error (exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            span = f"at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
+        return value
+    return parse
+
+
+def real(minimum: float = 0.0, maximum: float | None = None, open_below: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in [minimum, maximum] ((minimum, maximum] with open_below)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        low_ok = value > minimum if open_below else value >= minimum
+        if not math.isfinite(value) or not low_ok or (maximum is not None and value > maximum):
+            low = f"above {minimum:g}" if open_below else f"at least {minimum:g}"
+            raise argparse.ArgumentTypeError(f"must be {low}" + (f" and at most {maximum:g}" if maximum is not None
+                                                                   else "") + f", got {text}")
+        return value
+    return parse
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--weights", type=Path, default=None, help="our weights folder (default: the bundled model)")
@@ -21,7 +53,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="an official model, downloaded from the Hugging Face Hub on first use")
     g.add_argument("--bigr", type=Path, default=None, help="official BiGR checkpoint (.pt)")
     g.add_argument("--bae", type=Path, default=None, help="official B-AE checkpoint (.th)")
-    g.add_argument("--heads", type=int, default=None,
+    g.add_argument("--heads", type=whole(1), default=None,
                    help="attention heads, for official-format files that match no release preset")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--compile", action="store_true", help="torch.compile the backbone and transcoder step")
@@ -37,14 +69,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sampling (defaults: the model's)")
-    g.add_argument("--cfg", dest="cfg_scale", type=float, help="classifier-free guidance scale")
+    g.add_argument("--cfg", dest="cfg_scale", type=real(0), help="classifier-free guidance scale")
     g.add_argument("--cfg-schedule", choices=CFG_SCHEDULES)
-    g.add_argument("--iterations", type=int, help="unmasking iterations N")
-    g.add_argument("--gumbel", type=float, help="Gumbel noise temperature on the confidence")
+    g.add_argument("--iterations", type=whole(1), help="unmasking iterations N")
+    g.add_argument("--gumbel", type=real(0), help="Gumbel noise temperature on the confidence")
     g.add_argument("--gumbel-schedule", choices=GUMBEL_SCHEDULES)
-    g.add_argument("--steps", dest="diffusion_steps", type=int, help="transcoder diffusion steps T (of 256)")
-    g.add_argument("--temperature", type=float, help="transcoder logit temperature")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--steps", dest="diffusion_steps", type=whole(1), help="transcoder diffusion steps T (of 256)")
+    g.add_argument("--temperature", type=real(0, open_below=True), help="transcoder logit temperature")
+    g.add_argument("--seed", type=whole(0), default=0)
 
 
 def load_engine(args: argparse.Namespace) -> Engine:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
-from .options import add_model_args, load_engine, model_label, with_batching
+from .options import add_model_args, load_engine, model_label, real, whole, with_batching
 from .outputs import Outputs
 from .pool import EnginePool, sample_on_one_thread, serving_devices
 from ..engine import DEFAULT_WEIGHTS, Engine
@@ -16,30 +17,37 @@ from ..model.hub import OFFICIAL_MODELS
 from ..images import EDITOR_LIMIT, set_max_pixels
 
 
+def file_size(text: str) -> str:
+    """An argparse type: a size as gradio reads it (a number with b, kb, mb, gb or tb)."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?", text.strip().lower()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 500kb, 20mb or 1gb")
+    return text.strip().lower()
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="bigr-studio", description=__doc__)
     add_model_args(ap)
     ap.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
-    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--port", type=whole(1, 65535), default=7860)
     ap.add_argument("--share", action="store_true", help="also open a public share link (off by default)")
-    ap.add_argument("--max-samples", type=int, default=8, help="most samples one request may ask for")
-    ap.add_argument("--max-file-size", default="20mb", help="largest upload accepted")
-    ap.add_argument("--max-pixels", type=int, default=40_000_000, help="largest picture accepted, in pixels")
-    ap.add_argument("--editor-limit", type=int, default=EDITOR_LIMIT,
+    ap.add_argument("--max-samples", type=whole(1), default=8, help="most samples one request may ask for")
+    ap.add_argument("--max-file-size", type=file_size, default="20mb", help="largest upload accepted (e.g. 20mb, 1gb)")
+    ap.add_argument("--max-pixels", type=whole(1), default=40_000_000, help="largest picture accepted, in pixels")
+    ap.add_argument("--editor-limit", type=whole(64), default=EDITOR_LIMIT,
                     help="pictures longer than this (px) go into the editors as reduced working copies; edits and "
                          "downloads keep the original's full size")
-    ap.add_argument("--max-batch", type=int, default=16,
+    ap.add_argument("--max-batch", type=whole(1), default=16,
                     help="most pictures sampled as one batch, from requests of several users (1: no batching)")
-    ap.add_argument("--batch-window", type=float, default=1.0,
+    ap.add_argument("--batch-window", type=real(0), default=1.0,
                     help="seconds a request waits for others to share its batch (they also gather while the "
                          "device is busy)")
-    ap.add_argument("--concurrency", type=int, default=None,
+    ap.add_argument("--concurrency", type=whole(1), default=None,
                     help="requests handled at the same time (default: --max-batch per device; 1 without batching)")
-    ap.add_argument("--sampling-threads", type=int, default=None,
+    ap.add_argument("--sampling-threads", type=whole(1), default=None,
                     help="torch threads of each CPU device's sampling thread (default: every core, one fewer on a "
                          "loopback-only server, whose browser shares the machine; the server's other threads use one)")
     ap.add_argument("--log-batches", action="store_true", help="log every batch sampled (its rows and requests)")
-    ap.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are turned away")
+    ap.add_argument("--queue-size", type=whole(1), default=64, help="requests waiting beyond this are turned away")
     ap.add_argument("--outputs", type=Path, default=None,
                     help="folder where every result is kept, by date, with a history index (default: ./outputs "
                          "when the server listens on loopback only; off beyond loopback unless given)")
@@ -47,10 +55,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-previews", action="store_true",
                     help="show results only when done, not the pictures forming while they sample")
     args = ap.parse_args(argv)
-    if args.max_batch < 1 or args.batch_window < 0:
-        ap.error("--max-batch must be at least 1 and --batch-window at least 0")
-    if args.sampling_threads is not None and args.sampling_threads < 1:
-        ap.error("--sampling-threads must be at least 1")
     return args
 
 

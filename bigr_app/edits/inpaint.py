@@ -58,13 +58,19 @@ def inpaint(
         raise InputError("nothing to regenerate: the mask covers no part of the (cropped) picture")
     cells = strength_cells(engine, prepared.cells, strength, seed, n)
     outs = regenerate(engine, prepared.fitted, cells, engine.class_ids(class_id, n), seed, progress, **sampling)
-    repaintable = cells_to_pixels(prepared.cells, prepared.place)
-    if paste == "mask":
-        repaintable &= prepared.mask
     place, part = prepared.place, prepared.part
     radius = feather_radius * (place.box[2] - place.box[0]) / engine.resolution  # to picture pixels
-    images = [paste_region(prepared.picture, blend(part, unfit(o, part, place), repaintable, blend_mode, radius),
-                           prepared.box) for o in outs]
+
+    def pasted(out: Image.Image, resampled: np.ndarray) -> Image.Image:
+        # only the cells this sample resampled: a kept cell decodes a little differently beside new neighbours,
+        # and pasting it too made a lower strength change as many pixels as strength 1
+        repaintable = cells_to_pixels(resampled, place)
+        if paste == "mask":
+            repaintable &= prepared.mask
+        return paste_region(prepared.picture, blend(part, unfit(out, part, place), repaintable, blend_mode, radius),
+                            prepared.box)
+
+    images = [pasted(o, c) for o, c in zip(outs, cells if cells.ndim == 3 else [cells] * n)]
     params = result_params(engine, "inpaint", sampling, class_id=class_id, num_samples=n, seed=seed, fit=fit,
                            framed=prepared.fit, blend=blend_mode, feather_radius=feather_radius, threshold=threshold,
                            grow=grow, region=region, padding=region_padding(engine, padding), strength=strength,

@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import BiGRConfig
+from .draws import Draws
 
 
 class RMSNorm(nn.Module):
@@ -51,20 +52,30 @@ def apply_rope(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(pairs * rotation).flatten(3).type_as(x)
 
 
+def dropout(x: torch.Tensor, p: float, training: bool, draws: Draws | None) -> torch.Tensor:
+    """Dropout whose mask for row i comes from the step's draws for row i of the global batch, so a batch split
+    over processes drops exactly what one process holding it all drops; without draws, torch's own."""
+    if not training or p == 0.0:
+        return x
+    if draws is None:
+        return F.dropout(x, p, training=True)
+    keep = draws.rows(x.shape[0], *x.shape[1:]).to(x.device) >= p
+    return x * keep / (1.0 - p)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: BiGRConfig):
         super().__init__()
-        self.n_head = cfg.n_head
+        self.n_head, self.dropout = cfg.n_head, cfg.dropout
         self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim, bias=False)
         self.out = nn.Linear(cfg.dim, cfg.dim, bias=False)
-        self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor, draws: Draws | None = None) -> torch.Tensor:
         b, s, d = x.shape
         q, k, v = self.qkv(x).view(b, s, 3, self.n_head, d // self.n_head).unbind(2)
         q, k = apply_rope(q, rope), apply_rope(k, rope)
         y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-        return self.dropout(self.out(y.transpose(1, 2).reshape(b, s, d)))
+        return dropout(self.out(y.transpose(1, 2).reshape(b, s, d)), self.dropout, self.training, draws)
 
 
 class SwiGLU(nn.Module):
@@ -73,10 +84,10 @@ class SwiGLU(nn.Module):
         self.w_gate = nn.Linear(cfg.dim, cfg.ffn_hidden, bias=False)
         self.w_up = nn.Linear(cfg.dim, cfg.ffn_hidden, bias=False)
         self.w_down = nn.Linear(cfg.ffn_hidden, cfg.dim, bias=False)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.w_down(F.silu(self.w_gate(x)) * self.w_up(x)))
+    def forward(self, x: torch.Tensor, draws: Draws | None = None) -> torch.Tensor:
+        return dropout(self.w_down(F.silu(self.w_gate(x)) * self.w_up(x)), self.dropout, self.training, draws)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -95,10 +106,11 @@ class Block(nn.Module):
         self.mlp = SwiGLU(cfg)
         self.modulation_offset = nn.Parameter(torch.randn(1, 1, 6, cfg.dim) / cfg.dim**0.5)
 
-    def forward(self, x: torch.Tensor, modulation: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, modulation: torch.Tensor, rope: torch.Tensor,
+                draws: Draws | None = None) -> torch.Tensor:
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = (modulation + self.modulation_offset).unbind(2)
-        x = x + gate_a * self.attn(modulate(self.attn_norm(x), shift_a, scale_a), rope)
-        return x + gate_m * self.mlp(modulate(self.mlp_norm(x), shift_m, scale_m))
+        x = x + gate_a * self.attn(modulate(self.attn_norm(x), shift_a, scale_a), rope, draws)
+        return x + gate_m * self.mlp(modulate(self.mlp_norm(x), shift_m, scale_m), draws)
 
 
 class Backbone(nn.Module):
@@ -109,7 +121,7 @@ class Backbone(nn.Module):
         self.class_embed = nn.Embedding(cfg.num_classes + 1, cfg.dim)  # last row: the null class
         self.mask_token = nn.Parameter(torch.randn(1, cfg.dim))
         self.token_embed = nn.Linear(cfg.bits, cfg.dim)
-        self.token_dropout = nn.Dropout(cfg.token_dropout)
+        self.token_dropout = cfg.token_dropout
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(cfg.dim, 6 * cfg.dim))
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
@@ -127,17 +139,19 @@ class Backbone(nn.Module):
     def null_condition(self, batch: int) -> torch.Tensor:
         return self.class_embed.weight[self.null_class].expand(batch, -1)
 
-    def layer_states(self, bits: torch.Tensor, masked: torch.Tensor | None, cond: torch.Tensor) -> Iterator[torch.Tensor]:
-        """Run the transformer, yielding the residual stream [B, 1 + N, D] after each layer."""
+    def layer_states(self, bits: torch.Tensor, masked: torch.Tensor | None, cond: torch.Tensor,
+                     draws: Draws | None = None) -> Iterator[torch.Tensor]:
+        """Run the transformer, yielding the residual stream [B, 1 + N, D] after each layer. `draws`: the training
+        step's random numbers, for dropout."""
         tokens = self.token_embed(bits.to(self.token_embed.weight.dtype))
         if masked is not None:
             tokens = torch.where(masked[..., None], self.mask_token.to(tokens.dtype), tokens)
         cond = cond.to(tokens.dtype)
-        h = self.token_dropout(torch.cat([cond[:, None, :], tokens], dim=1))
+        h = dropout(torch.cat([cond[:, None, :], tokens], dim=1), self.token_dropout, self.training, draws)
         modulation = self.modulation(cond[:, None, :]).unflatten(-1, (6, -1))  # [B, 1, 6, D]
         rope = self.rope[: h.shape[1]]
         for block in self.layers:
-            h = block(h, modulation, rope)
+            h = block(h, modulation, rope, draws)
             yield h
 
     def hidden_states(
@@ -150,7 +164,8 @@ class Backbone(nn.Module):
                 return h
         raise IndexError(f"layer {layer} out of range for {self.cfg.n_layer} layers")
 
-    def forward(self, bits: torch.Tensor, masked: torch.Tensor | None, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, bits: torch.Tensor, masked: torch.Tensor | None, cond: torch.Tensor,
+                draws: Draws | None = None) -> torch.Tensor:
         """bits [B, N, K], masked [B, N] (True = unknown), cond [B, D] -> transcoder conditions [B, N, D]."""
-        h = self.hidden_states(bits, masked, cond)
+        *_, h = self.layer_states(bits, masked, cond, draws)
         return self.norm(h[:, 1:]).float() + self.pos_embed

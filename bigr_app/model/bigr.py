@@ -67,7 +67,7 @@ class BiGR(nn.Module):
         masked = random_mask(b, n, count, draws)
         drop = draws.rows(b) < self.cfg.class_dropout
         classes = torch.where(drop, torch.full_like(class_ids, self.cfg.num_classes), class_ids)
-        cond = self.backbone(bits, masked, self.backbone.class_condition(classes))
+        cond = self.backbone(bits, masked, self.backbone.class_condition(classes), draws)
         # every row has `count` masked tokens, so row i's come i-th: the draws for them are row i's
         per_bit = self.transcoder.loss(bits[masked].float(), cond[masked],
                                        lambda *shape: draws.rows(b, count, *shape).flatten(0, 1))

@@ -2,6 +2,7 @@
 model was trained on) and `model.safetensors` (keys prefixed `tokenizer.` and `bigr.`)."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,17 @@ from .tokenizer import BinaryAutoencoder
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT = "bigr-studio/1"
+
+
+def weights_digest(*modules: torch.nn.Module | None) -> str:
+    """sha256 of the modules' weights (names and bytes), 16 hex digits: the same for the same weights from any
+    source (our folder, the release's files, the Hub)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in ({} if module is None else module.state_dict()).items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def save_folder(

@@ -101,6 +101,44 @@ def test_sample_npz_is_resumable(weights, tmp_path, capsys):
         assert np.array_equal(f["arr_0"], first)
 
 
+def test_sample_npz_chunks_belong_to_their_run(weights, tmp_path, capsys):
+    """A run with another seed refuses the chunks of the first, naming the difference; --overwrite starts afresh
+    and writes exactly what a fresh run with that seed writes."""
+    npz = ["sample-npz", "--weights", weights, "--per-class", "1", "--batch", "2", *FAST]
+    out, fresh = tmp_path / "s.npz", tmp_path / "fresh.npz"
+    assert run([*npz, "--out", str(out), "--seed", "7"], capsys)[0] == 0
+    code, _, err = run([*npz, "--out", str(out), "--seed", "8"], capsys)
+    assert code == 2 and "seed: 7 there, 8 now" in err and "--overwrite" in err and "Traceback" not in err
+    code, _, err = run([*npz, "--out", str(out), "--seed", "7", "--iterations", "2"], capsys)
+    assert code == 2 and "iterations: 3 there, 2 now" in err
+    assert run([*npz, "--out", str(out), "--seed", "8", "--overwrite"], capsys)[0] == 0
+    assert run([*npz, "--out", str(fresh), "--seed", "8"], capsys)[0] == 0
+    with np.load(out) as a, np.load(fresh) as b:
+        assert np.array_equal(a["arr_0"], b["arr_0"])
+    (out.with_name("s.npz.parts") / "job.json").unlink()  # chunks from before runs were recorded
+    code, _, err = run([*npz, "--out", str(out), "--seed", "8"], capsys)
+    assert code == 2 and "record no arguments" in err
+
+
+def test_features_chunks_belong_to_their_run(weights, tmp_path, capsys):
+    root = tmp_path / "data"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((20, 20, 3), 60 * i, np.uint8)).save(root / label / f"{i}.png")
+    out = tmp_path / "f.npz"
+    features = ["features", "--weights", weights, "--data", str(root), "--out", str(out), "--batch", "2"]
+    (out.with_name("f.npz.parts")).mkdir()
+    from bigr_app.resumable import claim_parts
+
+    claim_parts(out, {"kind": "pixels"})  # a stopped run of another kind
+    code, _, err = run(features, capsys)
+    assert code == 2 and "kind: 'pixels' there, 'bigr' now" in err
+    code, _, err = run([*features, "--overwrite"], capsys)
+    assert code == 0, err
+    assert "rank 0 of 1: extracted 2 of its 2 chunks" in err
+
+
 @pytest.mark.parametrize("task,extra", [("inpaint", []), ("edit", ["--class", "c2"]), ("outpaint", [])])
 def test_strength_and_paste_reach_the_picture(weights, image_and_mask, tmp_path, capsys, task, extra):
     img, mask = image_and_mask

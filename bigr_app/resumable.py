@@ -4,6 +4,7 @@ determines the chunks, and a run with other arguments is refused rather than han
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable
@@ -44,7 +45,7 @@ def claim_parts(out: Path, job: dict, overwrite: bool = False) -> None:
     if any(folder.glob("chunk_*.npz")):
         raise InputError(f"{folder} holds chunks that record no arguments (an earlier version made them): "
                          "--overwrite starts afresh")
-    tmp = record.with_suffix(".tmp")
+    tmp = record.with_name(f"{JOB_FILE}.{os.getpid()}.tmp")  # processes of one launch write it side by side
     tmp.write_text(json.dumps(job, indent=1, sort_keys=True))
     tmp.replace(record)
 

@@ -20,12 +20,13 @@ class CountingTimer(PhaseTimer):
         self.steps = 0
 
     def measure(self, phase, fn, *args, **kwargs):
-        if phase == "backbone":
-            self.sequences += args[0].shape[0]
-        else:
-            rows = args[1].shape[0] + (args[2].shape[0] if args[2] is not None else 0)  # args[0]: the transcoder
-            self.row_steps += rows * kwargs["steps"]
-            self.steps += kwargs["steps"]
+        if phase == "backbone":  # guided_backbone(backbone, tokens, unknown, cond, uncond, groups)
+            self.sequences += args[1].shape[0] * (1 if args[4] is None else 2)
+        else:  # per_sample_bits(bits_of, h_cond, h_uncond, noise, counts, exact)
+            steps = args[0].keywords["steps"]
+            rows = args[1].shape[0] + (args[2].shape[0] if args[2] is not None else 0)
+            self.row_steps += rows * steps
+            self.steps += steps
         return fn(*args, **kwargs)
 
 

@@ -83,3 +83,22 @@ def test_bf16_emulated_keeps_each_sample_its_seed_alone():
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
     assert done.stdout.strip() == "[True, True, True]", done.stderr[-2000:]
+
+
+def test_fast_batching_is_recorded_in_every_png(tiny_engine, tmp_path):
+    import copy
+
+    from PIL import Image
+
+    from bigr_app.app.outputs import Outputs
+    from bigr_app.app.saving import read_params
+    from bigr_app.app.ui.studio import Studio
+
+    fast = copy.copy(tiny_engine)
+    fast.exact_batches = False
+    outputs = Outputs(tmp_path / "outputs")
+    Studio(fast, outputs=outputs).save([Image.new("RGB", (32, 32))], {"task": "generate", "seed": 1}, None)
+    Studio(tiny_engine, outputs=outputs).save([Image.new("RGB", (32, 32))], {"task": "generate", "seed": 2}, None)
+    (fast_entry, exact_entry) = sorted(outputs.history.page()[0], key=lambda e: e.path.name)
+    assert "depends on the batch" in read_params(fast_entry.path)["batching"]
+    assert "batching" not in read_params(exact_entry.path)

@@ -3,11 +3,14 @@ http://127.0.0.1:7860."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import re
 import sys
 from pathlib import Path
 
+from .accounts import Accounts, add_user
+from .gate import Gate
 from .options import add_model_args, load_engine, model_label, real, whole, with_batching
 from .outputs import Outputs
 from .pool import EnginePool, sample_on_one_thread, serving_devices
@@ -15,6 +18,40 @@ from ..engine import DEFAULT_WEIGHTS, Engine
 from ..errors import BiGRError
 from ..model.hub import OFFICIAL_MODELS
 from ..images import EDITOR_LIMIT, set_max_pixels
+
+
+OPEN_REFUSED = """error: {where} would let anyone who reaches this server use it, with no login.
+Add a user and serve with accounts:
+    bigr-studio add-user NAME --auth-file users.txt     (asks for the password, stores only its hash)
+    bigr-studio {where} --auth-file users.txt
+or --auth NAME:PASSWORD for a quick test; or, knowingly, --insecure-no-auth."""
+
+
+def door(accounts: Accounts) -> dict:
+    """gradio's launch options for the login (with accounts) and for the gate in front of every route."""
+    from starlette.middleware import Middleware
+
+    login = dict(auth=accounts.check, auth_message="BiGR Studio: log in with your account") if accounts else {}
+    return dict(app_kwargs={"middleware": [Middleware(Gate, locked=bool(accounts))]}, **login)
+
+
+def add_user_main(argv: list[str]) -> int:
+    """`bigr-studio add-user NAME [--auth-file FILE]`: asks for a password twice, stores its scrypt hash."""
+    ap = argparse.ArgumentParser(prog="bigr-studio add-user", description=add_user_main.__doc__)
+    ap.add_argument("name")
+    ap.add_argument("--auth-file", type=Path, default=Path("users.txt"), help="the users file (default: users.txt)")
+    args = ap.parse_args(argv)
+    password = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != password:
+        print("error: the two passwords differ; nothing changed", file=sys.stderr)
+        return 2
+    try:
+        add_user(args.auth_file, args.name, password)
+    except BiGRError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.name} can log in to servers started with --auth-file {args.auth_file}")
+    return 0
 
 
 def file_size(text: str) -> str:
@@ -30,6 +67,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     ap.add_argument("--port", type=whole(1, 65535), default=7860)
     ap.add_argument("--share", action="store_true", help="also open a public share link (off by default)")
+    ap.add_argument("--auth", action="append", metavar="NAME:PASSWORD", default=None,
+                    help="a user who may log in (repeatable); --auth-file keeps passwords out of the command line")
+    ap.add_argument("--auth-file", type=Path, default=None,
+                    help="users with hashed passwords, written by `bigr-studio add-user NAME --auth-file FILE`")
+    ap.add_argument("--insecure-no-auth", action="store_true",
+                    help="serve beyond loopback (or a share link) with no login: anyone who reaches it can use it")
     ap.add_argument("--max-samples", type=whole(1), default=8, help="most samples one request may ask for")
     ap.add_argument("--max-file-size", type=file_size, default="20mb", help="largest upload accepted (e.g. 20mb, 1gb)")
     ap.add_argument("--max-pixels", type=whole(1), default=40_000_000, help="largest picture accepted, in pixels")
@@ -123,7 +166,21 @@ def model_menu(args, engine: Engine) -> dict:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["add-user"]:
+        return add_user_main(argv[1:])
     args = parse_args(argv)
+    try:
+        accounts = Accounts.from_flags(args.auth, args.auth_file)
+    except BiGRError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not local_only(args) and not accounts:
+        if not args.insecure_no_auth:
+            print(OPEN_REFUSED.format(where="--share" if args.share else f"--host {args.host}"), file=sys.stderr)
+            return 2
+        logging.warning("serving with no login beyond loopback (--insecure-no-auth): anyone who reaches %s can use "
+                        "it, and its results", "the share link" if args.share else f"{args.host}:{args.port}")
     cores = sample_on_one_thread()
     if args.log_batches:
         logging.getLogger("bigr_app.sampling.batching").setLevel(logging.DEBUG)
@@ -139,7 +196,7 @@ def main(argv=None) -> int:
     outputs = Outputs(folder) if folder is not None else None
     demo = build_ui(pool, max_samples=args.max_samples, models=model_menu(args, pool.engines[0]),
                     editor_limit=args.editor_limit, outputs=outputs, per_browser=not local_only(args),
-                    previews=not args.no_previews)
+                    previews=not args.no_previews, per_user=bool(accounts))
     # batching needs requests handled side by side: they wait in the batcher, and sample one batch per device
     concurrency = args.concurrency or (args.max_batch * len(pool.engines) if args.max_batch > 1 else 1)
     engine = pool.engines[0]
@@ -147,7 +204,9 @@ def main(argv=None) -> int:
                  engine.precision, args.max_batch, "exact" if engine.exact_batches else "fast", concurrency)
     logging.info("results kept in %s", outputs.root if outputs else "the browser session only (--outputs DIR keeps them)")
     demo.queue(default_concurrency_limit=concurrency, max_size=args.queue_size)
+    if accounts:
+        logging.info("%d user(s) may log in", len(accounts.users))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size, css=CSS,
-                show_error=True, allowed_paths=[str(outputs.root)] if outputs else None)
+                show_error=True, allowed_paths=[str(outputs.root)] if outputs else None, **door(accounts))
     return 0
 

@@ -52,13 +52,15 @@ class Reporter:
 class Studio:
     """Results go to `outputs` (a folder with its history) when given; the page's copies, and the results when
     not, to a private temporary folder per session. `per_browser`: each browser has a history of its own (a
-    server others reach); else every result is the local user's. `previews`: the page shows pictures as they form.
+    server others reach); `per_user`: each logged-in user has their own (a server with accounts); else every result
+    is the local user's. `previews`: the page shows pictures as they form.
     `engine`: one engine, or a pool of them (one per device, batching requests)."""
 
     def __init__(self, engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
                  editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None, per_browser: bool = False,
-                 previews: bool = True):
+                 previews: bool = True, per_user: bool = False):
         self.max_samples = max_samples
+        self.per_user = per_user
         self.previews = previews
         self.local = threading.local()  # a request's previews, on its thread
         self.outputs = outputs
@@ -172,7 +174,10 @@ class Studio:
         return key
 
     def owner(self, request: gr.Request | None) -> str | None:
-        """Whose history a request's results join: its browser's on a shared server, else the local user's (None)."""
+        """Whose history a request's results join: the logged-in user's on a server with accounts, its browser's on a
+        shared server without, else the local user's (None)."""
+        if self.per_user:
+            return f"user:{getattr(request, 'username', None) or ''}"
         if not self.per_browser:
             return None
         return self.browsers.get(getattr(request, "session_hash", None) or "")

@@ -1,0 +1,111 @@
+"""A server with accounts: every route of the app, listed from its FastAPI app, answers 401 without a login
+(a route added later is covered by the gate, or fails here until it is); a login works from gradio_client and
+over HTTP; the cookie is HttpOnly and SameSite; the security headers are on every response; each user's results
+are theirs."""
+import re
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from bigr_app.app.accounts import Accounts
+from bigr_app.app.gate import PUBLIC_PATHS, is_public
+from bigr_app.app.history import Filters
+from bigr_app.app.outputs import Outputs
+from bigr_app.app.serve import door
+
+USERS = {"alice": "correct horse", "bob": "battery staple"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def locked_app(tiny_engine, tmp_path_factory):
+    from bigr_app.app.ui import build_ui
+
+    outputs = Outputs(tmp_path_factory.mktemp("outputs"))
+    demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True)
+    demo.queue()
+    port = free_port()
+    accounts = Accounts.from_flags([f"{n}:{p}" for n, p in USERS.items()], None)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                allowed_paths=[str(outputs.root)], **door(accounts))
+    yield demo, f"http://127.0.0.1:{port}", outputs
+    demo.close()
+
+
+def routes(app):
+    """(path, methods) of every route, through included routers and mounts."""
+    def walk(items, prefix=""):
+        for route in items:
+            if type(route).__name__ == "_IncludedRouter":
+                yield from walk(route.original_router.routes, prefix + (route.include_context.prefix or ""))
+            elif getattr(route, "methods", None) is None and getattr(route, "routes", None) is not None:
+                yield from walk(route.routes, prefix + route.path)
+            else:
+                yield prefix + route.path, sorted(getattr(route, "methods", None) or ["WEBSOCKET"])
+    return list(walk(app.routes))
+
+
+def status(url: str, method: str = "GET", data: bytes | None = None, cookie: str | None = None):
+    request = urllib.request.Request(url, method=method, data=data, headers={"Cookie": cookie} if cookie else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers
+
+
+def test_every_route_answers_401_without_a_login(locked_app):
+    demo, url, _ = locked_app
+    listed = routes(demo.app)
+    assert len(listed) > 40 and any(p.startswith("/gradio_api/queue") for p, _ in listed)
+    opened = []
+    for path, methods in listed:
+        if "WEBSOCKET" in methods or is_public(path):
+            continue
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        for method in methods:
+            code, headers = status(url + concrete, method, b"{}" if method in ("POST", "PUT", "PATCH") else None)
+            if code != 401:
+                opened.append((method, path, code))
+            assert headers.get("x-content-type-options") == "nosniff"
+    assert opened == []
+    public = {p for p, _ in listed if is_public(p)}
+    assert public <= PUBLIC_PATHS | {p for p in public if p.startswith(("/assets/", "/static/", "/svelte/", "/pwa_icon"))}
+
+
+def test_a_login_opens_the_app_with_a_cookie_that_stays_on_this_site(locked_app):
+    _, url, _ = locked_app
+    code, _ = status(url + "/login", "POST", urllib.parse.urlencode({"username": "alice", "password": "wrong"}).encode())
+    assert code in (400, 401)
+    code, headers = status(url + "/login", "POST",
+                           urllib.parse.urlencode({"username": "alice", "password": USERS["alice"]}).encode())
+    assert code == 200
+    cookies = headers.get_all("set-cookie")
+    assert cookies and all("HttpOnly" in c and "SameSite=lax" in c for c in cookies)
+    assert "frame-ancestors 'self'" in headers.get("content-security-policy")
+    jar = "; ".join(c.split(";")[0] for c in cookies)
+    assert status(url + "/config", cookie=jar)[0] == 200
+    assert status(url + "/config")[0] == 401
+
+
+def test_each_user_generates_through_the_api_and_keeps_their_own_history(locked_app):
+    from gradio_client import Client
+
+    _, url, outputs = locked_app
+    for name, password in USERS.items():
+        Client(url + "/", auth=(name, password), verbose=False).predict("c1", 1, 7, 3.0, 3, 0.0, 4,
+                                                                         api_name="/generate")
+    with pytest.raises(Exception, match="login"):
+        Client(url + "/", auth=("alice", "wrong password"), verbose=False)
+    for name in USERS:
+        entries, total = outputs.history.page(Filters(owner=f"user:{name}"))
+        assert total == 1 and entries[0].owner == f"user:{name}"
+    assert outputs.history.page(Filters(owner=None))[1] == 0  # nothing landed in the local user's history

@@ -109,3 +109,27 @@ def test_each_user_generates_through_the_api_and_keeps_their_own_history(locked_
         entries, total = outputs.history.page(Filters(owner=f"user:{name}"))
         assert total == 1 and entries[0].owner == f"user:{name}"
     assert outputs.history.page(Filters(owner=None))[1] == 0  # nothing landed in the local user's history
+
+
+def test_login_in_the_browser(locked_app, browser):
+    """The page shows gradio's login form; a wrong password is refused there, the right one opens the app, whose
+    calls then carry the cookie; logging out closes it again."""
+    _, url, _ = locked_app
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(url + "/")
+        page.get_by_label("username").fill("bob")
+        page.get_by_label("password").fill("not his password")
+        page.get_by_role("button", name="Login").click()
+        page.get_by_text("Incorrect Credentials").wait_for()
+        assert page.locator("#header").count() == 0
+        page.get_by_label("username").fill("bob")
+        page.get_by_label("password").fill(USERS["bob"])
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_selector("#header")
+        assert page.request.get(url + "/config").status == 200
+        page.goto(url + "/logout")
+        assert page.request.get(url + "/config").status == 401
+    finally:
+        page.close()

@@ -90,6 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="torch threads of each CPU device's sampling thread (default: every core, one fewer on a "
                          "loopback-only server, whose browser shares the machine; the server's other threads use one)")
     ap.add_argument("--log-batches", action="store_true", help="log every batch sampled (its rows and requests)")
+    ap.add_argument("--max-waiting-per-user", type=whole(1), default=4,
+                    help="requests one user (or, without accounts, one browser) may have in progress at once on a "
+                         "server others reach; the next is refused with a message")
     ap.add_argument("--queue-size", type=whole(1), default=64, help="requests waiting beyond this are turned away")
     ap.add_argument("--outputs", type=Path, default=None,
                     help="folder where every result is kept, by date, with a history index (default: ./outputs "
@@ -196,7 +199,8 @@ def main(argv=None) -> int:
     outputs = Outputs(folder) if folder is not None else None
     demo = build_ui(pool, max_samples=args.max_samples, models=model_menu(args, pool.engines[0]),
                     editor_limit=args.editor_limit, outputs=outputs, per_browser=not local_only(args),
-                    previews=not args.no_previews, per_user=bool(accounts))
+                    previews=not args.no_previews, per_user=bool(accounts),
+                    max_waiting_per_user=args.max_waiting_per_user)
     # batching needs requests handled side by side: they wait in the batcher, and sample one batch per device
     concurrency = args.concurrency or (args.max_batch * len(pool.engines) if args.max_batch > 1 else 1)
     engine = pool.engines[0]

@@ -26,6 +26,7 @@ from ..edit_time import picture_costs
 from ..options import model_label
 from ..outputs import Outputs
 from ..pool import EnginePool
+from ..shares import UserShares
 from ..saving import picture_params, save_png
 from .common import UNCONDITIONAL, format_seconds, gallery_entry, log
 from .mask_canvas import painting
@@ -58,9 +59,10 @@ class Studio:
 
     def __init__(self, engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
                  editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None, per_browser: bool = False,
-                 previews: bool = True, per_user: bool = False):
+                 previews: bool = True, per_user: bool = False, max_waiting_per_user: int | None = None):
         self.max_samples = max_samples
         self.per_user = per_user
+        self.shares = UserShares(max_waiting_per_user)
         self.previews = previews
         self.local = threading.local()  # a request's previews, on its thread
         self.outputs = outputs
@@ -88,7 +90,8 @@ class Studio:
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
-            with self.pool.request():
+            request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+            with self.shares.hold(self.owner(request) if request is not None else None), self.pool.request():
                 return fn(*args, **kwargs)
 
         return run

@@ -16,7 +16,6 @@ from PIL import Image
 
 from ...errors import InputError
 from ...images import open_image, to_rgb
-from ...resources import ASSETS
 
 SCRIPT = (Path(__file__).parent / "mask_canvas.js").read_text()
 
@@ -145,10 +144,11 @@ class MaskCanvas(gr.HTML):
     def api_info(self) -> dict[str, Any]:
         return gr.components.Component.api_info(self)
 
+    # the API page's example: a public picture (as gr.ImageEditor's), not a path on this server
+    EXAMPLE_URL = "https://raw.githubusercontent.com/gradio-app/gradio/main/test/test_files/bus.png"
+
     def example_payload(self) -> Any:
-        return {"background": handle_file(str(ASSETS / "examples" / "fox.png")), "layers": [],
-                "composite": None}
+        return {"background": handle_file(self.EXAMPLE_URL), "layers": [], "composite": None}
 
     def example_value(self) -> Any:
-        return {"background": str(ASSETS / "examples" / "fox.png"), "layers": [],
-                "composite": None}
+        return {"background": self.EXAMPLE_URL, "layers": [], "composite": None}

@@ -4,6 +4,7 @@ login, the page shell and its static files answers 401 without a valid login coo
 from __future__ import annotations
 
 import json
+import urllib.parse
 from http.cookies import SimpleCookie
 from typing import Any, Callable
 
@@ -42,18 +43,27 @@ def logged_in_user(scope: dict[str, Any]) -> str | None:
     return None
 
 
-class Gate:
-    """`locked`: whether a login is required (a server with accounts)."""
+FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
 
-    def __init__(self, app: Callable, locked: bool = False):
-        self.app, self.locked = app, locked
+
+class Gate:
+    """`locked`: whether a login is required (a server with accounts). `may_read(user, path)`: whether a logged-in
+    user may download a file of the server (a result of theirs); others get 404, as for a file that is not there."""
+
+    def __init__(self, app: Callable, locked: bool = False, may_read: Callable[[str, str], bool] | None = None):
+        self.app, self.locked, self.may_read = app, locked, may_read
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        if self.locked and not is_public(path) and logged_in_user(scope) is None:
-            return await refuse(scope, send)
+        if self.locked and not is_public(path):
+            user = logged_in_user(scope)
+            if user is None:
+                return await refuse(scope, send)
+            if self.may_read is not None and path.startswith(FILE_ROUTES) and not self.may_read(
+                    user, urllib.parse.unquote(path.split("=", 1)[1] if "=" in path else path[len(FILE_ROUTES[1]):])):
+                return await refuse(scope, send, 404, "no such file")
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
@@ -72,12 +82,12 @@ def same_site_lax(cookie: bytes) -> bytes:
     return cookie.replace(b"SameSite=none", b"SameSite=lax").replace(b"samesite=none", b"samesite=lax")
 
 
-async def refuse(scope, send) -> None:
+async def refuse(scope, send, status: int = 401, error: str = "Not authenticated") -> None:
     if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 4401})
+        await send({"type": "websocket.close", "code": 4000 + status})
         return
-    body = json.dumps({"detail": {"error": "Not authenticated", "auth_message": "log in first"}}).encode()
-    await send({"type": "http.response.start", "status": 401,
+    body = json.dumps({"detail": {"error": error, "auth_message": "log in first" if status == 401 else None}}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *SECURITY_HEADERS]})
     await send({"type": "http.response.body", "body": body})

@@ -224,6 +224,17 @@ class History:
                                    "WHERE owner IS ? ORDER BY 1 DESC", [owner]).fetchall()
         return [r[0] for r in rows]
 
+    def owners_of(self, path: Path) -> set[str | None]:
+        """Whose picture a file under the root is: a picture's own, or a thumbnail's (named by the picture's hash,
+        so possibly several owners'); empty for any other file (the database, sidecars, parts)."""
+        relative = Path(path).relative_to(self.root)
+        if relative.parts[:1] == (".thumbs",):
+            query, value = "SELECT owner FROM pictures WHERE hash = ?", relative.stem
+        else:
+            query, value = "SELECT owner FROM pictures WHERE path = ?", relative.as_posix()
+        with self.lock:
+            return {row[0] for row in self.db.execute(query, [value]).fetchall()}
+
     def entry(self, entry_id: int, owner: str | None = None, any_owner: bool = True) -> Entry:
         with self.lock:
             row = self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM pictures WHERE id = ?", [entry_id]).fetchone()

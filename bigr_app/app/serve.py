@@ -27,12 +27,28 @@ Add a user and serve with accounts:
 or --auth NAME:PASSWORD for a quick test; or, knowingly, --insecure-no-auth."""
 
 
-def door(accounts: Accounts) -> dict:
-    """gradio's launch options for the login (with accounts) and for the gate in front of every route."""
+def door(accounts: Accounts, outputs: Outputs | None = None) -> dict:
+    """gradio's launch options for the login (with accounts) and for the gate in front of every route, which lets
+    a user download only their own results from `outputs`."""
     from starlette.middleware import Middleware
 
     login = dict(auth=accounts.check, auth_message="BiGR Studio: log in with your account") if accounts else {}
-    return dict(app_kwargs={"middleware": [Middleware(Gate, locked=bool(accounts))]}, **login)
+    gate = Middleware(Gate, locked=bool(accounts), may_read=own_results(outputs) if outputs is not None else None)
+    return dict(app_kwargs={"middleware": [gate]}, **login)
+
+
+def own_results(outputs: Outputs):
+    """may_read for the gate: a file under the outputs folder only if it is (the thumbnail of) the user's picture;
+    any other path is left to gradio's own rules (its cache, the sessions' folders)."""
+    root = outputs.root.resolve()
+
+    def may_read(user: str, path: str) -> bool:
+        target = Path(path).resolve()
+        if not target.is_relative_to(root):
+            return True
+        return f"user:{user}" in outputs.history.owners_of(target)
+
+    return may_read
 
 
 def add_user_main(argv: list[str]) -> int:
@@ -211,6 +227,6 @@ def main(argv=None) -> int:
     if accounts:
         logging.info("%d user(s) may log in", len(accounts.users))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size, css=CSS,
-                show_error=True, allowed_paths=[str(outputs.root)] if outputs else None, **door(accounts))
+                show_error=True, allowed_paths=[str(outputs.root)] if outputs else None, **door(accounts, outputs))
     return 0
 

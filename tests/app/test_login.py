@@ -35,7 +35,7 @@ def locked_app(tiny_engine, tmp_path_factory):
     port = free_port()
     accounts = Accounts.from_flags([f"{n}:{p}" for n, p in USERS.items()], None)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                allowed_paths=[str(outputs.root)], **door(accounts))
+                allowed_paths=[str(outputs.root)], **door(accounts, outputs))
     yield demo, f"http://127.0.0.1:{port}", outputs
     demo.close()
 
@@ -109,6 +109,25 @@ def test_each_user_generates_through_the_api_and_keeps_their_own_history(locked_
         entries, total = outputs.history.page(Filters(owner=f"user:{name}"))
         assert total == 1 and entries[0].owner == f"user:{name}"
     assert outputs.history.page(Filters(owner=None))[1] == 0  # nothing landed in the local user's history
+
+
+def login_cookie(url: str, name: str) -> str:
+    code, headers = status(url + "/login", "POST", urllib.parse.urlencode({"username": name,
+                                                                          "password": USERS[name]}).encode())
+    assert code == 200
+    return "; ".join(c.split(";")[0] for c in headers.get_all("set-cookie"))
+
+
+def test_a_users_result_files_answer_404_to_another_user(locked_app):
+    _, url, outputs = locked_app
+    if outputs.history.page(Filters(owner="user:bob"))[1] == 0:
+        test_each_user_generates_through_the_api_and_keeps_their_own_history(locked_app)
+    bob_picture = outputs.history.page(Filters(owner="user:bob"))[0][0]
+    file_url = f"{url}/gradio_api/file={bob_picture.path}"
+    alice, bob = login_cookie(url, "alice"), login_cookie(url, "bob")
+    assert status(file_url, cookie=bob)[0] == 200
+    assert status(file_url, cookie=alice)[0] == 404  # even with the exact URL
+    assert status(f"{url}/gradio_api/file={outputs.history.file}", cookie=bob)[0] == 404  # the index is no one's
 
 
 def test_login_in_the_browser(locked_app, browser):

@@ -1,8 +1,7 @@
 """The Engine: a loaded tokenizer + BiGR on a device. It loads and saves weights, turns pictures into bits and
 back, and samples tokens: every task ends in `Engine.sample_tokens`, which runs the one masked-decoding loop
 (`sampling.masked_decoding`). The edits and the features are functions of an engine (`edits`, `analysis`);
-the engine has a thin method for each, so that `engine.inpaint(...)` works as well.
-"""
+the engine has a thin method for each, so that `engine.inpaint(...)` works as well."""
 from __future__ import annotations
 
 import copy
@@ -34,8 +33,8 @@ from .sampling.timing import CostModel, PhaseTimer, measure_costs
 
 DEFAULT_WEIGHTS = WEIGHTS / "default"
 
-ClassSpec = int | str | None
-Progress = Callable[[int, int], None]
+ClassSpec, Progress = int | str | None, Callable[[int, int], None]
+FAST_NOTE = ", fast batching (a picture depends on its batch)"
 
 
 def task(fn: Callable) -> Callable:
@@ -213,8 +212,8 @@ class Engine:
 
     def describe(self, source: bool = True) -> str:  # source: where its weights came from (maybe a local path)
         what = f"BiGR {self.bigr.cfg.n_layer}x{self.bigr.cfg.dim}" if self.bigr else "tokenizer only"
-        where = ((" with CUDA graphs" if self.graphs else "") + ("" if self.exact_batches else ", fast batching (a "
-                 "picture depends on its batch)") + (f" ({self.source})" if source else ""))
+        where = (" with CUDA graphs" if self.graphs else "") + ("" if self.exact_batches else FAST_NOTE)
+        where += f" ({self.source})" if source else ""
         return (f"{what}, {self.num_classes} classes, {self.resolution}px as {self.grid}x{self.grid} tokens x "
                 f"{self.bits} bits, on {self.device.type} in {self.precision}{where}")
 

@@ -1,6 +1,7 @@
 """The door in front of the app (an ASGI middleware on gradio's FastAPI app): with accounts, every route but the
 login, the page shell and its static files answers 401 without a valid login cookie, whatever its arguments
-(gradio checks some routes' arguments before their login); and every response carries security headers."""
+(gradio checks some routes' arguments before their login); and every response carries security headers.
+(gradio itself serves an uploaded file that is not a picture, SVG or HTML say, only as a download: tested.)"""
 from __future__ import annotations
 
 import json

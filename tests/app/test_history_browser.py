@@ -21,7 +21,8 @@ SETTINGS = ["#settings-seed input", "#settings-cfg input[type=number]", "#genera
 def shared_app(tiny_engine, tmp_path_factory):
     """A server others could reach (all interfaces), keeping results: each browser gets a history of its own."""
     folder = tmp_path_factory.mktemp("shared")
-    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log", ["--host", "0.0.0.0"])
+    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log",
+                       ["--host", "0.0.0.0", "--insecure-no-auth"])  # a browser-keyed History: no accounts
     yield server
     server.stop()
 

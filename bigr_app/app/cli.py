@@ -267,7 +267,10 @@ def job_record(eng, **job) -> dict:
 def folder_digest(root: Path) -> str:
     """sha256 of an image folder's listing (each file's path, size and time), 16 hex digits."""
     _, items = list_image_folder(root)
-    listing = [(str(Path(f).relative_to(root)), Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f, _ in items]
+    listing = []
+    for path, _ in items:
+        stat = Path(path).stat()
+        listing.append((str(Path(path).relative_to(root)), stat.st_size, stat.st_mtime_ns))
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
 
 

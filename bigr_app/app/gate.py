@@ -47,6 +47,14 @@ def logged_in_user(scope: dict[str, Any]) -> str | None:
 FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
 
 
+def served_file(path: str) -> str | None:
+    """The server path a file route asks for (None: not a file route)."""
+    for route in FILE_ROUTES:
+        if path.startswith(route):
+            return urllib.parse.unquote(path[len(route):])
+    return None
+
+
 class Gate:
     """`locked`: whether a login is required (a server with accounts). `may_read(user, path)`: whether a logged-in
     user may download a file of the server (a result of theirs); others get 404, as for a file that is not there."""
@@ -62,8 +70,8 @@ class Gate:
             user = logged_in_user(scope)
             if user is None:
                 return await refuse(scope, send)
-            if self.may_read is not None and path.startswith(FILE_ROUTES) and not self.may_read(
-                    user, urllib.parse.unquote(path.split("=", 1)[1] if "=" in path else path[len(FILE_ROUTES[1]):])):
+            wanted = served_file(path)
+            if self.may_read is not None and wanted is not None and not self.may_read(user, wanted):
                 return await refuse(scope, send, 404, "no such file")
 
         async def with_headers(message):

@@ -46,16 +46,16 @@ def row_schedule(schedule: str, total: int, seq_len: int) -> str:
 
 
 def guided_backbone(backbone: Callable, tokens: torch.Tensor, unknown: torch.Tensor, cond: torch.Tensor,
-                    uncond: torch.Tensor | None, groups: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+                    uncond: torch.Tensor | None, per_sample: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The backbone's outputs [B, N, D] for the class condition and (with guidance) the null one, the two run as one
-    batch. groups > 1: each sample (its pair of rows) runs as its own call, exactly as it does alone."""
+    batch. `per_sample`: each sample (its pair of rows) runs as its own call, exactly as it does alone."""
     def run(t, u, c, n):
         if n is None:
             return backbone(t, u, c), None
         both = backbone(torch.cat([t, t]), torch.cat([u, u]), torch.cat([c, n]))
         return both[: len(t)], both[len(t):]
 
-    if groups == 1:
+    if not per_sample:
         return run(tokens, unknown, cond, uncond)
     parts = [run(tokens[i:i + 1], unknown[i:i + 1], cond[i:i + 1], None if uncond is None else uncond[i:i + 1])
              for i in range(len(tokens))]
@@ -63,9 +63,9 @@ def guided_backbone(backbone: Callable, tokens: torch.Tensor, unknown: torch.Ten
 
 
 def per_sample_bits(bits_of: Callable, h_cond: torch.Tensor, h_uncond: torch.Tensor | None, noise: Noise,
-                    counts: list[int], exact: bool) -> torch.Tensor:
-    """The transcoder's bit probabilities for the rows of all samples, one call per sample when `exact`."""
-    if not exact:
+                    counts: list[int], per_sample: bool = False) -> torch.Tensor:
+    """The transcoder's bit probabilities for the rows of all samples, one call per sample when `per_sample`."""
+    if not per_sample:
         return bits_of(h_cond, h_uncond, noise=noise)
     splits = zip(h_cond.split(counts), h_uncond.split(counts) if h_uncond is not None else [None] * len(counts),
                  noise.generators, counts)
@@ -146,9 +146,9 @@ def masked_decode(
         sub_noise = noise.subset(active) if isinstance(noise, SampleStreams) else noise
         counts = [before[i] for i in active]
         sub_uncond = rows_of.take(uncond) if use_cfg else None
-        groups = len(active) if exact and isinstance(sub_noise, SampleStreams) else 1
+        per_sample = exact and isinstance(sub_noise, SampleStreams) and len(active) > 1
         hidden = timer.measure("backbone", guided_backbone, backbone, sub_tokens, sub_unknown, rows_of.take(cond),
-                               sub_uncond, groups)
+                               sub_uncond, per_sample)
         rows = torch.nonzero_static(sub_unknown, size=sum(counts)).unbind(1)  # nonzero() would wait for the device
         row_noise = sub_noise.rows(counts) if isinstance(sub_noise, SampleStreams) else sub_noise  # row-major
         h_cond = hidden[0][rows]
@@ -156,7 +156,7 @@ def masked_decode(
         bits_of = functools.partial(
             sample_bits, model.transcoder, cfg_scale=scheduled(params.cfg_scale, ratio, params.cfg_schedule),
             steps=params.diffusion_steps, temperature=params.temperature, graphs=graphs)
-        p = timer.measure("transcoder", per_sample_bits, bits_of, h_cond, h_uncond, row_noise, counts, groups > 1)
+        p = timer.measure("transcoder", per_sample_bits, bits_of, h_cond, h_uncond, row_noise, counts, per_sample)
         confidence = torch.full(sub_unknown.shape, -math.inf, device=tokens.device)
         score = (p - 0.5).abs().mul(2).mean(-1)
         gumbel = scheduled(params.gumbel, ratio, params.gumbel_schedule)

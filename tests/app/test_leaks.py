@@ -1,12 +1,11 @@
 """The page, its configuration and API description, and the parameters of a result name no path of the server's
 installation."""
 import json
-import socket
 import urllib.request
 
 from bigr_app.app.outputs import Outputs
 from bigr_app.app.saving import read_params
-from bigr_app.app.server_process import ROOT
+from bigr_app.app.server_process import ROOT, free_port
 
 
 def test_no_response_names_the_installation_path(tiny_engine, tmp_path):
@@ -17,9 +16,7 @@ def test_no_response_names_the_installation_path(tiny_engine, tmp_path):
     outputs = Outputs(tmp_path / "outputs")
     demo = build_ui(tiny_engine, outputs=outputs, per_browser=True)
     demo.queue()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 allowed_paths=[str(outputs.root)])
     url = f"http://127.0.0.1:{port}"
@@ -55,9 +52,7 @@ def test_uploaded_files_that_are_not_pictures_are_never_shown_inline(tiny_engine
 
     demo = build_ui(tiny_engine)
     demo.queue()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 **door(Accounts()))
     url = f"http://127.0.0.1:{port}"

@@ -3,7 +3,6 @@
 over HTTP; the cookie is HttpOnly and SameSite; the security headers are on every response; each user's results
 are theirs."""
 import re
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,14 +14,10 @@ from bigr_app.app.gate import PUBLIC_PATHS, is_public
 from bigr_app.app.history import Filters
 from bigr_app.app.outputs import Outputs
 from bigr_app.app.serve import door
+from bigr_app.app.server_process import free_port
 
 USERS = {"alice": "correct horse", "bob": "battery staple"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

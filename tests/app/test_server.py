@@ -1,6 +1,5 @@
 """The server under stress: a failing worker, many clients at once, files it must not serve."""
 import importlib.util
-import socket
 import threading
 import time
 import urllib.error
@@ -9,16 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bigr_app.app.server_process import ROOT, AppServer
+from bigr_app.app.server_process import ROOT, AppServer, free_port
 
 EXAMPLE = ROOT / "assets" / "examples" / "smiley.png"
 KNOBS = dict(seed=1, cfg=3.0, iterations=3, gumbel=0.0, steps=4)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()

@@ -4,6 +4,7 @@ requests batched across users (the app's default) and without (--max-batch 1 --c
     python benchmarks/load_test.py                       # both tasks, batching on and off, 1, 4 and 8 clients
     python benchmarks/load_test.py --tasks generate --clients 8 --requests 5
     python benchmarks/load_test.py --batching on fast off    # also --batching fast (a batch computed as one)
+    python benchmarks/load_test.py --fairness --tasks generate   # 4 users' latency beside a greedy one with 20
 
 Starts the app on the bundled model, loopback only, bounded (at most 16 clients x 20 requests, each with a
 timeout). Every answer is checked: the right number of pictures, the picture's size, and for inpaint pixels far
@@ -77,32 +78,35 @@ class MemoryWatch:
         return self.peak
 
 
-def run_load(server: AppServer, clients: int, requests: int, image: Path = EXAMPLE, knobs: dict | None = None,
-             timeout: float = 300.0, task: str = "inpaint", warm: bool = True) -> dict:
-    """`clients` threads, each with its own client, send `requests` requests of `task` (generate, inpaint); every
-    answer checked."""
-    from gradio_client import Client, handle_file
+def asker(task: str, image: Path, knobs: dict) -> tuple:
+    """(ask(client, seed): one request of `task` (generate, inpaint) and its answer, the original picture or None)."""
+    from gradio_client import handle_file
 
-    if not (1 <= clients <= 16 and 1 <= requests <= 20):
-        raise ValueError("bounded: 1-16 clients, 1-20 requests each")
-    knobs = knobs or KNOBS
-    folder = Path(tempfile.mkdtemp(prefix="bigr-load-"))
     if task == "inpaint":
         original = np.asarray(Image.open(image).convert("RGB"))
-        layer = band_layer((original.shape[1], original.shape[0]), folder)
+        layer = band_layer((original.shape[1], original.shape[0]), Path(tempfile.mkdtemp(prefix="bigr-load-")))
         editor = {"background": handle_file(str(image)), "layers": [handle_file(str(layer))], "composite": None}
 
         def ask(client, seed: int):
             masked = [None, "(unconditional)", "none", 0, "whole", 0, "crop", 0]  # mask file ... grow
             return client.predict(editor, *masked, 1, seed, *knobs.values(), api_name="/inpaint")
-    elif task == "generate":
-        original = None
-
+        return ask, original
+    if task == "generate":
         def ask(client, seed: int):
             return client.predict("(unconditional)", 1, seed, *knobs.values(), api_name="/generate")
-    else:
-        raise ValueError(f"unknown task {task!r}")
+        return ask, None
+    raise ValueError(f"unknown task {task!r}")
 
+
+def run_load(server: AppServer, clients: int, requests: int, image: Path = EXAMPLE, knobs: dict | None = None,
+             timeout: float = 300.0, task: str = "inpaint", warm: bool = True) -> dict:
+    """`clients` threads, each with its own client, send `requests` requests of `task` (generate, inpaint); every
+    answer checked."""
+    from gradio_client import Client
+
+    if not (1 <= clients <= 16 and 1 <= requests <= 20):
+        raise ValueError("bounded: 1-16 clients, 1-20 requests each")
+    ask, original = asker(task, image, knobs or KNOBS)
     first = Client(server.url, verbose=False)
     resolution = np.asarray(Image.open(ask(first, 0)[1][0])).shape[0]
     if warm:  # model, caches and workers warm before the "before" reading
@@ -140,6 +144,116 @@ def run_load(server: AppServer, clients: int, requests: int, image: Path = EXAMP
                 batches=batches)
 
 
+PASSWORD = "load-test-password"
+
+
+def run_fairness(server: AppServer, lone: int, rounds: int, greedy: int, keep_up: bool = False,
+                 task: str = "generate", image: Path = EXAMPLE, timeout: float = 600.0) -> dict:
+    """Fair shares on a server with accounts: `lone` users (lone0, lone1, ...) each send one request per round,
+    half a second after the user "greedy" has sent `greedy` at once (0: no greedy user); the next round starts
+    when every answer is in. `keep_up`: instead, the greedy user keeps `greedy` requests in flight all along (a
+    refused one, over the per-user cap, sent again a second later) while the lone users send theirs one after
+    another. The lone users' latencies, and what the greedy one got."""
+    from gradio_client import Client
+
+    ask, original = asker(task, image, KNOBS)
+    lone_clients = [Client(server.url, auth=(f"lone{k}", PASSWORD), verbose=False) for k in range(lone)]
+    greedy_client = Client(server.url, auth=("greedy", PASSWORD), verbose=False)
+    resolution = np.asarray(Image.open(ask(lone_clients[0], 0)[1][0])).shape[0]
+    latencies, failures, got = [], [], {"greedy_answered": 0, "greedy_refused": 0}
+    done = threading.Event()
+
+    def lone_request(k: int, r: int) -> None:
+        start = time.perf_counter()
+        try:
+            problem = check_answer(ask(lone_clients[k], 1000 * k + r), original, resolution)
+        except Exception as e:  # noqa: BLE001 - every failure is counted and reported
+            problem = f"{type(e).__name__}: {e}"
+        latencies.append(time.perf_counter() - start)
+        if problem:
+            failures.append(f"lone{k} request {r}: {problem}")
+
+    def greedy_request(seed: int) -> None:
+        while True:
+            try:
+                ask(greedy_client, seed)
+                got["greedy_answered"] += 1
+            except Exception as e:  # noqa: BLE001 - refused (the cap), or a failure worth reporting
+                if "requests in progress" not in str(e):
+                    failures.append(f"greedy: {type(e).__name__}: {e}")
+                got["greedy_refused"] += 1
+                done.wait(1.0)
+            seed += 1
+            if not keep_up or done.is_set():
+                return
+
+    with ThreadPoolExecutor(greedy + lone) as pool:
+        if keep_up:
+            greedy_jobs = [pool.submit(greedy_request, 10_000 * (i + 1)) for i in range(greedy)]
+            time.sleep(2.0)  # its requests are in before the others come
+            lone_jobs = [pool.submit(lambda k: [lone_request(k, r) for r in range(rounds)], k) for k in range(lone)]
+            for f in lone_jobs:
+                f.result(timeout=timeout)
+            done.set()
+            for f in greedy_jobs:
+                f.result(timeout=timeout)
+        else:
+            for r in range(rounds):
+                jobs = [pool.submit(greedy_request, 10_000 * (i + 1) + r) for i in range(greedy)]
+                if greedy:
+                    time.sleep(0.5)
+                jobs += [pool.submit(lone_request, k, r) for k in range(lone)]
+                for f in jobs:
+                    f.result(timeout=timeout)
+    lat = np.array(latencies)
+    return dict(answered=len(latencies), requests=lone * rounds, failures=failures,
+                p50_s=float(np.percentile(lat, 50)), p95_s=float(np.percentile(lat, 95)), **got)
+
+
+def fairness(args) -> bool:
+    """The lone users' latency without and with a greedy user (a burst each round, or keeping up), at the default
+    per-user cap and with the cap raised to the greedy user's count (so that only the batches' fairness keeps it
+    in check)."""
+    users = [*(f"lone{k}" for k in range(args.lone)), "greedy"]
+    auth = [a for name in users for a in ("--auth", f"{name}:{PASSWORD}")]
+    every_core = ["--sampling-threads", str(os.cpu_count() or 1)]
+    setups = {"4 (default)": [], str(args.greedy): ["--max-waiting-per-user", str(args.greedy),
+                                                    "--concurrency", str(args.greedy + args.lone + 4)]}
+    scenarios = {"none": (0, False), f"{args.greedy} at once each round": (args.greedy, False),
+                 f"keeps {args.greedy} in flight": (args.greedy, True)}
+    rows, ok = [], True
+    for setup, extra in setups.items():
+        log = Path(tempfile.mkdtemp(prefix="bigr-load-")) / "app.log"
+        server = AppServer(args.weights, log, [*auth, *every_core, *extra, "--log-batches"])
+        try:
+            for scenario, (greedy, keep_up) in scenarios.items():
+                batches_before = len(server_batches(server))
+                r = run_fairness(server, args.lone, args.requests, greedy, keep_up, args.tasks[0], args.image)
+                r["batches"] = server_batches(server)[batches_before:]
+                rows.append((setup, scenario, r))
+                ok &= not r["failures"] and r["answered"] == r["requests"]
+                for failure in r["failures"][:5]:
+                    print(f"cap {setup}, greedy {scenario}: {failure}")
+        finally:
+            server.stop()
+    print(f"fair shares: {args.lone} users sending {args.requests} {args.tasks[0]} requests each, beside a greedy "
+          f"user; one picture each, N={KNOBS['iterations']} T={KNOBS['steps']} cfg={KNOBS['cfg']}, loopback, exact "
+          "batching. 'at once each round': every round the greedy user sends its requests at once, the others one "
+          "each half a second later; 'in flight': it keeps that many going (a refused one sent again after 1 s) "
+          "while the others send theirs one after another")
+    print("| per-user cap | greedy user | lone answered | lone p50 s | lone p95 s | p95 against none | "
+          "greedy answered / refused | batches (mean rows) |")
+    print("|---|---|---|---|---|---|---|---|")
+    alone = {setup: r for setup, scenario, r in rows if scenario == "none"}
+    for setup, scenario, r in rows:
+        b = r["batches"]
+        batches = f"{len(b)} ({np.mean(b):.1f})" if b else "-"
+        print(f"| {setup} | {scenario} | {r['answered']}/{r['requests']} | {r['p50_s']:.2f} | {r['p95_s']:.2f} | "
+              f"{r['p95_s'] / alone[setup]['p95_s']:.2f}x | {r['greedy_answered']} / {r['greedy_refused']} | "
+              f"{batches} |")
+    return ok
+
+
 def server_batches(server: AppServer) -> list[int]:
     """The rows of every batch the server has run, from its log ("batch of N rows")."""
     server.log.flush()
@@ -155,12 +269,20 @@ def main() -> int:
     ap.add_argument("--weights", type=Path, default=ROOT / "weights" / "default")
     ap.add_argument("--tasks", nargs="+", choices=["generate", "inpaint"], default=["generate", "inpaint"])
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
-    ap.add_argument("--requests", type=int, default=4, help="per client")
+    ap.add_argument("--requests", type=int, default=4, help="per client (with --fairness: per lone user)")
     ap.add_argument("--image", type=Path, default=EXAMPLE)
     ap.add_argument("--batching", nargs="+", choices=list(MODES), default=["on", "off"],
                     help="on: the app's defaults (exact batching); fast: --batching fast; off: no batching")
     ap.add_argument("--batch-window", type=float, default=None, help="the app's --batch-window when batching")
+    ap.add_argument("--fairness", action="store_true",
+                    help="instead: lone users' latency beside a greedy one (a server with accounts; --tasks' first)")
+    ap.add_argument("--lone", type=int, default=4, help="with --fairness: users sending one request at a time")
+    ap.add_argument("--greedy", type=int, default=20, help="with --fairness: the greedy user's requests in flight")
     args = ap.parse_args()
+    if args.fairness:
+        ok = fairness(args)
+        print("OK" if ok else "FAILED")
+        return 0 if ok else 1
     rows, ok = [], True
     for mode in args.batching:
         log = Path(tempfile.mkdtemp(prefix="bigr-load-")) / "app.log"

@@ -78,10 +78,26 @@ class Entry:
     starred: bool
 
 
+class Everyone:
+    """In place of an owner: every owner's rows (an admin's view)."""
+
+    def __repr__(self) -> str:
+        return "EVERYONE"
+
+
+EVERYONE = Everyone()
+Owner = str | None | Everyone  # a browser's key, a user ("user:NAME"), None: the local user; or EVERYONE
+
+
+def owned_by(owner: Owner) -> tuple[str, list]:
+    """The SQL condition (and its values) for `owner`'s rows."""
+    return ("1", []) if owner is EVERYONE else ("owner IS ?", [owner])
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a history page shows; None: any. `since`/`until`: seconds since the epoch, `until` excluded."""
-    owner: str | None = None
+    owner: Owner = None
     task: str | None = None
     class_name: str | None = None
     model: str | None = None
@@ -90,7 +106,8 @@ class Filters:
     until: float | None = None
 
     def where(self) -> tuple[str, list]:
-        clauses, values = ["owner IS ?"], [self.owner]  # each browser its own; None: the local user's
+        clause, values = owned_by(self.owner)
+        clauses = [clause]
         for column, value in (("task", self.task), ("class", self.class_name), ("model", self.model)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -208,20 +225,22 @@ class History:
                                    [*values, per_page, page * per_page]).fetchall()
         return [self.as_entry(r) for r in rows], total
 
-    def choices(self, column: str, owner: str | None = None) -> list[str]:
+    def choices(self, column: str, owner: Owner = None) -> list[str]:
         """The values a filter can take (task, class, model), among `owner`'s rows."""
         if column not in ("task", "class", "model"):
             raise InputError(f"no filter on {column!r}")
+        mine, values = owned_by(owner)
         with self.lock:
-            rows = self.db.execute(f'SELECT DISTINCT "{column}" FROM pictures WHERE owner IS ? AND "{column}" '
-                                   f'IS NOT NULL ORDER BY 1', [owner]).fetchall()
+            rows = self.db.execute(f'SELECT DISTINCT "{column}" FROM pictures WHERE {mine} AND "{column}" '
+                                   f'IS NOT NULL ORDER BY 1', values).fetchall()
         return [r[0] for r in rows]
 
-    def days(self, owner: str | None = None) -> list[str]:
+    def days(self, owner: Owner = None) -> list[str]:
         """The days (YYYY-MM-DD, local time) with pictures of `owner`'s, newest first."""
+        mine, values = owned_by(owner)
         with self.lock:
             rows = self.db.execute("SELECT DISTINCT date(created, 'unixepoch', 'localtime') FROM pictures "
-                                   "WHERE owner IS ? ORDER BY 1 DESC", [owner]).fetchall()
+                                   f"WHERE {mine} ORDER BY 1 DESC", values).fetchall()
         return [r[0] for r in rows]
 
     def owners_of(self, path: Path) -> set[str | None]:
@@ -235,16 +254,17 @@ class History:
         with self.lock:
             return {row[0] for row in self.db.execute(query, [value]).fetchall()}
 
-    def entry(self, entry_id: int, owner: str | None = None, any_owner: bool = True) -> Entry:
+    def entry(self, entry_id: int, owner: Owner = EVERYONE) -> Entry:
+        """A picture of `owner`'s (to anyone else, as if it were not there)."""
         with self.lock:
             row = self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM pictures WHERE id = ?", [entry_id]).fetchone()
-        if row is None or (not any_owner and row[COLUMNS.index("owner")] != owner):
+        if row is None or (owner is not EVERYONE and row[COLUMNS.index("owner")] != owner):
             raise InputError("that picture is no longer in the history")
         return self.as_entry(row)
 
-    def star(self, entry_id: int, starred: bool, owner: str | None = None) -> Entry:
+    def star(self, entry_id: int, starred: bool, owner: Owner = None) -> Entry:
         """Star or unstar a picture: in its sidecar (so a rebuild keeps it) and its row."""
-        entry = self.entry(entry_id, owner, any_owner=False)
+        entry = self.entry(entry_id, owner)
         sidecar = entry.path.with_suffix(".json")
         with atomic_write(sidecar) as part:
             part.write_text(json.dumps({**(read_sidecar(entry.path) or entry.params), "starred": starred}, indent=2,
@@ -253,18 +273,18 @@ class History:
             self.db.execute("UPDATE pictures SET starred = ? WHERE id = ?", [int(starred), entry_id])
         return self.entry(entry_id)
 
-    def delete(self, entry_id: int, owner: str | None = None) -> None:
+    def delete(self, entry_id: int, owner: Owner = None) -> None:
         """The picture's file, its sidecar and its row, together."""
-        entry = self.entry(entry_id, owner, any_owner=False)
+        entry = self.entry(entry_id, owner)
         entry.path.unlink(missing_ok=True)
         entry.path.with_suffix(".json").unlink(missing_ok=True)
         with self.lock:
             self.db.execute("DELETE FROM pictures WHERE id = ?", [entry_id])
 
-    def chain(self, entry_id: int, owner: str | None = None) -> list[Entry]:
+    def chain(self, entry_id: int, owner: Owner = None) -> list[Entry]:
         """The edit chain through a picture: the pictures it was made from (oldest first), itself, and the
         pictures made from it."""
-        entry = self.entry(entry_id, owner, any_owner=False)
+        entry = self.entry(entry_id, owner)
         before, seen = [], {entry.hash}
         source = entry.source_hash
         while source is not None and source not in seen:
@@ -274,15 +294,17 @@ class History:
             seen.add(source)
             before.insert(0, parents[0])
             source = parents[0].source_hash
+        mine, values = owned_by(owner)
         with self.lock:
-            rows = self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM pictures WHERE source_hash = ? AND owner IS ? "
-                                   "ORDER BY created, id", [entry.hash, owner]).fetchall()
+            rows = self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM pictures WHERE source_hash = ? AND {mine} "
+                                   "ORDER BY created, id", [entry.hash, *values]).fetchall()
         return before + [entry] + [self.as_entry(r) for r in rows]
 
-    def by_hash(self, content_hash: str, owner: str | None) -> list[Entry]:
+    def by_hash(self, content_hash: str, owner: Owner) -> list[Entry]:
+        mine, values = owned_by(owner)
         with self.lock:
-            rows = self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM pictures WHERE hash = ? AND owner IS ? "
-                                   "ORDER BY created, id", [content_hash, owner]).fetchall()
+            rows = self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM pictures WHERE hash = ? AND {mine} "
+                                   "ORDER BY created, id", [content_hash, *values]).fetchall()
         return [self.as_entry(r) for r in rows]
 
     def as_entry(self, row: tuple) -> Entry:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Hashable, Iterator, Sequence
 
 import torch
 
 from ..engine import Engine
 from ..errors import InputError
-from ..sampling.batching import BatchedDecode
+from ..sampling.batching import BatchedDecode, requests_of
 
 
 def serving_devices(spec: str) -> list[str]:
@@ -65,9 +65,10 @@ class EnginePool:
         return [str(e.device) for e in self.engines]
 
     @contextlib.contextmanager
-    def request(self) -> Iterator[Engine]:
+    def request(self, who: Hashable | None = None) -> Iterator[Engine]:
         """A request's engine, the least busy (fewest requests; the first of equals): held for the request, and
-        what `current()` returns on its thread meanwhile."""
+        what `current()` returns on its thread meanwhile. `who`: whom it is for (a user, a browser), so that its
+        batches are shared fairly with others' (see `sampling.batching`)."""
         torch.set_num_threads(1)  # this thread's own work (pictures in and out); sampling is the device thread's
         with self.lock:
             i = min(range(len(self.engines)), key=self.requests.__getitem__)
@@ -75,7 +76,8 @@ class EnginePool:
             engine = self.engines[i]
         self.local.engine = engine
         try:
-            yield engine
+            with requests_of(who):
+                yield engine
         finally:
             self.local.engine = None
             with self.lock:

@@ -27,26 +27,26 @@ Add a user and serve with accounts:
 or --auth NAME:PASSWORD for a quick test; or, knowingly, --insecure-no-auth."""
 
 
-def door(accounts: Accounts, outputs: Outputs | None = None) -> dict:
+def door(accounts: Accounts, outputs: Outputs | None = None, admins: frozenset[str] = frozenset()) -> dict:
     """gradio's launch options for the login (with accounts) and for the gate in front of every route, which lets
-    a user download only their own results from `outputs`."""
+    a user download only their own results from `outputs` (an admin, anyone's)."""
     from starlette.middleware import Middleware
 
     login = dict(auth=accounts.check, auth_message="BiGR Studio: log in with your account") if accounts else {}
-    gate = Middleware(Gate, locked=bool(accounts), may_read=own_results(outputs) if outputs is not None else None)
+    gate = Middleware(Gate, locked=bool(accounts), may_read=own_results(outputs, admins))
     return dict(app_kwargs={"middleware": [gate]}, **login)
 
 
-def own_results(outputs: Outputs):
-    """may_read for the gate: a file under the outputs folder only if it is (the thumbnail of) the user's picture;
-    any other path is left to gradio's own rules (its cache, the sessions' folders)."""
-    root = outputs.root.resolve()
+def own_results(outputs: Outputs | None, admins: frozenset[str] = frozenset()):
+    """may_read for the gate, beside the files handed to each user: a file under the outputs folder if it is (the
+    thumbnail of) the user's picture; any file for an admin."""
+    root = outputs.root.resolve() if outputs is not None else None
 
     def may_read(user: str, path: str) -> bool:
-        target = Path(path).resolve()
-        if not target.is_relative_to(root):
+        if user in admins:
             return True
-        return f"user:{user}" in outputs.history.owners_of(target)
+        target = Path(path).resolve()
+        return root is not None and target.is_relative_to(root) and f"user:{user}" in outputs.history.owners_of(target)
 
     return may_read
 
@@ -87,6 +87,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="a user who may log in (repeatable); --auth-file keeps passwords out of the command line")
     ap.add_argument("--auth-file", type=Path, default=None,
                     help="users with hashed passwords, written by `bigr-studio add-user NAME --auth-file FILE`")
+    ap.add_argument("--admin", action="append", metavar="NAME", default=[],
+                    help="a user whose History shows every user's pictures, and who may download them (repeatable)")
     ap.add_argument("--insecure-no-auth", action="store_true",
                     help="serve beyond loopback (or a share link) with no login: anyone who reaches it can use it")
     ap.add_argument("--max-samples", type=whole(1), default=8, help="most samples one request may ask for")
@@ -194,6 +196,11 @@ def main(argv=None) -> int:
     except BiGRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    unknown = [name for name in args.admin if name not in accounts.users]
+    if unknown:
+        print(f"error: --admin {unknown[0]}: no such user{' (serve with --auth or --auth-file)' if not accounts else ''}",
+              file=sys.stderr)
+        return 2
     if not local_only(args) and not accounts:
         if not args.insecure_no_auth:
             print(OPEN_REFUSED.format(where="--share" if args.share else f"--host {args.host}"), file=sys.stderr)
@@ -216,7 +223,7 @@ def main(argv=None) -> int:
     demo = build_ui(pool, max_samples=args.max_samples, models=model_menu(args, pool.engines[0]),
                     editor_limit=args.editor_limit, outputs=outputs, per_browser=not local_only(args),
                     previews=not args.no_previews, per_user=bool(accounts),
-                    max_waiting_per_user=args.max_waiting_per_user)
+                    max_waiting_per_user=args.max_waiting_per_user, admins=frozenset(args.admin))
     # batching needs requests handled side by side: they wait in the batcher, and sample one batch per device
     concurrency = args.concurrency or (args.max_batch * len(pool.engines) if args.max_batch > 1 else 1)
     engine = pool.engines[0]
@@ -227,6 +234,6 @@ def main(argv=None) -> int:
     if accounts:
         logging.info("%d user(s) may log in", len(accounts.users))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size, css=CSS,
-                show_error=True, allowed_paths=[str(outputs.root)] if outputs else None, **door(accounts, outputs))
+                show_error=True, allowed_paths=[str(outputs.root)] if outputs else None, **door(accounts, outputs, frozenset(args.admin)))
     return 0
 

@@ -1,34 +1,87 @@
-"""The page, its configuration and API description, and the parameters of a result name no path of the server's
-installation."""
+"""No response of a session names a path of the server's (its installation, outputs, weights, home); uploads that
+are not pictures are never served inline."""
 import json
 import urllib.request
+from pathlib import Path
+
+import pytest
 
 from bigr_app.app.outputs import Outputs
-from bigr_app.app.saving import read_params
 from bigr_app.app.server_process import ROOT, free_port
 
+EXAMPLE = ROOT / "assets" / "examples" / "fox.png"
 
-def test_no_response_names_the_installation_path(tiny_engine, tmp_path):
-    from gradio_client import Client
 
+class Recorder:
+    """An ASGI middleware keeping every response body the app sends."""
+    bodies: list[tuple[str, bytes]] = []
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def recording(message):
+            if message["type"] == "http.response.body":
+                Recorder.bodies.append((scope["path"], message.get("body", b"")))
+            await send(message)
+
+        return await self.app(scope, receive, recording)
+
+
+def test_no_response_of_a_session_names_a_server_path(tiny_engine, tmp_path, browser):
+    """A whole session on a server with accounts (the page: log in, generate, History; the API: generate, inpaint,
+    a refused request), every byte of every response recorded: none names the installation, the outputs folder,
+    the weights or the home folder."""
+    from gradio_client import Client, handle_file
+    from starlette.middleware import Middleware
+
+    from bigr_app.app.accounts import Accounts
+    from bigr_app.app.serve import door
     from bigr_app.app.ui import build_ui
 
+    weights = tiny_engine.save_pretrained(tmp_path / "weights")
     outputs = Outputs(tmp_path / "outputs")
-    demo = build_ui(tiny_engine, outputs=outputs, per_browser=True)
+    demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True)
     demo.queue()
     port = free_port()
+    options = door(Accounts.from_flags(["dana:a long password"], None), outputs)
+    options["app_kwargs"]["middleware"].append(Middleware(Recorder))
+    Recorder.bodies.clear()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                allowed_paths=[str(outputs.root)])
+                allowed_paths=[str(outputs.root)], **options)
     url = f"http://127.0.0.1:{port}"
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.set_default_timeout(60_000)
     try:
-        bodies = {path: urllib.request.urlopen(url + path, timeout=30).read().decode()
-                  for path in ("/", "/config", "/gradio_api/info")}
-        _, files = Client(url + "/", verbose=False).predict("c1", 1, 3, 3.0, 3, 0.0, 4, api_name="/generate")
+        page.goto(url + "/")
+        page.get_by_label("username").fill("dana")
+        page.get_by_label("password").fill("a long password")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_selector("#header")
+        page.get_by_role("button", name="Generate", exact=True).click()
+        page.locator("#generate-gallery-files a").first.wait_for(state="attached")
+        page.get_by_role("tab", name="History").click()
+        page.locator("#history-refresh").click()
+        page.locator("#history-gallery img").first.click()
+        page.locator("#history-summary").get_by_text("seed").wait_for(state="visible")
+        client = Client(url + "/", auth=("dana", "a long password"), verbose=False)
+        client.predict("c1", 1, 3, 3.0, 3, 0.0, 4, api_name="/generate")
+        editor = {"background": handle_file(str(EXAMPLE)), "layers": [], "composite": None}
+        with pytest.raises(Exception, match="paint"):  # nothing painted: refused, with a message
+            client.predict(editor, None, "(unconditional)", "none", 0, "whole", 0, "crop", 0, 1, 3, 3.0, 3, 0.0, 4,
+                           api_name="/inpaint")
     finally:
+        page.close()
         demo.close()
-    root = str(ROOT)
-    assert {path: body.count(root) for path, body in bodies.items()} == {path: 0 for path in bodies}
-    assert root not in json.dumps(read_params(files[0]))
+    assert len(Recorder.bodies) > 50 and any(b"/gradio_api/file=" in body for _, body in Recorder.bodies)
+    paths = {str(ROOT), str(outputs.root.resolve()), str(weights.resolve())}
+    if len(Path.home().parts) > 1:
+        paths.add(str(Path.home()))
+    named = {(route, path) for route, body in Recorder.bodies for path in paths if path.encode() in body}
+    assert named == set()
 
 
 def upload(url: str, name: str, data: bytes) -> str:

@@ -16,7 +16,8 @@ from bigr_app.app.outputs import Outputs
 from bigr_app.app.serve import door
 from bigr_app.app.server_process import free_port
 
-USERS = {"alice": "correct horse", "bob": "battery staple"}
+USERS = {"alice": "correct horse", "bob": "battery staple", "carol": "admin password"}
+ADMINS = frozenset({"carol"})
 
 
 
@@ -25,12 +26,12 @@ def locked_app(tiny_engine, tmp_path_factory):
     from bigr_app.app.ui import build_ui
 
     outputs = Outputs(tmp_path_factory.mktemp("outputs"))
-    demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True)
+    demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True, admins=ADMINS)
     demo.queue()
     port = free_port()
     accounts = Accounts.from_flags([f"{n}:{p}" for n, p in USERS.items()], None)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                allowed_paths=[str(outputs.root)], **door(accounts, outputs))
+                allowed_paths=[str(outputs.root)], **door(accounts, outputs, ADMINS))
     yield demo, f"http://127.0.0.1:{port}", outputs
     demo.close()
 
@@ -95,12 +96,12 @@ def test_each_user_generates_through_the_api_and_keeps_their_own_history(locked_
     from gradio_client import Client
 
     _, url, outputs = locked_app
-    for name, password in USERS.items():
-        Client(url + "/", auth=(name, password), verbose=False).predict("c1", 1, 7, 3.0, 3, 0.0, 4,
-                                                                         api_name="/generate")
+    for name in ("alice", "bob"):
+        Client(url + "/", auth=(name, USERS[name]), verbose=False).predict("c1", 1, 7, 3.0, 3, 0.0, 4,
+                                                                            api_name="/generate")
     with pytest.raises(Exception, match="login"):
         Client(url + "/", auth=("alice", "wrong password"), verbose=False)
-    for name in USERS:
+    for name in ("alice", "bob"):
         entries, total = outputs.history.page(Filters(owner=f"user:{name}"))
         assert total == 1 and entries[0].owner == f"user:{name}"
     assert outputs.history.page(Filters(owner=None))[1] == 0  # nothing landed in the local user's history
@@ -123,7 +124,44 @@ def test_a_users_result_files_answer_404_to_another_user(locked_app):
     assert status(file_url, cookie=bob)[0] == 200
     assert status(file_url, cookie=alice)[0] == 404  # even with the exact URL
     assert status(f"{url}/gradio_api/file={outputs.history.file}", cookie=bob)[0] == 404  # the index is no one's
+    assert status(file_url, cookie=login_cookie(url, "carol"))[0] == 200  # an admin's
 
+
+def test_the_picture_a_user_is_shown_answers_404_to_another_user_at_its_exact_url(locked_app):
+    """gradio shows a result from a copy in its cache, at a URL naming that copy: only the user it was handed to
+    gets it."""
+    from gradio_client import Client
+
+    _, url, _ = locked_app
+    gallery, _ = Client(url + "/", auth=("alice", USERS["alice"]), verbose=False,
+                        download_files=False).predict("c2", 1, 9, 3.0, 3, 0.0, 4, api_name="/generate")
+    shown = gallery[0]["image"]["url"]
+    assert "/gradio_api/file=" in shown
+    assert status(shown, cookie=login_cookie(url, "alice"))[0] == 200
+    assert status(shown, cookie=login_cookie(url, "bob"))[0] == 404
+    assert status(shown)[0] == 401
+
+
+def test_an_admins_history_shows_every_users_pictures(locked_app, tiny_engine):
+    from types import SimpleNamespace
+
+    from bigr_app.app.history import EVERYONE
+    from bigr_app.app.ui.history import PER_PAGE, HistoryActions
+    from bigr_app.app.ui.studio import Studio
+
+    _, url, outputs = locked_app
+    if outputs.history.page(Filters(owner="user:bob"))[1] == 0:
+        test_each_user_generates_through_the_api_and_keeps_their_own_history(locked_app)
+    studio = Studio(tiny_engine, outputs=outputs, per_user=True, admins=ADMINS)
+    carol, bob = SimpleNamespace(username="carol", session_hash="c"), SimpleNamespace(username="bob", session_hash="b")
+    assert studio.viewer(carol) is EVERYONE and studio.viewer(bob) == "user:bob"
+    actions = HistoryActions(studio)
+    everyone = actions.show(None, None, None, False, None, 0, carol)[0]
+    own = actions.show(None, None, None, False, None, 0, bob)[0]
+    total = outputs.history.page(Filters(owner=EVERYONE))[1]
+    assert len(everyone) == min(total, PER_PAGE) and len(everyone) > len(own) >= 1
+    owners = {e.owner for e in outputs.history.page(Filters(owner=EVERYONE))[0]}
+    assert {"user:alice", "user:bob"} <= owners
 
 def test_login_in_the_browser(locked_app, browser):
     """The page shows gradio's login form; a wrong password is refused there, the right one opens the app, whose

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bigr_app.sampling.batching import BatchedDecode
+from bigr_app.sampling.batching import BatchedDecode, requests_of
 from bigr_app.sampling.masked_decoding import masked_decode
 
 FAST = dict(iterations=4, diffusion_steps=8)
@@ -123,20 +123,75 @@ def test_without_a_window_calls_gather_while_the_device_is_busy(tiny_engine):
 def test_a_lone_user_waits_for_no_one(tiny_engine):
     served = batched(tiny_engine, window=60.0, max_batch=16)
     served.generate(1, num_samples=3, seed=0, **FAST)
-    assert served.decode_loop.calls_expected() == 1  # the next request runs at once, whatever its size
+    assert served.decode_loop.requesters_expected() == 1  # the next request runs at once, whatever its size
     served.generate(1, seed=0, **FAST)  # (with a wrong expectation this would wait the whole minute)
     assert served.decode_loop.batch_sizes == [3, 1]
 
 
 def test_users_of_a_batch_are_waited_for_when_they_come_back(tiny_engine):
-    served = batched(tiny_engine, window=60.0, max_batch=16)
+    served = batched(tiny_engine, window=3.0, max_batch=16)
 
     def user(k):
         return [served.generate(1, seed=10 * k + r, **FAST) for r in range(4)]
 
     at_once([lambda k=k: user(k) for k in range(3)])
     sizes = served.decode_loop.batch_sizes
-    assert sum(sizes) == 12 and sizes[-2:] == [3, 3]  # together again, not split into one and two for good
+    # together after the first, not split into one and two for good (the last waits out the window for the one
+    # whose four are done)
+    assert sum(sizes) == 12 and sizes[1:3] == [3, 3]
+
+
+def waiting(loop: BatchedDecode, calls: int) -> None:
+    """Returns once `calls` calls wait for a batch."""
+    with loop.changed:
+        assert loop.changed.wait_for(lambda: sum(len(q.calls) for q in loop.queues.values()) >= calls, timeout=60)
+
+
+def test_a_requester_with_many_calls_delays_another_by_one_batch_at_most(tiny_engine):
+    """Fair shares: one requester with eight calls waiting and another with one; the lone call runs in the next
+    batch, beside one of the eight, not after all of them."""
+    served = batched(tiny_engine, window=0.2, max_batch=16)
+    loop, order = served.decode_loop, []
+
+    def generate(who, seed):
+        with requests_of(who):
+            served.generate(1, seed=seed, **FAST)
+        order.append((who, len(loop.batch_sizes)))
+
+    with loop.device_held():  # the device busy: all nine wait together
+        threads = [threading.Thread(target=generate, args=("greedy", s)) for s in range(8)]
+        for t in threads:
+            t.start()
+        waiting(loop, 8)
+        threads.append(threading.Thread(target=generate, args=("lone", 99)))
+        threads[-1].start()
+        waiting(loop, 9)
+    for t in threads:
+        t.join(60)
+    assert dict(order)["lone"] == 1 and loop.batch_sizes[0] == 2  # the first batch: its call and one of the eight
+    assert sum(loop.batch_sizes) == 9
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_a_requester_alone_fills_the_batch_only_where_rows_come_almost_free(tiny_engine, exact):
+    """In fast batching a requester alone fills the batch; in exact batching, where each row costs its own time,
+    its calls run one by one, so that a newcomer never waits behind a long batch of theirs."""
+    served = batched(tiny_engine, window=0.2, max_batch=16)
+    served.exact_batches = exact
+    loop = served.decode_loop
+
+    def generate(seed):
+        with requests_of("one"):
+            served.generate(1, seed=seed, **FAST)
+
+    with loop.device_held():
+        threads = [threading.Thread(target=generate, args=(s,)) for s in range(6)]
+        for t in threads:
+            t.start()
+        waiting(loop, 6)
+    for t in threads:
+        t.join(60)
+    assert loop.batch_sizes == ([1] * 6 if exact else [6])
 
 
 def test_batches_sample_on_the_devices_own_thread_in_the_callers_precision(tiny_engine):
@@ -177,10 +232,15 @@ def test_each_caller_previews_only_its_own_rows(tiny_engine):
             self.unknown.append(int(unknown.sum()))
 
     served = batched(tiny_engine, window=5.0, max_batch=16)
-    served.decode_loop.last_batch = (2, time.monotonic())  # as if both had just been served together
+    served.decode_loop.last_batch = ({"a", "b"}, time.monotonic())  # as if both had just been served together
     watches = [Watch(), Watch()]
-    at_once([lambda: served.generate(1, num_samples=1, seed=0, progress=watches[0], **FAST),
-             lambda: served.generate(2, num_samples=3, seed=5, progress=watches[1], **FAST)])
+
+    def generate(who, *args, **kwargs):
+        with requests_of(who):
+            return served.generate(*args, **kwargs)
+
+    at_once([lambda: generate("a", 1, num_samples=1, seed=0, progress=watches[0], **FAST),
+             lambda: generate("b", 2, num_samples=3, seed=5, progress=watches[1], **FAST)])
     assert served.decode_loop.batch_sizes == [4]  # one batch
     assert watches[0].rows == [1] * 3 and watches[1].rows == [3] * 3  # FAST: 4 iterations, the last not shown
     for watch, n in zip(watches, (1, 3)):

@@ -81,14 +81,16 @@ def class_box(studio: Studio, unconditional: bool, start: str) -> gr.Dropdown:
 
 def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
              editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None, per_browser: bool = False,
-             previews: bool = True, per_user: bool = False, max_waiting_per_user: int | None = None) -> gr.Blocks:
+             previews: bool = True, per_user: bool = False, max_waiting_per_user: int | None = None,
+             admins: frozenset[str] = frozenset()) -> gr.Blocks:
     """The app serving `engine` (or a pool of engines, one per device); `models` (label -> loader, the first being
     `engine`'s) fills the model picker; pictures larger than `editor_limit` px go into the editors reduced (the
     originals stay on the server); results are kept in `outputs` when given, with a history of each browser's own
     when `per_browser` (a server others reach), or of each logged-in user's when `per_user`; `previews`: pictures
-    shown as they form; `max_waiting_per_user`: requests one user (or browser) may have in progress at once."""
+    shown as they form; `max_waiting_per_user`: requests one user (or browser) may have in progress at once;
+    `admins`: users whose History shows everyone's pictures."""
     studio = Studio(engine, max_samples, models, editor_limit, outputs, per_browser, previews, per_user,
-                    max_waiting_per_user)
+                    max_waiting_per_user, admins)
     with gr.Blocks(title="BiGR Studio", delete_cache=(1800, 3600)) as demo:
         with gr.Row(equal_height=True):
             header = gr.Markdown(studio.header(), elem_id="header")

@@ -21,7 +21,7 @@ from ...errors import BiGRError, InputError
 from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
 from ...sampling.timing import Calibration
-from ..history import SOURCE_KEY, file_hash
+from ..history import EVERYONE, SOURCE_KEY, Owner, file_hash
 from ..edit_time import picture_costs
 from ..options import model_label
 from ..outputs import Outputs
@@ -54,14 +54,16 @@ class Studio:
     """Results go to `outputs` (a folder with its history) when given; the page's copies, and the results when
     not, to a private temporary folder per session. `per_browser`: each browser has a history of its own (a
     server others reach); `per_user`: each logged-in user has their own (a server with accounts); else every result
-    is the local user's. `previews`: the page shows pictures as they form.
+    is the local user's; `admins` (with `per_user`) see every user's. `previews`: the page shows pictures as they
+    form.
     `engine`: one engine, or a pool of them (one per device, batching requests)."""
 
     def __init__(self, engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
                  editor_limit: int = EDITOR_LIMIT, outputs: Outputs | None = None, per_browser: bool = False,
-                 previews: bool = True, per_user: bool = False, max_waiting_per_user: int | None = None):
+                 previews: bool = True, per_user: bool = False, max_waiting_per_user: int | None = None,
+                 admins: frozenset[str] = frozenset()):
         self.max_samples = max_samples
-        self.per_user = per_user
+        self.per_user, self.admins = per_user, admins
         self.shares = UserShares(max_waiting_per_user)
         self.previews = previews
         self.local = threading.local()  # a request's previews, on its thread
@@ -91,7 +93,8 @@ class Studio:
         @functools.wraps(fn)
         def run(*args, **kwargs):
             request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
-            with self.shares.hold(self.owner(request) if request is not None else None), self.pool.request():
+            owner = self.owner(request) if request is not None else None
+            with self.shares.hold(owner), self.pool.request(owner or getattr(request, "session_hash", None)):
                 return fn(*args, **kwargs)
 
         return run
@@ -184,6 +187,12 @@ class Studio:
         if not self.per_browser:
             return None
         return self.browsers.get(getattr(request, "session_hash", None) or "")
+
+    def viewer(self, request: gr.Request | None) -> Owner:
+        """Whose results a request's History shows (and may star or delete): its owner's; an admin's, everyone's."""
+        if self.per_user and getattr(request, "username", None) in self.admins:
+            return EVERYONE
+        return self.owner(request)
 
     def save(self, images, params: dict, request, source: str | None = None,
              keep: bool = True) -> tuple[list, list[str]]:

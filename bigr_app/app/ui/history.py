@@ -161,7 +161,7 @@ def history_tab(studio, tabs: gr.Tabs, controls: dict, previews: list[dict], edi
                 chain = gr.Gallery(label="Edit chain (oldest first)", columns=4, height=200, object_fit="contain",
                                    allow_preview=False, elem_id="history-chain")
         page, ids, picked, picked_files = gr.State(0), gr.State([]), gr.State(None), gr.State([])
-        picked_path = gr.Textbox(visible=False)
+        picked_path = gr.State("")  # on the server: a path never goes to the page and back
 
     filters = [task, class_name, model, starred, day]
     shown = [gallery, ids, page_line, page, task, class_name, model, day]

@@ -1,6 +1,9 @@
-"""The package's layers (docs/architecture.md): imports run only downward, the command line is imported only by
-the app layer and the entry points, no module is over 400 lines, and no class is built from mixins."""
+"""The package's layers (docs/architecture.md): imports run only downward (those under `TYPE_CHECKING` too), no
+modules import each other in a circle, the command line is imported only by the app layer and the entry points,
+no module is over 400 lines, and no class is built from mixins."""
 import ast
+import graphlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ LAYERS = {
     "errors": 0, "resources": 0, "checks": 0.1, "devices": 0.1, "images": 0.1, "resumable": 0.1, "processes": 0.1, "data": 0.2,
     "model": 1,
     "sampling": 2,
+    "pipeline": 2.5,
     "edits": 3, "analysis": 3,
     "engine": 4, "training": 4,
     "tiny": 5,
@@ -34,16 +38,13 @@ def layer_of(module: str) -> tuple[int, str]:
     return LAYERS[parts[1]], parts[1]
 
 
-def runtime_imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every bigr_app import that runs (those under `if TYPE_CHECKING:` do not)."""
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every bigr_app import, wherever it stands (under `if TYPE_CHECKING:` too: a circle that
+    only type checkers see is still a circle)."""
     tree = ast.parse(path.read_text())
-    skipped = {id(node) for stmt in ast.walk(tree) if isinstance(stmt, ast.If)
-               and getattr(stmt.test, "id", None) == "TYPE_CHECKING" for node in ast.walk(stmt)}
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rsplit(".", 1)[0]
     found = []
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
@@ -63,9 +64,28 @@ SOURCES = sorted(p for p in PACKAGE.rglob("*.py") if "weights" not in p.parts an
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_run_only_downward(path):
     mine, folder = layer_of(module_name(path))
-    upward = [f"line {line}: {target}" for line, target in runtime_imports(path)
+    upward = [f"line {line}: {target}" for line, target in imports(path)
               if target != "bigr_app" and (layer_of(target)[1] != folder and layer_of(target)[0] >= mine)]
     assert not upward, f"{path.relative_to(ROOT)} imports upward: {upward}"
+
+
+def module_of(target: str, modules: set[str]) -> str:
+    """The module an import names (`bigr_app.edits.inpaint`, or the package of a name taken from it)."""
+    while target not in modules and "." in target:
+        target = target.rsplit(".", 1)[0]
+    return target
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {module_name(p) for p in SOURCES}
+    return {module_name(p): {module_of(t, modules) for _, t in imports(p)} - {module_name(p)} for p in SOURCES}
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    try:
+        graphlib.TopologicalSorter(import_graph()).prepare()
+    except graphlib.CycleError as e:
+        pytest.fail(f"import circle: {' -> '.join(e.args[1])}")
 
 
 def command_line_helpers(path: Path) -> list[str]:
@@ -93,12 +113,12 @@ def test_modules_are_short_and_classes_have_no_mixins():
     assert not mixed, mixed
 
 
-def test_the_check_sees_an_upward_import(tmp_path):
-    bad = PACKAGE / "model" / "_upward_probe.py"
-    bad.write_text("from ..engine import Engine\n")
-    try:
-        assert runtime_imports(bad) == [(1, "bigr_app.engine")]
-        with pytest.raises(AssertionError, match="imports upward"):
-            test_imports_run_only_downward(bad)
-    finally:
-        bad.unlink()
+def test_the_check_sees_an_upward_import_even_for_type_checkers_only(tmp_path, monkeypatch):
+    """A probe module in a copy of the tree: the check runs on it, and nothing is written into the package."""
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    bad = tmp_path / "bigr_app" / "model" / "_upward_probe.py"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..engine import Engine\n")
+    assert imports(bad) == [(3, "bigr_app.engine")]
+    with pytest.raises(AssertionError, match="imports upward"):
+        test_imports_run_only_downward(bad)

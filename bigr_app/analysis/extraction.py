@@ -5,11 +5,12 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..pipeline import Pipeline
 from ..checks import whole_number
 from ..data.folder import list_image_folder
 from ..errors import InputError
@@ -17,11 +18,8 @@ from ..images import open_image
 from ..resumable import gather_chunks, run_chunks
 from .features import features_of_kind
 
-if TYPE_CHECKING:
-    from ..engine import Engine
 
-
-def extract_features(engine: Engine, root: Path, kind: str, batch: int, fit: str, out: Path | None,
+def extract_features(engine: Pipeline, root: Path, kind: str, batch: int, fit: str, out: Path | None,
                      keep_images: bool = False, rank: int = 0, processes: int = 1,
                      wait_for_everyone: Callable[[], None] | None = None) -> dict | None:
     """Features of every image of an ImageFolder tree (resumable when `out` is given). Split over `processes`

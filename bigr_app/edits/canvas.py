@@ -3,21 +3,20 @@ short side; the work happens at that scale on a canvas of whole cells, which is 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..pipeline import Pipeline
 from ..checks import whole_number
 from ..errors import InputError
 from ..images import to_rgb
 from .masks import token_mask
 from .regenerate import Result, result_params, sample_count
 
-if TYPE_CHECKING:
-    from ..engine import Engine
 
 MAX_WINDOWS = 64  # windows of the model's size, each one a sampling run
 SIDES = ("left", "top", "right", "bottom")
@@ -37,7 +36,7 @@ class CanvasPlan(NamedTuple):
     windows: list[tuple[int, int]]
 
 
-def canvas_plan(engine: Engine, size: tuple[int, int], expand, overlap: float) -> CanvasPlan:
+def canvas_plan(engine: Pipeline, size: tuple[int, int], expand, overlap: float) -> CanvasPlan:
     """The geometry of expanding a picture of `size` by `expand` = (left, top, right, bottom) pixels."""
     if isinstance(expand, (str, bytes)) or len(expand) != 4:
         raise InputError(f"expand must be four whole numbers (left, top, right, bottom), got {expand!r}")
@@ -90,7 +89,7 @@ def canvas_windows(size: int, cw: int, ch: int, known: np.ndarray, overlap: floa
     return sorted(corners, key=lambda c: math.hypot(c[0] + size / 2 - cx, c[1] + size / 2 - cy))
 
 
-def canvas_preview(engine: Engine, image: Image.Image, expand, overlap: float = 0.5,
+def canvas_preview(engine: Pipeline, image: Image.Image, expand, overlap: float = 0.5,
                    size: tuple[int, int] | None = None, longest: int = 768) -> Image.Image:
     """What a canvas expansion will do, at most `longest` px: the picture, the new area hatched, and the
     model windows outlined. `size`: the picture's own size when `image` is a reduced copy of it."""
@@ -121,7 +120,7 @@ def canvas_preview(engine: Engine, image: Image.Image, expand, overlap: float = 
     return out
 
 
-def expand_canvas(engine: Engine, image: Image.Image, expand, class_id=None, num_samples: int = 1, seed: int | None = 0,
+def expand_canvas(engine: Pipeline, image: Image.Image, expand, class_id=None, num_samples: int = 1, seed: int | None = 0,
                   overlap: float = 0.5, progress=None, **sampling) -> Result:
     """Grow the canvas by `expand` = (left, top, right, bottom) pixels, one model window at a time, nearest to
     the picture first; the picture's own pixels stay exactly as they are."""

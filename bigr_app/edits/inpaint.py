@@ -2,11 +2,12 @@
 region, regenerate the rest of the frame) or by canvas expansion (`canvas`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
+from ..pipeline import Pipeline
 from ..checks import one_of, real_number
 from ..errors import InputError
 from ..images import to_rgb, unfit
@@ -17,13 +18,11 @@ from .masks import cells_to_pixels, mask_array
 from .regenerate import Result, regenerate, result_params, sample_count, spread_cells
 from .regions import paste_region, prepare_region, region_padding
 
-if TYPE_CHECKING:
-    from ..engine import Engine
 
 PASTES = ("cells", "mask")
 
 
-def strength_cells(engine: Engine, cells: np.ndarray, strength: float, seed: int, n: int) -> np.ndarray:
+def strength_cells(engine: Pipeline, cells: np.ndarray, strength: float, seed: int, n: int) -> np.ndarray:
     """A share `strength` of the masked cells, spread over them, for each sample (its own pattern); the
     others keep the picture's codes. strength 1: `cells` itself, so the edit is exactly the full one."""
     real_number("strength", strength, 0.0, 1.0, open_below=True)
@@ -34,7 +33,7 @@ def strength_cells(engine: Engine, cells: np.ndarray, strength: float, seed: int
 
 
 def inpaint(
-    engine: Engine, image: Image.Image, mask, class_id=None, num_samples: int = 1, seed: int | None = 0,
+    engine: Pipeline, image: Image.Image, mask, class_id=None, num_samples: int = 1, seed: int | None = 0,
     fit: str = "crop", blend_mode: str = "feather", feather_radius: float = 4.0, threshold: float = 0.0,
     grow: int = 0, region: str = "auto", padding: int | None = None, strength: float = 1.0,
     paste: str = "mask", progress=None, **sampling,
@@ -79,7 +78,7 @@ def inpaint(
     return Result(images, params)
 
 
-def edit(engine: Engine, image: Image.Image, mask, class_id, paste: str = "cells", **kwargs) -> Result:
+def edit(engine: Pipeline, image: Image.Image, mask, class_id, paste: str = "cells", **kwargs) -> Result:
     """Regenerate the masked region as the target class; by default every regenerated cell is pasted
     (feathered), so that the new class shows beyond a thin stroke."""
     if class_id is None:
@@ -90,7 +89,7 @@ def edit(engine: Engine, image: Image.Image, mask, class_id, paste: str = "cells
 
 
 def outpaint(
-    engine: Engine, image: Image.Image, mask=None, expand: Sequence[int] | None = None, class_id=None,
+    engine: Pipeline, image: Image.Image, mask=None, expand: Sequence[int] | None = None, class_id=None,
     num_samples: int = 1, seed: int | None = 0, overlap: float = 0.5, progress=None, **kwargs,
 ) -> Result:
     """(a) mask given: keep the white region, regenerate the rest of the frame.

@@ -3,17 +3,15 @@ for every ratio."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
+from ..pipeline import Pipeline
 from ..errors import InputError
 from .regenerate import Result, result_params
 
-if TYPE_CHECKING:
-    from ..engine import Engine
-
 
 def interpolate(
-    engine: Engine, class_a, class_b, ratios: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), seed: int | None = 0,
+    engine: Pipeline, class_a, class_b, ratios: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), seed: int | None = 0,
     progress=None, **sampling,
 ) -> Result:
     """One image per ratio r with class embedding r*e_a + (1-r)*e_b, the same noise for every r."""

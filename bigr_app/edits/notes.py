@@ -2,20 +2,17 @@
 model's resolution or unlike what it was trained on."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
+from ..pipeline import Pipeline
 from ..images import Placement, frame_fit, pils_to_tensor, placement, psnr, to_rgb
 from ..images import fit as fit_square
 from .regions import draw_region, frame_region, prepare_region
 
-if TYPE_CHECKING:
-    from ..engine import Engine
 
-
-def frame_preview(engine: Engine, image: Image.Image, fit: str = "auto") -> Image.Image:
+def frame_preview(engine: Pipeline, image: Image.Image, fit: str = "auto") -> Image.Image:
     """A whole-picture edit's input, with what `fit` leaves out (a crop's sides) dimmed."""
     picture = to_rgb(image)
     left, top, right, bottom = (round(v) for v in placement(picture.size, frame_fit(picture.size, fit)).box)
@@ -24,7 +21,7 @@ def frame_preview(engine: Engine, image: Image.Image, fit: str = "auto") -> Imag
     return frame_region(picture, None, seen)
 
 
-def mask_preview_and_note(engine: Engine, image: Image.Image, mask, fit: str = "crop", grow: int = 0,
+def mask_preview_and_note(engine: Pipeline, image: Image.Image, mask, fit: str = "crop", grow: int = 0,
                           region: str = "auto", padding: int | None = None, size: tuple[int, int] | None = None
                           ) -> tuple[Image.Image, str, int]:
     """`mask_preview` and `picture_note` of one masked edit, from one preparation of the picture, and the number
@@ -35,7 +32,7 @@ def mask_preview_and_note(engine: Engine, image: Image.Image, mask, fit: str = "
     return draw_region(prepared), note, int(prepared.cells.sum())
 
 
-def picture_note(engine: Engine, image: Image.Image, mask=None, fit: str = "auto", grow: int = 0,
+def picture_note(engine: Pipeline, image: Image.Image, mask=None, fit: str = "auto", grow: int = 0,
                  region: str = "auto", padding: int | None = None, size: tuple[int, int] | None = None) -> str:
     """What to expect from a picture far larger than the model's resolution, or far from what it was
     trained on: the resolution it is regenerated at, the training data, and how well the tokenizer
@@ -47,7 +44,7 @@ def picture_note(engine: Engine, image: Image.Image, mask=None, fit: str = "auto
     return fitting_note(engine, picture, picture, fitted, place, size)
 
 
-def fitting_note(engine: Engine, picture: Image.Image, part: Image.Image, fitted: Image.Image, place: Placement,
+def fitting_note(engine: Pipeline, picture: Image.Image, part: Image.Image, fitted: Image.Image, place: Placement,
                  size: tuple[int, int] | None = None) -> str:
     """The note on `part` of `picture` fitted to the model as `fitted`. `size`: the picture's own size when
     `picture` is a reduced working copy of it."""

@@ -2,16 +2,14 @@
 the grid, the samples asked for, and the result with the parameters it records."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..pipeline import Pipeline
 from ..checks import whole_number
-
-if TYPE_CHECKING:
-    from ..engine import Engine
 
 
 class Result(list):
@@ -22,16 +20,16 @@ class Result(list):
         self.params = params
 
 
-def result_params(engine: Engine, task: str, sampling: dict, **inputs) -> dict:
+def result_params(engine: Pipeline, task: str, sampling: dict, **inputs) -> dict:
     """What a result records: the task, its inputs, and the sampling settings as the engine applies them."""
     return dict(task=task, **inputs, **engine.sampling_params(**sampling).to_dict())
 
 
-def sample_count(engine: Engine, num_samples) -> int:
+def sample_count(engine: Pipeline, num_samples) -> int:
     return whole_number("num_samples", num_samples, 1, engine.MAX_SAMPLES)
 
 
-def regenerate(engine: Engine, fitted: Image.Image, cells: np.ndarray, classes: torch.Tensor, seed: int, progress,
+def regenerate(engine: Pipeline, fitted: Image.Image, cells: np.ndarray, classes: torch.Tensor, seed: int, progress,
                **sampling) -> list[Image.Image]:
     """Encode, regenerate the cells ([grid, grid], or one such per sample), decode: model-resolution images,
     one per row of `classes`."""
@@ -51,7 +49,7 @@ def bayer_order(grid: int) -> np.ndarray:
     return m[:grid, :grid].argsort(axis=None).argsort().reshape(grid, grid)
 
 
-def spread_cells(engine: Engine, count: int, seed: int, within: np.ndarray | None = None) -> np.ndarray:
+def spread_cells(engine: Pipeline, count: int, seed: int, within: np.ndarray | None = None) -> np.ndarray:
     """`count` cells [grid, grid] spread evenly over the grid, or over the cells `within` (an ordered dither,
     shifted by the seed)."""
     shift = np.random.default_rng(seed).integers(0, engine.grid, 2)

@@ -7,19 +7,18 @@ turns it into `cells`, the latent cells to regenerate.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..pipeline import Pipeline
 from ..checks import one_of, whole_number
 from ..errors import InputError
 from ..images import Placement, to_rgb
 from ..images import fit as fit_square
 from .masks import cells_to_pixels, draw_cells, fit_mask, mask_array, token_mask
 
-if TYPE_CHECKING:
-    from ..engine import Engine
 
 REGIONS = ("auto", "masked", "whole")
 Box = tuple[int, int, int, int]  # (left, top, right, bottom)
@@ -38,14 +37,14 @@ class Region(NamedTuple):
     fit: str  # the fit the part got
 
 
-def region_padding(engine: Engine, padding: int | None) -> int:
+def region_padding(engine: Pipeline, padding: int | None) -> int:
     """Pixels at the model's scale around a masked region; None: an eighth of the model's resolution."""
     if padding is None:
         return engine.resolution // 8
     return whole_number("padding", padding, 0, engine.resolution // 2 - 1)
 
 
-def region_box(engine: Engine, size: tuple[int, int], mask: np.ndarray, region: str = "auto",
+def region_box(engine: Pipeline, size: tuple[int, int], mask: np.ndarray, region: str = "auto",
                padding: int | None = None) -> Box | None:
     """The part of a picture of `size` (width, height) that a masked edit regenerates, as a box
     (left, top, right, bottom), or None for the whole frame.
@@ -72,7 +71,7 @@ def region_box(engine: Engine, size: tuple[int, int], mask: np.ndarray, region: 
     return left, top, left + box_w, top + box_h
 
 
-def prepare_region(engine: Engine, image: Image.Image, mask, fit_mode: str, threshold: float = 0.0, grow: int = 0,
+def prepare_region(engine: Pipeline, image: Image.Image, mask, fit_mode: str, threshold: float = 0.0, grow: int = 0,
                    region: str = "whole", padding: int | None = None) -> Region:
     """`mask` (any form `mask_array` reads, white = regenerate) on `image` -> the region to regenerate."""
     picture = to_rgb(image)
@@ -90,7 +89,7 @@ def prepare_region(engine: Engine, image: Image.Image, mask, fit_mode: str, thre
     return Region(picture, box, part, mask, fitted, place, cells, fit_mode)
 
 
-def mask_cells(engine: Engine, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0,
+def mask_cells(engine: Pipeline, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0,
                region: str = "auto", padding: int | None = None) -> np.ndarray:
     """The latent cells [grid, grid] (bool) that a mask on this image regenerates."""
     return prepare_region(engine, image, mask, fit, threshold, grow, region, padding).cells
@@ -133,7 +132,7 @@ def draw_region(region: Region) -> Image.Image:
     return frame_region(preview, region.box, processed_area(region))
 
 
-def mask_preview(engine: Engine, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0,
+def mask_preview(engine: Pipeline, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0,
                  region: str = "auto", padding: int | None = None) -> Image.Image:
     """The picture with the latent cells that will be regenerated outlined, the regenerated box framed,
     and what the edit leaves out (a crop's cut-off sides) dimmed."""

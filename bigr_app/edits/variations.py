@@ -2,12 +2,12 @@
 variations (re-sample a share of the tokens, spread evenly over the grid)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..pipeline import Pipeline
 from ..checks import real_number, whole_number
 from ..errors import InputError
 from ..images import fit as fit_square
@@ -15,12 +15,9 @@ from ..images import frame_fit, frame_result, to_rgb
 from ..sampling.noise import sample_seeds
 from .regenerate import Result, regenerate, result_params, sample_count, spread_cells
 
-if TYPE_CHECKING:
-    from ..engine import Engine
-
 
 def enrich(
-    engine: Engine, image: Image.Image, rounds: int = 1, downsample_rate: int = 2, class_id=None, seed: int | None = 0,
+    engine: Pipeline, image: Image.Image, rounds: int = 1, downsample_rate: int = 2, class_id=None, seed: int | None = 0,
     fit: str = "auto", progress=None, cfg_scale: float = 10.0, **sampling,
 ) -> Result:
     """The release's enrichment: within every rate x rate block of cells, re-sample one offset
@@ -54,7 +51,7 @@ def enrich(
 
 
 def vary(
-    engine: Engine, image: Image.Image, strength: float = 0.5, class_id=None, num_samples: int = 1,
+    engine: Pipeline, image: Image.Image, strength: float = 0.5, class_id=None, num_samples: int = 1,
     seed: int | None = 0, fit: str = "auto", progress=None, **sampling,
 ) -> Result:
     """Variations: re-sample a share `strength` of the tokens, spread evenly over the grid.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 
@@ -84,6 +84,17 @@ class Rows:
 
     def put(self, x: torch.Tensor, part: torch.Tensor) -> torch.Tensor:
         return part if self.index is None else x.index_copy(0, self.index, part)
+
+
+class DecodeLoop(Protocol):
+    """What a pipeline samples with: `masked_decode` itself, or what stands in for it with its signature (a
+    server's batcher, `sampling.batching.BatchedDecode`; the reference loop a benchmark compares with)."""
+
+    def __call__(self, model: BiGR, tokens: torch.Tensor, cells: torch.Tensor, cond: torch.Tensor,
+                 uncond: torch.Tensor | None, params: SamplingParams, noise: Noise = None,
+                 progress: Callable[[int, int], None] | None = None, timer: PhaseTimer | None = None,
+                 return_order: bool = False, graphs: GraphCache | None = None,
+                 exact: bool = True) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 @torch.inference_mode()

@@ -43,11 +43,11 @@ def open_image(path: str | Path) -> Image.Image:
             img.load()
             return img.copy()
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+        raise InputError(f"{path.name}: no such file") from None
     except Image.DecompressionBombError as e:
-        raise InputError(f"{path}: {e}") from None
-    except (OSError, ValueError, SyntaxError) as e:  # truncated, unknown format, corrupt header
-        raise InputError(f"{path}: not a readable image ({e})") from None
+        raise InputError(f"{path.name}: {e}") from None
+    except (OSError, ValueError, SyntaxError) as e:  # truncated, unknown format, corrupt header (its name only:
+        raise InputError(f"{path.name}: not a readable image ({e})") from None  # a server's paths are its own)
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:

@@ -189,10 +189,30 @@ def test_the_app_keeps_results_in_the_outputs_folder_and_edits_name_their_source
 
     studio = Studio(tiny_engine, outputs=outputs)  # an edit of the first picture, as the Inpaint tab saves it
     source = entries[-1]
-    studio.save([picture(0)], {"task": "inpaint", "seed": 1}, None, source=str(source.path))
+    studio.save([picture(0)], {"task": "inpaint", "seed": 1}, None, source_hash=file_hash(source.path))
     edit = outputs.history.page(Filters(task="inpaint"))[0][0]
     assert edit.source_hash == source.hash and read_params(edit.path)[SOURCE_KEY] == source.hash
     assert [e.id for e in outputs.history.chain(edit.id)] == [source.id, edit.id]
+
+
+def test_enrich_and_vary_record_the_picture_they_started_from(tiny_engine, tmp_path):
+    """The Enrich & vary tab hands the uploaded file itself to its actions: the results name its hash, and History
+    chains them to it."""
+    from bigr_app.app.ui.enrich import EnrichActions
+    from bigr_app.app.ui.requests import Sampling
+    from bigr_app.app.ui.studio import Studio
+
+    outputs = Outputs(tmp_path / "outputs")
+    studio = Studio(tiny_engine, outputs=outputs)
+    (made,) = outputs.save([picture(3)], [{"task": "generate", "seed": 3}])
+    actions, sampling = EnrichActions(studio), Sampling.read(0, 3.0, 3, 0.0, 4)
+    with studio.pool.request():
+        actions.vary(str(made.path), "auto", 0.3, sampling)
+        actions.enrich(str(made.path), "auto", 1, sampling)
+    for task in ("vary", "enrich"):
+        (entry,), _ = outputs.history.page(Filters(task=task))
+        assert entry.source_hash == made.hash
+    assert len(outputs.history.chain(made.id)) == 3
 
 
 def test_a_picture_removed_by_hand_leaves_the_history_page(tiny_engine, tmp_path):

@@ -133,3 +133,36 @@ def test_captions_sit_under_their_pictures(shared_app, browser):
         return c ? [i.bottom, c.getBoundingClientRect().top] : null; }).filter(Boolean)""")
     assert boxes and all(image_bottom <= caption_top + 0.5 for image_bottom, caption_top in boxes), boxes
     context.close()
+
+
+def paint_a_stroke(page, editor: str) -> None:
+    canvas = page.locator(f"#{editor} canvas").first
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - box["width"] * 0.15, cy)
+    page.mouse.down()
+    for k in range(1, 21):
+        page.mouse.move(cx - box["width"] * 0.15 + k * box["width"] * 0.015, cy, steps=2)
+    page.mouse.up()
+
+
+def test_an_edit_made_in_the_page_is_chained_to_its_source_in_history(shared_app, browser):
+    """Generate, send the picture to Inpaint, paint, inpaint; History shows the inpainting with the generated
+    picture before it (the edit records its source's content hash, whatever the picture's size)."""
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    try:
+        page = new_page(context, shared_app.url)
+        generate(page, seed=4242)
+        page.locator("button:visible", has_text="Send to Inpaint").first.click()
+        page.locator("#inpaint-preview img").wait_for(state="visible")
+        paint_a_stroke(page, "inpaint-editor")
+        page.locator("#inpaint-button").click()
+        page.locator("#inpaint-gallery-files a").first.wait_for(state="attached")
+        history_captions(page)
+        page.locator("#history-gallery img").first.click()  # the newest: the inpainting
+        page.locator("#history-summary strong").get_by_text("inpaint", exact=True).wait_for(state="visible")
+        page.locator("#history-chain img").nth(1).wait_for(state="visible")
+        chain = page.locator("#history-chain .caption-label, #history-chain figcaption").all_inner_texts()
+        assert len(chain) == 2 and "generate" in chain[0] and chain[1].startswith("▶") and "inpaint" in chain[1]
+    finally:
+        context.close()

@@ -59,6 +59,7 @@ def test_enrich_and_vary_put_transparency_on_white_like_the_other_tabs(tiny_engi
     """The hidden pixels under a PNG's transparent corner must not come back."""
     from gradio.data_classes import FileData
 
+    from bigr_app.app.ui.enrich import opened
     from bigr_app.app.ui.page import build_ui
     from bigr_app.images import to_rgb
 
@@ -69,7 +70,7 @@ def test_enrich_and_vary_put_transparency_on_white_like_the_other_tabs(tiny_engi
     demo = build_ui(tiny_engine)
     (picture,) = [b for b in demo.blocks.values() if b.elem_id == "enrich-image"]
     received = picture.preprocess(FileData(path=str(tmp_path / "corner.png"), orig_name="corner.png"))
-    seen = to_rgb(received)
+    seen = to_rgb(opened(received))
     assert seen.getpixel((0, 0)) == (255, 255, 255) and seen.getpixel((40, 40)) == (200, 0, 0)
     inpaint = load_picture(tmp_path / "corner.png", tmp_path / "s").working  # what the editing tabs see
     assert inpaint.getpixel((0, 0)) == seen.getpixel((0, 0))

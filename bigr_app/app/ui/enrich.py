@@ -1,13 +1,15 @@
 """The Enrich & vary tab: whole-picture edits, with a preview of what the model sees."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
 from PIL import Image
 
 from ...errors import BiGRError, InputError
-from ...images import for_display
+from ...images import for_display, open_image
+from ..history import file_hash
 from .common import result_panel, sampling_event
 from .requests import Sampling, handler
 
@@ -16,44 +18,49 @@ class EnrichActions:
     def __init__(self, studio):
         self.studio = studio
 
-    def frame_preview(self, image, fit) -> tuple[Image.Image | None, str]:
+    def frame_preview(self, picture: str | None, fit) -> tuple[Image.Image | None, str]:
         """What the model sees of the picture (sized for display), and a note on what to expect."""
         engine = self.studio.engine
         try:
-            if image is None:
+            if picture is None:
                 return None, ""
+            image = open_image(picture)
             return for_display(engine.frame_preview(image, fit)), engine.picture_note(image, fit=fit)
         except BiGRError:
             return None, ""
 
-    def enrich(self, image, fit: str, rounds: int, sampling: Sampling, request: gr.Request = None,
+    def enrich(self, picture: str | None, fit: str, rounds: int, sampling: Sampling, request: gr.Request = None,
                progress=gr.Progress()) -> tuple[list[str], list[str]]:
-        if image is None:
-            raise InputError("no image: upload a picture first")
         studio = self.studio
         options = sampling.engine_options()
         options["cfg_scale"] = max(options["cfg_scale"], 10.0)  # the release enriches with strong guidance
-        result = studio.engine.enrich(image, rounds=int(rounds), fit=fit, seed=sampling.seed,
+        result = studio.engine.enrich(opened(picture), rounds=int(rounds), fit=fit, seed=sampling.seed,
                                       progress=studio.reporter(progress), **options)
-        return studio.save(result, result.params, request)
+        return studio.save(result, result.params, request, source_hash=file_hash(Path(picture)))
 
-    def vary(self, image, fit: str, strength: float, sampling: Sampling, request: gr.Request = None,
+    def vary(self, picture: str | None, fit: str, strength: float, sampling: Sampling, request: gr.Request = None,
              progress=gr.Progress()) -> tuple[list[str], list[str]]:
-        if image is None:
-            raise InputError("no image: upload a picture first")
         studio = self.studio
-        result = studio.engine.vary(image, strength=float(strength), fit=fit, num_samples=sampling.n,
+        result = studio.engine.vary(opened(picture), strength=float(strength), fit=fit, num_samples=sampling.n,
                                     seed=sampling.seed, progress=studio.reporter(progress),
                                     **sampling.engine_options())
-        return studio.save(result, result.params, request)
+        return studio.save(result, result.params, request, source_hash=file_hash(Path(picture)))
+
+
+def opened(picture: str | None) -> Image.Image:
+    """The picture the tab was given (its file, as uploaded: its hash is the one History knows it by)."""
+    if picture is None:
+        raise InputError("no image: upload a picture first")
+    return open_image(picture)
 
 
 def enrich_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     actions = EnrichActions(studio)
     with gr.Tab("Enrich & vary", id="enrich"):
         with gr.Row():
-            # RGBA: transparency reaches the engine, which puts it on white as every other tab does
-            image = gr.Image(label="Picture", type="pil", image_mode="RGBA", sources=["upload", "clipboard"],
+            # the file as uploaded: its content hash links the results to it in History; transparency reaches the
+            # engine, which puts it on white as every other tab does
+            image = gr.Image(label="Picture", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                              height=320, elem_id="enrich-image")
             preview = gr.Image(label="What the model sees (dimmed: left out)", type="pil", interactive=False,
                                height=320, elem_id="enrich-preview")

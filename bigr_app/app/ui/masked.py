@@ -111,7 +111,7 @@ class MaskedActions:
                       progress=studio.reporter(progress), **mask.engine_options(), **sampling.engine_options())
         log.info("%s of a %dx%d picture: %.2f s in the engine", task, image.width, image.height,
                  time.perf_counter() - start)
-        return studio.save(result, result.params, request, source=picture.path)
+        return studio.save(result, result.params, request, source_hash=picture.source_hash)
 
     def inpaint(self, editor, picture, mask: MaskOptions, sampling: Sampling, request: gr.Request = None,
                 progress=gr.Progress()):
@@ -133,7 +133,7 @@ class MaskedActions:
         result = studio.engine.outpaint(image, expand=expansion.sides, class_id=studio.class_spec(mask.class_name),
                                         num_samples=sampling.n, seed=sampling.seed, progress=studio.reporter(progress),
                                         **sampling.engine_options())
-        return studio.save(result, result.params, request, source=picture.path)
+        return studio.save(result, result.params, request, source_hash=picture.source_hash)
 
 
 # ---- layout -------------------------------------------------------------------------------

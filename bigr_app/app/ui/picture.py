@@ -18,6 +18,7 @@ from ...errors import InputError
 from ...images import EDITOR_LIMIT, check_size, open_image, to_rgb
 from ...edits.masks import mask_array
 from ..edit_time import png_seconds_per_pixel
+from ..history import file_hash
 from .mask_canvas import Painting
 
 TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
@@ -26,11 +27,13 @@ TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 @dataclass(frozen=True)
 class Picture:
     """`working`: what the editor holds. `path`: the original's file (None: the working copy is the original,
-    as for a picture that came in through the editor itself). `size`: the original's (width, height)."""
+    as for a picture that came in through the editor itself). `size`: the original's (width, height).
+    `source_hash`: the content hash of the file it came from (an edit records it: History links the two)."""
 
     working: Image.Image
     size: tuple[int, int]
     path: str | None = None
+    source_hash: str | None = None
 
     @classmethod
     def of(cls, image: Image.Image) -> "Picture":
@@ -79,11 +82,11 @@ def load_picture(path: str | Path, folder: Path, limit: int = EDITOR_LIMIT) -> P
     if working.size != target:
         working = working.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
     if target == size:
-        return Picture(working, size, None)  # small enough: the editor holds the original itself
+        return Picture(working, size, None, file_hash(path))  # small enough: the editor holds the original itself
     folder.mkdir(parents=True, exist_ok=True)
     kept = folder / f"{uuid.uuid4().hex[:12]}{path.suffix.lower()}"
     shutil.copyfile(path, kept)
-    return Picture(working, size, str(kept))
+    return Picture(working, size, str(kept), file_hash(kept))
 
 
 def in_editor(picture: Picture | None, painting: Painting) -> Picture:

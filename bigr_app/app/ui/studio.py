@@ -21,7 +21,7 @@ from ...errors import BiGRError, InputError
 from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
 from ...sampling.timing import Calibration
-from ..history import EVERYONE, SOURCE_KEY, Owner, file_hash
+from ..history import EVERYONE, SOURCE_KEY, Owner
 from ..edit_time import picture_costs
 from ..options import model_label
 from ..outputs import Outputs
@@ -194,20 +194,20 @@ class Studio:
             return EVERYONE
         return self.owner(request)
 
-    def save(self, images, params: dict, request, source: str | None = None,
+    def save(self, images, params: dict, request, source_hash: str | None = None,
              keep: bool = True) -> tuple[list, list[str]]:
         """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files). With an
         outputs folder and `keep`, the PNGs go there and into its history, else into the session's folder.
-        `source`: the file an edit started from (its hash goes into the parameters: the history follows edit
-        chains by it)."""
+        `source_hash`: the content hash of the file an edit started from (`history.file_hash`; it goes into the
+        parameters: the history follows edit chains by it)."""
         start = time.perf_counter()
         folder = self.session_dir(request)
         task = params.get("task", "result")
         params = {**params, "model": self.model}  # the picker's name: History filters by it
         if not self.engine.exact_batches:
             params["batching"] = "fast (the picture depends on the batch it was made in)"
-        if source is not None:
-            params[SOURCE_KEY] = file_hash(Path(source))
+        if source_hash is not None:
+            params[SOURCE_KEY] = source_hash
         each = [picture_params(params, i) for i in range(len(images))]
         if self.outputs is not None and keep:
             files = [entry.path for entry in self.outputs.save(images, each, self.owner(request))]

@@ -11,7 +11,7 @@ import pytest
 
 from bigr_app.app.accounts import Accounts
 from bigr_app.app.gate import PUBLIC_PATHS, is_public
-from bigr_app.app.history import Filters
+from bigr_app.app.history import EVERYONE, Filters
 from bigr_app.app.outputs import Outputs
 from bigr_app.app.serve import door
 from bigr_app.app.server_process import free_port
@@ -165,8 +165,12 @@ def test_an_admins_history_shows_every_users_pictures(locked_app, tiny_engine):
 
 def test_login_in_the_browser(locked_app, browser):
     """The page shows gradio's login form; a wrong password is refused there, the right one opens the app, whose
-    calls then carry the cookie; logging out closes it again."""
-    _, url, _ = locked_app
+    calls then carry the cookie, and whose History holds the user's own pictures only; logging out closes it."""
+    _, url, outputs = locked_app
+    if outputs.history.page(Filters(owner="user:bob"))[1] == 0:
+        test_each_user_generates_through_the_api_and_keeps_their_own_history(locked_app)
+    bobs = outputs.history.page(Filters(owner="user:bob"))[1]
+    everyone = outputs.history.page(Filters(owner=EVERYONE))[1]
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     page.set_default_timeout(60_000)
     try:
@@ -181,6 +185,11 @@ def test_login_in_the_browser(locked_app, browser):
         page.get_by_role("button", name="Login").click()
         page.wait_for_selector("#header")
         assert page.request.get(url + "/config").status == 200
+        page.get_by_role("tab", name="History").click()  # bob's pictures only, not alice's
+        page.locator("#history-refresh").click()
+        line = page.locator("#history-page").get_by_text("Page 1 of")
+        line.wait_for(state="visible")
+        assert line.inner_text().endswith(f"· {bobs} picture{'s' * (bobs != 1)}") and everyone > bobs
         page.goto(url + "/logout")
         assert page.request.get(url + "/config").status == 401
     finally:

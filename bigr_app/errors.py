@@ -19,3 +19,8 @@ class SamplingError(BiGRError):
 
 class InputError(BiGRError):
     """An image, mask, class or option that cannot be used."""
+
+
+class Stopped(BiGRError):
+    """A request its user stopped (Stop in the page, a cancelled API job): its sampling ends at the next
+    iteration, and nothing is kept."""

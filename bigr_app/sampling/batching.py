@@ -88,6 +88,8 @@ class BatchProgress:
     def __call__(self, done: int, total: int) -> None:
         for call in self.calls:
             call.report(done, total)
+        if all(call.error is not None for call in self.calls):  # every caller gone or stopped: the batch ends
+            raise self.calls[0].error
 
     def preview(self, tokens: torch.Tensor, unknown: torch.Tensor) -> None:
         for call, t, u in zip(self.calls, tokens.split(self.rows), unknown.split(self.rows)):
@@ -250,6 +252,8 @@ class BatchedDecode:
                 call.result = out
         except Exception:  # noqa: BLE001 - each call alone then, so that a failure is its own caller's
             for call in calls:
+                if call.error is not None:  # stopped, or gone: nothing to redo
+                    continue
                 try:
                     call.result = self.decode(model, call, params, graphs, BatchProgress([call]))
                 except Exception as e:  # noqa: BLE001

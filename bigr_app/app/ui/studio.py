@@ -17,7 +17,7 @@ from typing import Callable
 import gradio as gr
 
 from ...engine import Engine
-from ...errors import BiGRError, InputError
+from ...errors import BiGRError, InputError, Stopped
 from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
 from ...sampling.timing import Calibration
@@ -39,14 +39,17 @@ ModelMenu = dict[str, Callable[[str], Engine]]  # label -> loads that model on a
 
 class Reporter:
     """A request's progress bar, callable from any thread (gradio finds the request by context variables, and
-    sampling reports from the device's thread), and the previews of its pictures if the page shows them."""
+    sampling reports from the device's thread), and the previews of its pictures if the page shows them. Once
+    `stop` is set (its user stopped it), the next report raises `Stopped`: sampling ends there."""
 
-    def __init__(self, progress: gr.Progress, previews: Previews | None = None):
-        self.progress, self.context = progress, contextvars.copy_context()
+    def __init__(self, progress: gr.Progress, previews: Previews | None = None, stop: threading.Event | None = None):
+        self.progress, self.context, self.stop = progress, contextvars.copy_context(), stop
         if previews is not None:
             self.preview = previews.preview  # masked decoding shows its state to whoever has this method
 
     def __call__(self, done: int, total: int) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped(f"stopped by its user at iteration {done} of {total}")
         self.context.run(self.progress, (done, total), desc="sampling", unit="iterations")
 
 
@@ -218,43 +221,55 @@ class Studio:
         return views, [str(f) for f in files]
 
     def reporter(self, progress: gr.Progress) -> "Reporter":
-        """What a request hands to sampling: its progress bar and, for a page showing pictures as they form (see
-        `streaming`), their previews."""
+        """What a request hands to sampling: its progress bar, its stop flag and, for a page showing pictures as
+        they form (see `streaming`), their previews."""
         previews = getattr(self.local, "previews", None)
         if previews is not None:
             previews.engine = self.engine
-        return Reporter(progress, previews)
+        return Reporter(progress, previews, getattr(self.local, "stop", None))
 
-    def streaming(self, fn: Callable) -> Callable:
-        """`fn` for the page: a generator showing the pictures as they form while `fn` runs as a request (see
-        `serving`), then its result. With previews off, `serving(fn)` itself."""
+    def streaming(self, fn: Callable, previews: bool | None = None) -> Callable:
+        """`fn` as a request its user can stop (see `serving`): a generator of (gallery, files) that shows the
+        pictures as they form (`previews`, default: the page's setting; else it only beats, twice a second),
+        then gives `fn`'s result. When gradio closes it (Stop in the page, a cancelled API job), the request's
+        sampling ends at its next iteration and nothing is kept."""
         served = self.serving(fn)
-        if not self.previews:
-            return served
+        show = self.previews if previews is None else previews
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
-            previews, outcome, context = Previews(), Future(), contextvars.copy_context()
+            forming, outcome, context, stop = Previews() if show else None, Future(), contextvars.copy_context(), \
+                threading.Event()
 
             def request():
-                self.local.previews = previews
+                self.local.previews, self.local.stop = forming, stop
                 try:
                     outcome.set_result(context.run(served, *args, **kwargs))
+                except Stopped as e:
+                    log.info("%s: %s", fn.__name__, e)
+                    outcome.set_exception(e)
                 except BaseException as e:  # noqa: BLE001 - raised again below, on the page's thread
                     outcome.set_exception(e)
                 finally:
-                    self.local.previews = None
+                    self.local.previews = self.local.stop = None
 
-            threading.Thread(target=request, name="request", daemon=True).start()
-            while not outcome.done():
-                try:
-                    outcome.result(timeout=0.05)
-                except FutureTimeout:
-                    pictures = previews.pictures()
-                    if pictures:
-                        yield [(p, "forming…") for p in pictures], gr.skip()
-            if previews.shown:
-                log.info("%d previews, %.2f s making them", previews.shown, previews.spent)
+            beat = time.monotonic()
+            try:
+                yield gr.skip(), gr.skip()  # gradio holds the generator (to close it on a stop) from its first yield
+                threading.Thread(target=request, name="request", daemon=True).start()
+                while not outcome.done():
+                    try:
+                        outcome.result(timeout=0.05)
+                    except FutureTimeout:
+                        pictures = forming.pictures() if forming is not None else []
+                        if pictures or time.monotonic() - beat > 0.5:  # gradio can close the generator at a yield
+                            yield ([(p, "forming…") for p in pictures] if pictures else gr.skip()), gr.skip()
+                            beat = time.monotonic()
+            except GeneratorExit:
+                stop.set()
+                raise
+            if forming is not None and forming.shown:
+                log.info("%d previews, %.2f s making them", forming.shown, forming.spent)
             yield outcome.result()
 
         return run

@@ -64,6 +64,16 @@ def fetch_image(page, src) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
+def canvas_ready(page, editor: str = "inpaint-editor", timeout: float = 120_000) -> None:
+    """Returns once the mask canvas of `editor` shows its picture (the canvas marks itself ready)."""
+    page.wait_for_function(f"document.querySelector('#{editor} .mc')?.dataset.ready === '1'", timeout=timeout)
+
+
+def upload_shown(page, component: str) -> None:
+    """Returns once the image component `component` shows the file just given to it."""
+    page.locator(f"#{component} img").first.wait_for(state="visible")
+
+
 def download_link(page, panel: str, index: int = 0) -> str:
     """The full-size file behind a result panel's picture `index`."""
     link = page.locator(f"#{panel}-files a").nth(index)

@@ -55,8 +55,11 @@ def history_captions(page) -> list[str]:
 
 
 def pictures_kept(server, count: int) -> None:
+    """Returns once the server has kept `count` generated pictures (a minute at most, else the test fails)."""
     deadline = time.time() + 60
-    while len(list(server.outputs.rglob("generate-*.png"))) < count and time.time() < deadline:
+    while len(list(server.outputs.rglob("generate-*.png"))) < count:
+        assert time.time() < deadline, f"the server kept {len(list(server.outputs.rglob('generate-*.png')))} " \
+                                       f"generated pictures, not {count}"
         time.sleep(0.2)
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 
 
-from .conftest import CHROMIUM, EXAMPLE, download_link, fetch_image, open_page, shot
+from .conftest import CHROMIUM, EXAMPLE, canvas_ready, download_link, fetch_image, open_page, shot, upload_shown
 
 pytestmark = [
     pytest.mark.browser,
@@ -16,13 +16,12 @@ pytestmark = [
 ]
 
 
-def open_inpaint_with_example(page):
+def open_inpaint_with(page, picture: Path = EXAMPLE) -> None:
     page.get_by_role("tab", name="Inpaint").click()
-    page.locator("#inpaint-editor").wait_for(state="visible")
-    page.wait_for_timeout(1000)  # let the editor finish mounting before it receives a file
-    page.locator("#inpaint-picture input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#inpaint-editor .mc").wait_for(state="attached")  # the editor is mounted before it gets a file
+    page.locator("#inpaint-picture input[type=file]").set_input_files(str(picture))
     page.locator("#inpaint-preview img").wait_for(state="visible")  # the server holds the picture
-    page.wait_for_timeout(2000)  # the editor puts it on its canvas
+    canvas_ready(page)  # the editor has put it on its canvas
 
 
 def test_header_names_the_model(page):
@@ -33,7 +32,7 @@ def test_header_names_the_model(page):
 
 
 def test_paint_and_inpaint_changes_only_the_painted_area(page):
-    open_inpaint_with_example(page)
+    open_inpaint_with(page)
     canvas = page.locator("#inpaint-editor canvas").first
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -49,7 +48,6 @@ def test_paint_and_inpaint_changes_only_the_painted_area(page):
     link = download_link(page, "inpaint-gallery")  # the results, not the pictures forming before them
     result = page.locator("#inpaint-gallery img").first
     result.wait_for(state="visible")
-    page.wait_for_timeout(500)
     shot(page, "inpaint-result")
     out = fetch_image(page, link)
     src = np.asarray(Image.open(EXAMPLE).convert("RGB"))
@@ -99,7 +97,7 @@ def test_interpolation_opens_with_a_picture_and_rerenders_on_any_change(page):
 
 
 def test_inpaint_without_mask_shows_a_message(page):
-    open_inpaint_with_example(page)
+    open_inpaint_with(page)
     page.locator("#inpaint-button").click()
     message = page.get_by_text("no mask", exact=False).first
     message.wait_for(state="visible")
@@ -114,7 +112,7 @@ def test_generate_then_send_to_inpaint(page):
     # the Inpaint tab opens with the picture in its editor, and the live preview shows it
     page.locator("#inpaint-preview img").wait_for(state="visible")
     assert page.get_by_role("tab", name="Inpaint").get_attribute("aria-selected") == "true"
-    page.wait_for_timeout(4000)
+    canvas_ready(page)
     shot(page, "send-to-inpaint")
 
 
@@ -146,12 +144,11 @@ def test_explore_map_places_an_upload_as_a_point_of_its_own_colour(page):
     assert all(name in legend.inner_text() for name in ("your image", "animal", "flag", "place & weather"))
     assert YOUR_IMAGE_COLOUR in legend.inner_html()
     page.click("#explore-button")  # no picture yet: a hint, and the map keeps its points with no error badge
-    page.get_by_text("upload a picture first").first.wait_for(state="visible")
-    page.wait_for_timeout(500)
+    page.get_by_text("upload a picture first").first.wait_for(state="visible")  # with any error badge, not before
     assert "Error" not in page.locator("#explore-plot").inner_text()
     assert len(explore_points(page)) == 33
     page.locator("#explore-image input[type=file]").set_input_files(str(EXAMPLE))
-    page.wait_for_timeout(1000)
+    upload_shown(page, "explore-image")
     page.click("#explore-button")
     page.locator("#explore-neighbours img").nth(7).wait_for(state="visible")
     assert page.locator("#explore-neighbours img").count() == 8
@@ -206,9 +203,10 @@ def test_png_info_restores_a_picture_into_its_tab(page, tiny_engine, tmp_path):
     assert page.locator("#inpaint-class input").input_value() == "c3"
     assert page.locator("#settings-cfg input[type=number]").input_value() == "2.5"
     page.locator("#inpaint-preview img").wait_for(state="visible", timeout=5000)  # the picture is in the editor
-    page.wait_for_timeout(1500)
-    assert page.locator(".toast-body").count() == 1  # one note, "Restored; the mask is not stored..."
+    page.locator(".toast-body").first.wait_for(state="visible")
     page.locator("#inpaint-fit").wait_for(state="visible", timeout=10000)  # region whole: its fit applies
+    canvas_ready(page)  # the restore has run to its end: no other note comes
+    assert page.locator(".toast-body").count() == 1  # one note, "Restored; the mask is not stored..."
     page.locator("#inpaint-region").get_by_label("auto").check()
     page.locator("#inpaint-fit").wait_for(state="hidden")  # masked or auto: always letterboxed
     shot(page, "png-info-restored")
@@ -221,111 +219,10 @@ def test_png_info_restores_a_picture_into_its_tab(page, tiny_engine, tmp_path):
     assert page.locator("#pnginfo-restore").is_disabled()
 
 
-def painted_box_share(page, picture: Path) -> float:
-    """Paint the same stroke across the middle of a picture and inpaint its surroundings: the regenerated box's
-    height as a share of the picture's (the brush's width sets it)."""
-    import json
-
-    page.get_by_role("tab", name="Inpaint").click()
-    page.locator("#inpaint-editor").wait_for(state="visible")
-    page.wait_for_timeout(1000)
-    page.locator("#inpaint-picture input[type=file]").set_input_files(str(picture))
-    page.locator("#inpaint-preview img").wait_for(state="visible")
-    page.wait_for_timeout(2000)  # the editor puts it on its canvas
-    if Image.open(picture).height > 600:  # far larger than the model's 32 px: the note says where it is regenerated
-        page.wait_for_function("document.querySelector('#inpaint-note').innerText.includes('Regenerated at')",
-                               timeout=180_000)  # the editor takes its time with a large picture
-        note = page.locator("#inpaint-note").inner_text()
-        assert "Regenerated at 32x32" in note and "20.0 picture pixels to one" in note
-        shot(page, "inpaint-large-note")
-    box = page.locator("#inpaint-editor canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - 10, cy)
-    page.mouse.down()
-    page.mouse.move(cx + 10, cy, steps=4)
-    page.mouse.up()
-    page.locator("#inpaint-region").get_by_label("masked").check()
-    page.locator("#inpaint-button").click()
-    page.locator("#inpaint-gallery img").first.wait_for(state="visible")
-    with Image.open(io.BytesIO(page.request.get(download_link(page, "inpaint-gallery")).body())) as im:
-        params = json.loads(im.text["parameters"])
-        height = im.height
-    left, top, right, bottom = params["box"]
-    return (bottom - top) / height
-
-
-def test_brush_and_note_scale_with_the_picture(browser, app, tmp_path):
-    rng = np.random.default_rng(0)
-    sizes = {"small": (120, 80), "large": (960, 640)}
-    shares = {}
-    for name, (w, h) in sizes.items():
-        path = tmp_path / f"{name}.png"
-        Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(path)
-        page = open_page(browser, app.url)
-        shares[name] = painted_box_share(page, path)
-        page.close()
-    assert 0.5 < shares["small"] / shares["large"] < 2.0, shares  # the same stroke covers the same share
-
-
-def big_photo(path: Path, size=(4000, 3000)) -> Path:
-    """A 12 MP photo-like JPEG: smooth light, texture, a dark band."""
-    w, h = size
-    yy, xx = np.mgrid[0:h:4, 0:w:4].astype(np.float32)
-    small = np.stack([90 + 80 * xx / w + 40 * np.sin(yy / 60), 120 + 60 * yy / h, 160 - 70 * xx / w], -1)
-    small += np.random.default_rng(0).normal(0, 12, small.shape)
-    Image.fromarray(small.clip(0, 255).astype(np.uint8)).resize(size, Image.Resampling.BILINEAR).save(path, quality=90)
-    return path
-
-
-def set_samples(page, n: int):
-    open_settings(page)
-    box = page.locator("input[aria-label='number input for Samples']")
-    box.fill(str(n))
-    box.press("Enter")
-
-
-def test_a_12_mp_photo_is_painted_on_a_working_copy_and_edited_at_full_size(page, tmp_path):
-    photo = big_photo(tmp_path / "photo.jpg")
-    set_samples(page, 1)
-    page.get_by_role("tab", name="Inpaint").click()
-    page.locator("#inpaint-picture input[type=file]").set_input_files(str(photo))
-    page.wait_for_function("document.querySelector('#inpaint-note').innerText.includes('4000x3000')",
-                           timeout=120_000)  # the note speaks of the original
-    page.wait_for_timeout(3000)  # the editor puts the working copy on its canvas
-    canvas = page.locator("#inpaint-editor canvas").first
-    box = canvas.bounding_box()
-    old = page.locator("#inpaint-preview img").get_attribute("src")
-    page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.5)
-    page.mouse.down()
-    for k in range(1, 11):
-        page.mouse.move(box["x"] + box["width"] * (0.35 + k * 0.02), box["y"] + box["height"] * 0.5)
-    page.mouse.up()
-    page.wait_for_function("(old) => document.querySelector('#inpaint-preview img').getAttribute('src') !== old",
-                           arg=old, timeout=120_000)
-    page.locator("#inpaint-blend").get_by_label("none").check()
-    page.locator("#inpaint-region").get_by_label("masked").check()
-    page.locator("#inpaint-button").click()
-    with Image.open(io.BytesIO(page.request.get(download_link(page, "inpaint-gallery")).body())) as im:
-        import json
-
-        params = json.loads(im.text["parameters"])
-        out = np.asarray(im.convert("RGB"))
-    src = np.asarray(Image.open(photo).convert("RGB"))
-    assert out.shape == src.shape == (3000, 4000, 3)  # the download is full size
-    left, top, right, bottom = params["box"]
-    assert (right - left) * (bottom - top) < 0.75 * 4000 * 3000  # the stroke's surroundings, not the frame
-    outside = np.ones(src.shape[:2], bool)
-    outside[top:bottom, left:right] = False
-    assert np.array_equal(out[outside], src[outside])  # every pixel outside the box is the file's
-    assert not np.array_equal(out[~outside], src[~outside])
-    changed_rows = np.nonzero(np.any(out != src, -1).any(1))[0]
-    assert abs(changed_rows.mean() - 1500) < 300  # where the stroke was, on the original's scale
-
-
 def test_editing_tabs_start_unconditional(page):
-    page.wait_for_timeout(1500)  # the page's load event has set the class boxes
     for tab, box in (("Inpaint", "#inpaint-class"), ("Outpaint", "#outpaint-class")):
         page.get_by_role("tab", name=tab).click()
+        page.wait_for_function(f"document.querySelector('{box} input')?.value", timeout=30_000)  # set at load
         assert page.locator(f"{box} input").input_value() == "(unconditional)"
 
 
@@ -345,7 +242,7 @@ def test_outpaint_previews_the_expanded_frame(page):
 def test_a_single_result_is_in_view(page):
     page.get_by_role("tab", name="Enrich & vary").click()
     page.locator("#enrich-image input[type=file]").set_input_files(str(EXAMPLE))
-    page.wait_for_timeout(1000)
+    upload_shown(page, "enrich-image")
     page.get_by_role("button", name="Enrich", exact=True).click()
     img = page.locator("#enrich-gallery img").first
     img.wait_for(state="visible")
@@ -357,7 +254,7 @@ def test_a_single_result_is_in_view(page):
 def test_captions_and_file_names_are_whole(page):
     page.get_by_role("tab", name="Explore").click()
     page.locator("#explore-image input[type=file]").set_input_files(str(EXAMPLE))
-    page.wait_for_timeout(1000)
+    upload_shown(page, "explore-image")
     page.click("#explore-button")
     page.locator("#explore-neighbours img").nth(7).wait_for(state="visible")
     page.get_by_role("tab", name="Interpolate").click()

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ..pipeline import Pipeline
 from ..checks import whole_number
@@ -87,37 +87,6 @@ def canvas_windows(size: int, cw: int, ch: int, known: np.ndarray, overlap: floa
     cy, cx = ys.mean(), xs.mean()
     corners = [(x, y) for y in starts(ch) for x in starts(cw)]
     return sorted(corners, key=lambda c: math.hypot(c[0] + size / 2 - cx, c[1] + size / 2 - cy))
-
-
-def canvas_preview(engine: Pipeline, image: Image.Image, expand, overlap: float = 0.5,
-                   size: tuple[int, int] | None = None, longest: int = 768) -> Image.Image:
-    """What a canvas expansion will do, at most `longest` px: the picture, the new area hatched, and the
-    model windows outlined. `size`: the picture's own size when `image` is a reduced copy of it."""
-    rgb = to_rgb(image)
-    plan = canvas_plan(engine, size or rgb.size, expand, overlap)
-    shown = min(1.0, longest / max(plan.size))
-    out_w, out_h = (max(1, round(v * shown)) for v in plan.size)
-    out = Image.new("RGB", (out_w, out_h), (235, 235, 235))
-    draw = ImageDraw.Draw(out)
-    step = max(6, round(min(out_w, out_h) / 24))
-    for k in range(-out_h, out_w, step):  # hatching: the area to generate
-        draw.line((k, 0, k + out_h, out_h), fill=(170, 170, 170), width=1)
-    left, top = plan.expand[:2]
-    w, h = size or rgb.size
-    out.paste(rgb.resize((max(1, round(w * shown)), max(1, round(h * shown)))), (round(left * shown),
-                                                                               round(top * shown)))
-    to_out = shown / plan.scale  # canvas (model-scale) pixels to preview pixels
-    width = max(1, round(min(out_w, out_h) / 150))
-    colours = [(40, 120, 255), (255, 140, 0)]
-    size = engine.resolution
-    running = [(x, y) for x, y in plan.windows if not plan.known[y : y + size, x : x + size].all()]
-    for i, (x, y) in enumerate(running):  # a window wholly on the picture has nothing to generate
-        x, y = x - plan.pads[0], y - plan.pads[1]
-        box = [v * to_out for v in (x, y, x + engine.resolution, y + engine.resolution)]
-        box = [max(0, box[0]), max(0, box[1]), box[2], box[3]]
-        box = [min(box[0], out_w - 1), min(box[1], out_h - 1), min(box[2], out_w) - 1, min(box[3], out_h) - 1]
-        draw.rectangle(box, outline=colours[i % 2], width=width)
-    return out
 
 
 def expand_canvas(engine: Pipeline, image: Image.Image, expand, class_id=None, num_samples: int = 1, seed: int | None = 0,

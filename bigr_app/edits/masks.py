@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ..errors import InputError
 from ..images import Placement
@@ -102,17 +102,3 @@ def cells_to_pixels(cells: np.ndarray, place: Placement) -> np.ndarray:
     ye, xe = min(side, h - y0), min(side, w - x0)
     out[y0 + ys : y0 + ye, x0 + xs : x0 + xe] = square[ys:ye, xs:xe] > 0
     return out
-
-
-def draw_cells(image: Image.Image, cells: np.ndarray, place: Placement, color=(255, 40, 40)) -> Image.Image:
-    """The image with each cell to regenerate outlined and lightly tinted."""
-    out = image.convert("RGB").copy()
-    overlay = Image.new("RGBA", out.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
-    left, top, right, _ = place.box
-    step = (right - left) / cells.shape[0]
-    width = max(1, round(step / 12))
-    for r, c in zip(*np.nonzero(cells)):
-        box = (left + c * step, top + r * step, left + (c + 1) * step - 1, top + (r + 1) * step - 1)
-        draw.rectangle(box, fill=color + (60,), outline=color + (255,), width=width)
-    return Image.alpha_composite(out.convert("RGBA"), overlay).convert("RGB")

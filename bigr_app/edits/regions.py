@@ -1,5 +1,5 @@
 """The region a masked edit regenerates: the mask's neighbourhood at the model's full resolution (or the whole
-frame), fitted to the model, and the latent cells to regenerate in it; and the preview of all that.
+frame), fitted to the model, and the latent cells to regenerate in it (the page draws it: `app.edit_previews`).
 
 A mask is `mask` from the moment `masks.mask_array` reads it (bool, picture-sized) until `masks.token_mask`
 turns it into `cells`, the latent cells to regenerate.
@@ -10,14 +10,14 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ..pipeline import Pipeline
 from ..checks import one_of, whole_number
 from ..errors import InputError
 from ..images import Placement, to_rgb
 from ..images import fit as fit_square
-from .masks import cells_to_pixels, draw_cells, fit_mask, mask_array, token_mask
+from .masks import fit_mask, mask_array, token_mask
 
 
 REGIONS = ("auto", "masked", "whole")
@@ -101,39 +101,3 @@ def paste_region(picture: Image.Image, part: Image.Image, box: Box | None) -> Im
     out = picture.copy()
     out.paste(part, box[:2])
     return out
-
-
-def processed_area(region: Region) -> np.ndarray:
-    """Pixels of the picture [H, W] that the model sees (a crop leaves a frame's sides out)."""
-    seen = np.zeros((region.picture.height, region.picture.width), bool)
-    left, top = region.box[:2] if region.box else (0, 0)
-    part_seen = cells_to_pixels(np.ones_like(region.cells), region.place)
-    seen[top : top + part_seen.shape[0], left : left + part_seen.shape[1]] = part_seen
-    return seen
-
-
-def frame_region(preview: Image.Image, box: Box | None, seen: np.ndarray) -> Image.Image:
-    """Dim what the edit leaves out and frame the regenerated box."""
-    arr = np.asarray(preview).copy()
-    arr[~seen] = (arr[~seen] * 0.35 + 90).astype(np.uint8)
-    out = Image.fromarray(arr)
-    if box is not None:
-        width = max(2, round(max(out.size) / 200))
-        ImageDraw.Draw(out).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), outline=(40, 120, 255), width=width)
-    return out
-
-
-def draw_region(region: Region) -> Image.Image:
-    """The picture with the cells to regenerate outlined, the regenerated box framed, and what the edit leaves
-    out (a crop's cut-off sides) dimmed."""
-    left, top = region.box[:2] if region.box else (0, 0)
-    preview = region.picture.copy()
-    preview.paste(draw_cells(region.part, region.cells, region.place), (left, top))
-    return frame_region(preview, region.box, processed_area(region))
-
-
-def mask_preview(engine: Pipeline, image: Image.Image, mask, fit: str = "crop", threshold: float = 0.0, grow: int = 0,
-                 region: str = "auto", padding: int | None = None) -> Image.Image:
-    """The picture with the latent cells that will be regenerated outlined, the regenerated box framed,
-    and what the edit leaves out (a crop's cut-off sides) dimmed."""
-    return draw_region(prepare_region(engine, image, mask, fit, threshold, grow, region, padding))

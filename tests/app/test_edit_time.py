@@ -12,6 +12,7 @@ from bigr_app.app.ui.masked import MaskedActions
 from bigr_app.app.ui.picture import load_picture
 from bigr_app.app.ui.requests import MaskOptions, Sampling
 from bigr_app.app.ui.studio import Studio
+from bigr_app.app import edit_previews
 
 
 def test_picture_costs_grow_with_the_picture_and_the_results():
@@ -30,7 +31,7 @@ def test_a_12_mp_inpaint_takes_its_expected_time_within_half(tiny_engine, tmp_pa
     knobs = (sampling.n, sampling.cfg, sampling.iterations, sampling.steps)
     _, note = actions.preview(picture, painted, None, "masked", 0, "crop", 0, *knobs)
     assert "Expected time of this edit" in note and "4000x3000" in note
-    cells = tiny_engine.mask_preview_and_note(picture.working, painted, region="masked", size=picture.size)[2]
+    cells = edit_previews.mask_preview_and_note(tiny_engine, picture.working, painted, region="masked", size=picture.size)[2]
     expected = sum(studio.edit_seconds(cells, picture, *knobs))
     picture.working.save(tmp_path / "working.png")
     canvas = Painting(str(tmp_path / "working.png"), picture.working.size, painted)  # the original is edited

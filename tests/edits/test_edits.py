@@ -5,6 +5,7 @@ from PIL import Image
 
 from bigr_app import InputError
 from bigr_app.edits.masks import token_mask
+from bigr_app.app import edit_previews
 
 from ..conftest import FAST
 
@@ -77,7 +78,7 @@ def test_mask_forms_agree(tiny_engine):
     arr = np.asarray(pil) > 0
     layer = Image.new("RGBA", img.size, (0, 0, 0, 0))
     layer.paste((255, 0, 0, 255), (5, 5, 20, 20))
-    previews = [tiny_engine.mask_preview(img, m) for m in (pil, arr, arr.astype(np.float32), layer, torch.from_numpy(arr))]
+    previews = [edit_previews.mask_preview(tiny_engine, img, m) for m in (pil, arr, arr.astype(np.float32), layer, torch.from_numpy(arr))]
     assert all(np.array_equal(np.asarray(p), np.asarray(previews[0])) for p in previews)
     assert not np.array_equal(np.asarray(previews[0]), np.asarray(img))
 

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from bigr_app import InputError
+from bigr_app.app import edit_previews
 
 from ..conftest import FAST
 from .test_edits import box_mask, picture
@@ -153,16 +154,16 @@ def test_canvas_expansion_leaves_no_seams(tiny_engine, monkeypatch):
 
 def test_canvas_preview_shows_the_new_area_and_the_windows(tiny_engine):
     img = picture(60, 90)
-    prev = tiny_engine.canvas_preview(img, (30, 0, 0, 0))
+    prev = edit_previews.canvas_preview(tiny_engine, img, (30, 0, 0, 0))
     assert prev.size == (90, 90)
     a = np.asarray(prev)
     same = np.all(a[:, 30:] == np.asarray(img), -1)
     assert same.mean() > 0.8  # the picture, in place (window outlines cross it)
     new = a[:, :30]
     assert len(np.unique(new.reshape(-1, 3), axis=0)) >= 2  # hatched or outlined, not blank
-    reduced = tiny_engine.canvas_preview(img.resize((30, 45)), (30, 0, 0, 0), size=(60, 90))
+    reduced = edit_previews.canvas_preview(tiny_engine, img.resize((30, 45)), (30, 0, 0, 0), size=(60, 90))
     assert reduced.size == (90, 90)  # from a working copy: the picture's own geometry
-    big = tiny_engine.canvas_preview(Image.new("RGB", (3000, 2000)), (1000, 0, 0, 0))
+    big = edit_previews.canvas_preview(tiny_engine, Image.new("RGB", (3000, 2000)), (1000, 0, 0, 0))
     assert max(big.size) == 768
     with pytest.raises(InputError, match="zero"):
-        tiny_engine.canvas_preview(img, (0, 0, 0, 0))
+        edit_previews.canvas_preview(tiny_engine, img, (0, 0, 0, 0))

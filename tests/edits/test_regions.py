@@ -4,6 +4,7 @@ import pytest
 from PIL import Image
 
 from bigr_app.errors import InputError
+from bigr_app.app import edit_previews
 
 from ..conftest import FAST
 
@@ -74,11 +75,11 @@ def test_whole_region_keeps_the_chosen_fit(tiny_engine):
 def test_preview_frames_the_box_and_dims_what_a_crop_leaves_out(tiny_engine):
     img = photo(800, 500)
     mask = box_mask(800, 500, 0.45, 0.4, 0.5, 0.5)
-    framed = np.asarray(tiny_engine.mask_preview(img, mask, region="masked")).astype(int)
+    framed = np.asarray(edit_previews.mask_preview(tiny_engine, img, mask, region="masked")).astype(int)
     left, top, right, bottom = tiny_engine.region_box(img.size, mask, "masked")
     assert framed.shape == (500, 800, 3)
     assert (framed[top, left:right] != np.asarray(img)[top, left:right]).any()  # the frame is drawn
-    cropped = np.asarray(tiny_engine.mask_preview(img, mask, region="whole", fit="crop")).astype(int)
+    cropped = np.asarray(edit_previews.mask_preview(tiny_engine, img, mask, region="whole", fit="crop")).astype(int)
     original = np.asarray(img).astype(int)
     assert (np.abs(cropped[:, :100] - original[:, :100]).mean()) > 20  # the cut-off side is dimmed
     assert np.array_equal(cropped[:50, 300:500], original[:50, 300:500])  # the processed area is not
@@ -119,9 +120,9 @@ def test_enrich_and_vary_cover_the_whole_frame_or_return_the_crop(tiny_engine, s
 
 def test_frame_preview_dims_only_what_a_crop_leaves_out(tiny_engine):
     img = photo(800, 500)
-    auto = np.asarray(tiny_engine.frame_preview(img, "auto"))
+    auto = np.asarray(edit_previews.frame_preview(tiny_engine, img, "auto"))
     assert np.array_equal(auto, np.asarray(img))
-    crop = np.asarray(tiny_engine.frame_preview(img, "crop")).astype(int)
+    crop = np.asarray(edit_previews.frame_preview(tiny_engine, img, "crop")).astype(int)
     original = np.asarray(img).astype(int)
     assert np.array_equal(crop[:, 150:650], original[:, 150:650])
     assert np.abs(crop[:, :150] - original[:, :150]).mean() > 20
@@ -156,19 +157,19 @@ def test_feather_radius_is_in_model_pixels_so_it_scales_with_the_picture(tiny_en
 
 def test_note_on_a_picture_far_larger_or_far_from_the_training_data(tiny_engine):
     res = tiny_engine.resolution
-    assert tiny_engine.picture_note(photo(res, res)) == ""  # at the model's resolution: nothing to say
+    assert edit_previews.picture_note(tiny_engine, photo(res, res)) == ""  # at the model's resolution: nothing to say
     big = photo(40 * res, 25 * res)
-    note = tiny_engine.picture_note(big)
+    note = edit_previews.picture_note(tiny_engine, big)
     assert f"Regenerated at {res}x{res}" in note and "40.0 picture pixels to one" in note  # whole frame: long side
     small_mask = box_mask(40 * res, 25 * res, 0.5, 0.5, 0.55, 0.55)  # its surroundings are ~3 px to a model px
-    assert tiny_engine.picture_note(big, small_mask, region="masked") == ""
+    assert edit_previews.picture_note(tiny_engine, big, small_mask, region="masked") == ""
     mask = box_mask(40 * res, 25 * res, 0.3, 0.3, 0.6, 0.6)
-    region_note = tiny_engine.picture_note(big, mask, region="masked")
+    region_note = edit_previews.picture_note(tiny_engine, big, mask, region="masked")
     assert f"region of this picture ({40 * res}x{25 * res})" in region_note
     # told what the model was trained on and how well its tokenizer reproduces pictures like its own
     tiny_engine.domain = {"trained_on": "tiny test pictures", "tokenizer_psnr": 60.0}
     try:
-        odd = tiny_engine.picture_note(photo(res, res))
+        odd = edit_previews.picture_note(tiny_engine, photo(res, res))
         assert "trained on tiny test pictures" in odd and "(60.0 dB on pictures like its own)" in odd
         assert "expect regenerated areas to look like its training pictures" in odd
     finally:
@@ -182,5 +183,5 @@ def test_the_note_gives_the_pictures_own_size_for_a_working_copy(tiny_engine):
     size = (1066, 1600)
     working = photo(*working_size(size, 1024))
     assert working.size == (682, 1024)
-    note = tiny_engine.picture_note(working, size=size)
+    note = edit_previews.picture_note(tiny_engine, working, size=size)
     assert "(1066x1600)" in note, note

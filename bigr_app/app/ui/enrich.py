@@ -9,6 +9,7 @@ from PIL import Image
 
 from ...errors import BiGRError, InputError
 from ...images import for_display, open_image
+from .. import edit_previews
 from ..history import file_hash
 from .common import result_panel, sampling_event
 from .requests import Sampling, handler
@@ -25,7 +26,8 @@ class EnrichActions:
             if picture is None:
                 return None, ""
             image = open_image(picture)
-            return for_display(engine.frame_preview(image, fit)), engine.picture_note(image, fit=fit)
+            return for_display(edit_previews.frame_preview(engine, image, fit)), \
+                edit_previews.picture_note(engine, image, fit=fit)
         except BiGRError:
             return None, ""
 

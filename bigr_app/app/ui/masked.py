@@ -15,6 +15,7 @@ from ...edits.regions import REGIONS
 from ...errors import InputError
 from ...images import for_display, open_image
 from ...resources import ASSETS
+from .. import edit_previews
 from .common import UNCONDITIONAL, friendly_errors, log, result_panel, sampling_event
 from .mask_canvas import MaskCanvas, Painting, painting
 from .picture import Picture, in_editor, mask_file_at
@@ -64,9 +65,10 @@ class MaskedActions:
         try:
             mask = mask_file_at(mask_file, picture.working.size) if mask_file else painted
             if mask is None:
-                return for_display(picture.working), engine.picture_note(picture.working, fit=fit, size=picture.size)
+                return for_display(picture.working), edit_previews.picture_note(engine, picture.working, fit=fit, size=picture.size)
             options = dict(fit=fit, grow=int(grow), region=region, padding=int(padding) or None, size=picture.size)
-            preview, note, cells = engine.mask_preview_and_note(picture.working, ~mask if keep else mask, **options)
+            preview, note, cells = edit_previews.mask_preview_and_note(engine, picture.working, ~mask if keep else mask,
+                                                                         **options)
             d = engine.defaults
             timing = self.studio.expected_edit_time(cells, picture, n, d.cfg_scale if cfg is None else cfg,
                                                     iterations or d.iterations, steps or d.diffusion_steps)
@@ -84,7 +86,7 @@ class MaskedActions:
             return None, ""
         try:
             expand = (int(left), int(top), int(right), int(bottom))
-            frame = self.studio.engine.canvas_preview(picture.working, expand, size=picture.size)
+            frame = edit_previews.canvas_preview(self.studio.engine, picture.working, expand, size=picture.size)
         except InputError as e:
             return for_display(picture.working), f"**Nothing to generate yet.** {e}"
         w, h = picture.size

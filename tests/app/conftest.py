@@ -74,6 +74,18 @@ def upload_shown(page, component: str) -> None:
     page.locator(f"#{component} img").first.wait_for(state="visible")
 
 
+def paint_a_stroke(page, editor: str = "inpaint-editor") -> None:
+    """A stroke across the middle of the editor's canvas, from 35% to 65% of its width."""
+    canvas = page.locator(f"#{editor} canvas").first
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - box["width"] * 0.15, cy)
+    page.mouse.down()
+    for k in range(1, 21):
+        page.mouse.move(cx - box["width"] * 0.15 + k * box["width"] * 0.015, cy, steps=2)
+    page.mouse.up()
+
+
 def download_link(page, panel: str, index: int = 0) -> str:
     """The full-size file behind a result panel's picture `index`."""
     link = page.locator(f"#{panel}-files a").nth(index)

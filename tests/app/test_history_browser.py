@@ -7,7 +7,7 @@ import pytest
 
 from bigr_app.app.server_process import AppServer
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, paint_a_stroke
 from .test_ui_browser import open_settings
 
 pytestmark = [
@@ -136,17 +136,6 @@ def test_captions_sit_under_their_pictures(shared_app, browser):
         return c ? [i.bottom, c.getBoundingClientRect().top] : null; }).filter(Boolean)""")
     assert boxes and all(image_bottom <= caption_top + 0.5 for image_bottom, caption_top in boxes), boxes
     context.close()
-
-
-def paint_a_stroke(page, editor: str) -> None:
-    canvas = page.locator(f"#{editor} canvas").first
-    box = canvas.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - box["width"] * 0.15, cy)
-    page.mouse.down()
-    for k in range(1, 21):
-        page.mouse.move(cx - box["width"] * 0.15 + k * box["width"] * 0.015, cy, steps=2)
-    page.mouse.up()
 
 
 def test_an_edit_made_in_the_page_is_chained_to_its_source_in_history(shared_app, browser):

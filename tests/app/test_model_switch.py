@@ -10,7 +10,7 @@ from bigr_app.app.server_process import AppServer
 from ..local_hub import LocalHub
 from ..model.test_checkpoints import write_official
 from .conftest import CHROMIUM
-from .test_ui_browser import open_page, shot
+from .conftest import open_page, shot
 
 pytestmark = [
     pytest.mark.browser,

@@ -1,5 +1,4 @@
 """The app in a real browser: headless Debian Chromium driven by Playwright."""
-import io
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +7,8 @@ from PIL import Image
 
 
 
-from .conftest import CHROMIUM, EXAMPLE, canvas_ready, download_link, fetch_image, open_page, shot, upload_shown
+from .conftest import (CHROMIUM, EXAMPLE, canvas_ready, download_link, fetch_image, paint_a_stroke, shot,
+                       upload_shown)
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,14 +33,7 @@ def test_header_names_the_model(page):
 
 def test_paint_and_inpaint_changes_only_the_painted_area(page):
     open_inpaint_with(page)
-    canvas = page.locator("#inpaint-editor canvas").first
-    box = canvas.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - box["width"] * 0.15, cy)
-    page.mouse.down()
-    for k in range(1, 21):
-        page.mouse.move(cx - box["width"] * 0.15 + k * box["width"] * 0.015, cy, steps=2)
-    page.mouse.up()
+    paint_a_stroke(page)
     page.locator("#inpaint-preview img").wait_for(state="visible")  # the live preview of the cells
     shot(page, "inpaint-painted")
     page.locator("#inpaint-blend").get_by_label("none").check()  # blend: none, so outside the stroke nothing may change

@@ -1,8 +1,10 @@
 """A headless Chromium for the browser tests (Debian's: Playwright cannot download browsers here), the app it
 opens, and what the browser tests share."""
+import contextlib
 import io
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -29,14 +31,44 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def app(tiny_engine, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("app")
-    weights = tiny_engine.save_pretrained(folder / "weights")
+def app_servers(tiny_engine, tmp_path_factory):
+    """Starts `python app.py` in a child process: `start(*flags, weights=..., env=...)` (default weights: the
+    tiny engine's) returns the running `AppServer`; every server started is stopped after the module."""
+    started = []
+
+    def start(*flags: str, weights: Path | None = None, env: dict | None = None) -> AppServer:
+        folder = tmp_path_factory.mktemp("app")
+        weights = weights or tiny_engine.save_pretrained(folder / "weights")
+        started.append(AppServer(weights, folder / "app.log", list(flags), env=env))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@contextlib.contextmanager
+def served(demo, concurrency: int | None = None, **launch) -> Iterator[str]:
+    """`demo` (a `build_ui` page) served from this process on a free loopback port, while inside: its URL.
+    In-process, a test can reach its engine and studio, or give `launch` options (a gate, middleware)."""
+    from bigr_app.app.server_process import free_port
+
+    demo.queue(default_concurrency_limit=concurrency) if concurrency else demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def app(tiny_engine, app_servers, tmp_path_factory):
+    """The app on the tiny model, with an Explore index of the test pictures."""
+    weights = tiny_engine.save_pretrained(tmp_path_factory.mktemp("weights") / "weights")
     fixture = Path(__file__).parents[1] / "fixtures" / "emoji_tiny" / "train"
     assert main(["explore-index", "--weights", str(weights), "--device", "cpu", "--data", str(fixture)]) == 0
-    server = AppServer(weights, folder / "app.log")
-    yield server
-    server.stop()
+    return app_servers(weights=weights)
 
 
 def open_page(browser, url: str, height: int = 1100):

@@ -1,7 +1,7 @@
 """The gate on its own, in front of a stand-in app: failed logins from one address are throttled, and the files a
 user may download are those named in responses to them."""
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 

@@ -19,6 +19,8 @@ from bigr_app.app.outputs import Outputs
 from bigr_app.app.saving import read_params
 from bigr_app.app.serve import outputs_folder, parse_args
 
+from .conftest import served
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -168,21 +170,13 @@ def test_results_are_kept_for_a_local_user_and_not_on_a_shared_server(tmp_path):
 def test_the_app_keeps_results_in_the_outputs_folder_and_edits_name_their_source(tiny_engine, tmp_path):
     from gradio_client import Client
 
-    from bigr_app.app.server_process import free_port
     from bigr_app.app.ui import build_ui
     from bigr_app.app.ui.studio import Studio
 
     outputs = Outputs(tmp_path / "outputs")
-    demo = build_ui(tiny_engine, outputs=outputs)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                allowed_paths=[str(outputs.root)])
-    try:
-        _, files = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
-            "(unconditional)", 2, 5, 3.0, 3, 0.0, 4, api_name="/generate")
-    finally:
-        demo.close()
+    with served(build_ui(tiny_engine, outputs=outputs), allowed_paths=[str(outputs.root)]) as url:
+        _, files = Client(url + "/", verbose=False).predict("(unconditional)", 2, 5, 3.0, 3, 0.0, 4,
+                                                            api_name="/generate")
     entries, total = outputs.history.page()
     assert total == 2 and sorted(e.path.name for e in entries) == ["generate-00001-5.png", "generate-00002-6.png"]
     assert sorted(Path(f).read_bytes() for f in files) == sorted(e.path.read_bytes() for e in entries)

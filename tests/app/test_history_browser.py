@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from bigr_app.app.server_process import AppServer
 
 from .conftest import CHROMIUM, paint_a_stroke
 from .test_ui_browser import open_settings
@@ -18,13 +17,9 @@ SETTINGS = ["#settings-seed input", "#settings-cfg input[type=number]", "#genera
 
 
 @pytest.fixture(scope="module")
-def shared_app(tiny_engine, tmp_path_factory):
+def shared_app(app_servers):
     """A server others could reach (all interfaces), keeping results: each browser gets a history of its own."""
-    folder = tmp_path_factory.mktemp("shared")
-    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log",
-                       ["--host", "0.0.0.0", "--insecure-no-auth"])  # a browser-keyed History: no accounts
-    yield server
-    server.stop()
+    return app_servers("--host", "0.0.0.0", "--insecure-no-auth")  # a browser-keyed History: no accounts
 
 
 def new_page(context, url: str):

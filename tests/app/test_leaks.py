@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from bigr_app.app.outputs import Outputs
-from bigr_app.app.server_process import ROOT, free_port
+from bigr_app.app.server_process import ROOT
+
+from .conftest import served
 
 EXAMPLE = ROOT / "assets" / "examples" / "fox.png"
 
@@ -35,7 +37,6 @@ def test_no_response_of_a_session_names_a_server_path(tiny_engine, tmp_path, bro
     """A whole session on a server with accounts (the page: log in, generate, History; the API: generate, inpaint,
     a refused request), every byte of every response recorded: none names the installation, the outputs folder,
     the weights or the home folder."""
-    from gradio_client import Client, handle_file
     from starlette.middleware import Middleware
 
     from bigr_app.app.accounts import Accounts
@@ -45,14 +46,23 @@ def test_no_response_of_a_session_names_a_server_path(tiny_engine, tmp_path, bro
     weights = tiny_engine.save_pretrained(tmp_path / "weights")
     outputs = Outputs(tmp_path / "outputs")
     demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True)
-    demo.queue()
-    port = free_port()
     options = door(Accounts.from_flags(["dana:a long password"], None), outputs)
     options["app_kwargs"]["middleware"].append(Middleware(Recorder))
     Recorder.bodies.clear()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                allowed_paths=[str(outputs.root)], **options)
-    url = f"http://127.0.0.1:{port}"
+    with served(demo, allowed_paths=[str(outputs.root)], **options) as url:
+        session_through_page_and_api(browser, url)
+    assert len(Recorder.bodies) > 50 and any(b"/gradio_api/file=" in body for _, body in Recorder.bodies)
+    paths = {str(ROOT), str(outputs.root.resolve()), str(weights.resolve())}
+    if len(Path.home().parts) > 1:
+        paths.add(str(Path.home()))
+    named = {(route, path) for route, body in Recorder.bodies for path in paths if path.encode() in body}
+    assert named == set()
+
+
+def session_through_page_and_api(browser, url: str) -> None:
+    """Log in, generate, open the picture in History; through the API, generate and send a refused inpainting."""
+    from gradio_client import Client, handle_file
+
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     page.set_default_timeout(60_000)
     try:
@@ -75,13 +85,6 @@ def test_no_response_of_a_session_names_a_server_path(tiny_engine, tmp_path, bro
                            api_name="/inpaint")
     finally:
         page.close()
-        demo.close()
-    assert len(Recorder.bodies) > 50 and any(b"/gradio_api/file=" in body for _, body in Recorder.bodies)
-    paths = {str(ROOT), str(outputs.root.resolve()), str(weights.resolve())}
-    if len(Path.home().parts) > 1:
-        paths.add(str(Path.home()))
-    named = {(route, path) for route, body in Recorder.bodies for path in paths if path.encode() in body}
-    assert named == set()
 
 
 def upload(url: str, name: str, data: bytes) -> str:
@@ -103,24 +106,16 @@ def test_uploaded_files_that_are_not_pictures_are_never_shown_inline(tiny_engine
     from bigr_app.app.accounts import Accounts
     from bigr_app.app.ui import build_ui
 
-    demo = build_ui(tiny_engine)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **door(Accounts()))
-    url = f"http://127.0.0.1:{port}"
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
     png = io.BytesIO()
     Image.new("RGB", (8, 8)).save(png, format="PNG")
-    try:
-        served = {}
+    with served(build_ui(tiny_engine), **door(Accounts())) as url:
+        headers = {}
         for name, data in (("evil.svg", svg), ("page.html", b"<script>alert(1)</script>"), ("ok.png", png.getvalue())):
             with urllib.request.urlopen(f"{url}/gradio_api/file={upload(url, name, data)}", timeout=30) as r:
-                served[name] = (r.headers.get("content-type"), r.headers.get("content-disposition"),
-                                r.headers.get("x-content-type-options"))
-    finally:
-        demo.close()
+                headers[name] = (r.headers.get("content-type"), r.headers.get("content-disposition"),
+                                 r.headers.get("x-content-type-options"))
     for name in ("evil.svg", "page.html"):  # gradio's own rule, with our nosniff
-        kind, disposition, sniff = served[name]
+        kind, disposition, sniff = headers[name]
         assert kind == "application/octet-stream" and disposition.startswith("attachment") and sniff == "nosniff"
-    assert served["ok.png"][0] == "image/png" and served["ok.png"][1] != "attachment"
+    assert headers["ok.png"][0] == "image/png" and headers["ok.png"][1] != "attachment"

@@ -14,7 +14,8 @@ from bigr_app.app.gate import PUBLIC_PATHS, is_public
 from bigr_app.app.history import EVERYONE, Filters
 from bigr_app.app.outputs import Outputs
 from bigr_app.app.serve import door
-from bigr_app.app.server_process import free_port
+
+from .conftest import served
 
 USERS = {"alice": "correct horse", "bob": "battery staple", "carol": "admin password"}
 ADMINS = frozenset({"carol"})
@@ -27,13 +28,9 @@ def locked_app(tiny_engine, tmp_path_factory):
 
     outputs = Outputs(tmp_path_factory.mktemp("outputs"))
     demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True, admins=ADMINS)
-    demo.queue()
-    port = free_port()
     accounts = Accounts.from_flags([f"{n}:{p}" for n, p in USERS.items()], None)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                allowed_paths=[str(outputs.root)], **door(accounts, outputs, ADMINS))
-    yield demo, f"http://127.0.0.1:{port}", outputs
-    demo.close()
+    with served(demo, allowed_paths=[str(outputs.root)], **door(accounts, outputs, ADMINS)) as url:
+        yield demo, url, outputs
 
 
 def routes(app):

@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from bigr_app.model.hub import OFFICIAL_MODELS, RELEASE_REPO
-from bigr_app.app.server_process import AppServer
 
 from ..local_hub import LocalHub
 from ..model.test_checkpoints import write_official
@@ -20,13 +19,13 @@ PRESET = OFFICIAL_MODELS["BiGR-L-d24"]
 
 
 @pytest.fixture(scope="module")
-def app(tiny_engine, tiny_models, tmp_path_factory):
+def app(tiny_models, app_servers, tmp_path_factory):
     folder = tmp_path_factory.mktemp("switch")
     bigr_path, bae_path = write_official(folder, *tiny_models)
     files = {f"{RELEASE_REPO}/{PRESET.bigr}": bigr_path, f"{RELEASE_REPO}/{PRESET.bae}": bae_path}
     with LocalHub(files) as hub:
         env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(folder / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
-        server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log", env=env)
+        server = app_servers(env=env)
         server.hub = hub
         yield server
         server.stop()

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bigr_app.app.server_process import ROOT, AppServer, free_port
+from bigr_app.app.server_process import ROOT
+
+from .conftest import served
 
 EXAMPLE = ROOT / "assets" / "examples" / "smiley.png"
 KNOBS = dict(seed=1, cfg=3.0, iterations=3, gumbel=0.0, steps=4)
@@ -23,11 +25,8 @@ def in_process_app(tiny_engine):
     from bigr_app.app.ui import build_ui
 
     demo = build_ui(tiny_engine)
-    demo.queue(default_concurrency_limit=1)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
-    demo.close()
+    with served(demo, concurrency=1) as url:
+        yield demo, Client(url + "/", verbose=False)
 
 
 def test_a_failing_worker_fails_one_request_and_the_server_carries_on(in_process_app, tiny_engine, monkeypatch):
@@ -51,11 +50,8 @@ def test_a_failing_worker_fails_one_request_and_the_server_carries_on(in_process
 
 
 @pytest.fixture(scope="module")
-def server(tiny_engine, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("load")
-    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log", ["--log-batches"])
-    yield server
-    server.stop()
+def server(app_servers):
+    return app_servers("--log-batches")
 
 
 def test_concurrent_clients_all_answered_correctly(server):

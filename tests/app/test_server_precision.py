@@ -1,17 +1,17 @@
 """Six users batched by the server in bf16 each get the picture their request makes alone."""
 import re
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from bigr_app.app.server_process import AppServer
 from bigr_app.engine import DEFAULT_WEIGHTS
 
 
-def test_six_users_batched_in_bf16_get_their_pictures_alone(tmp_path):
+def test_six_users_batched_in_bf16_get_their_pictures_alone(app_servers):
     from gradio_client import Client
 
-    server = AppServer(DEFAULT_WEIGHTS, tmp_path / "app.log", ["--precision", "bf16", "--log-batches", "--no-outputs"])
+    server = app_servers("--precision", "bf16", "--log-batches", "--no-outputs", weights=DEFAULT_WEIGHTS)
     try:
         def job(seed):
             return Client(server.url, verbose=False).submit("mammals", 1, seed, 8.0, 10, 0.01, 25, api_name="/generate")
@@ -21,7 +21,7 @@ def test_six_users_batched_in_bf16_get_their_pictures_alone(tmp_path):
         alone = [job(seed).result(timeout=300)[1] for seed in range(1, 7)]
     finally:
         server.stop()
-    log = (tmp_path / "app.log").read_text()
+    log = Path(server.log.name).read_text()
     assert "sampling on cpu in bf16" in log
     sizes = [int(n) for n in re.findall(r"batch of (\d+) rows from \d+ requests", log)]
     assert max(sizes) > 1, sizes  # the six did share batches

@@ -5,20 +5,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bigr_app.app.server_process import ROOT, AppServer
+from bigr_app.app.server_process import ROOT
 
 EXAMPLE = ROOT / "assets" / "examples" / "smiley.png"
 KNOBS = dict(seed=1, cfg=3.0, iterations=3, gumbel=0.0, steps=4)
 
 
 @pytest.fixture(scope="module")
-def client(tiny_engine, tmp_path_factory):
+def client(app_servers):
     from gradio_client import Client
 
-    folder = tmp_path_factory.mktemp("api")
-    server = AppServer(tiny_engine.save_pretrained(folder / "weights"), folder / "app.log")
-    yield Client(server.url, verbose=False)
-    server.stop()
+    return Client(app_servers().url, verbose=False)
 
 
 @pytest.fixture(scope="module")

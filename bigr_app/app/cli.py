@@ -29,7 +29,7 @@ from ..data.folder import list_image_folder
 from ..model.folder import weights_digest
 from ..resumable import chunk_path, claim_parts, gather_chunks, parts_folder, run_chunks
 from .history import History
-from .options import add_model_args, add_sampling_args, load_engine, real, sampling_kwargs, whole
+from .options import add_model_args, add_sampling_args, load_engine, model_name, real, sampling_kwargs, whole
 from .saving import picture_params, save_png, write_strip_and_gif
 
 TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz", "features", "probe",
@@ -219,7 +219,7 @@ def run_task(args) -> list[Path]:
             params = dict(images.params, source=str(args.image))
     finally:
         bar.close()
-    params["model"] = eng.describe()
+    params.update(model=model_name(args, eng), engine=eng.describe(source=False))  # "model": as the app names it
     written = [save_png(img, args.out / f"{args.task}_s{args.seed}_{i:02d}.png", picture_params(params, i))
                for i, img in enumerate(images)]
     if args.task == "interpolate":

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..devices import GRAPH_MODES, PRECISIONS
-from ..engine import Engine
+from ..engine import DEFAULT_WEIGHTS, Engine
 from ..errors import InputError
 from ..model.hub import OFFICIAL_MODELS
 from ..sampling.params import CFG_SCHEDULES, GUMBEL_SCHEDULES
@@ -108,3 +108,15 @@ def model_label(source: str) -> str:
     """The picker's name of a model loaded from `source`: a folder by its name (the page shows no server paths)."""
     path = Path(source)
     return f"{path.name} (local weights)" if path.is_absolute() and path.exists() else source
+
+
+BUNDLED = "bundled emoji model"
+
+
+def model_name(args: argparse.Namespace, engine: Engine) -> str:
+    """The name of the model the flags load, as the app's picker and every PNG's "model" call it (History filters
+    by it): an official model by its name, the bundled one as BUNDLED, other weights by `model_label`."""
+    if getattr(args, "model", None):
+        return args.model
+    named = any(getattr(args, flag, None) for flag in ("weights", "bigr", "bae"))
+    return BUNDLED if not named and (DEFAULT_WEIGHTS / "config.json").is_file() else model_label(engine.source)

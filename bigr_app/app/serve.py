@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .accounts import Accounts, add_user
 from .gate import Gate
-from .options import add_model_args, load_engine, model_label, real, whole, with_batching
+from .options import BUNDLED, add_model_args, load_engine, model_name, real, whole, with_batching
 from .outputs import Outputs
 from .pool import EnginePool, sample_on_one_thread, serving_devices
 from ..engine import DEFAULT_WEIGHTS, Engine
@@ -163,9 +163,6 @@ def sampling_threads(cores: int, local: bool) -> int:
     return max(1, cores - 1) if local else cores
 
 
-BUNDLED = "bundled emoji model"
-
-
 def model_menu(args, engine: Engine) -> dict:
     """The app's model picker: the model served at start, the bundled one, and every official model."""
     options = dict(compile=args.compile, precision=args.precision, graphs=args.graphs)
@@ -174,8 +171,7 @@ def model_menu(args, engine: Engine) -> dict:
         return with_batching(Engine.from_pretrained(name, device=device, **options), args)
 
     bundled_here = (DEFAULT_WEIGHTS / "config.json").is_file()
-    serving_bundled = bundled_here and not (args.weights or args.bigr or args.bae or args.model)
-    start = args.model or (BUNDLED if serving_bundled else model_label(engine.source))
+    start = model_name(args, engine)
     # each loads on the device it is given, again when picked again: no second model kept in memory
     menu = {start: lambda device: load_app_engine(args, device)}
     if bundled_here:

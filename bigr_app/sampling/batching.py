@@ -150,7 +150,8 @@ class BatchedDecode:
 
     A new batch also waits up to `window` seconds for the requesters of the batch that ended last, if that was
     less than `window` ago, besides those waiting: the users of a batch come back at about the same time, and a
-    batch that started with the first of them would split them into a small batch and a large one for good. A lone user waits for no one."""
+    batch that started with the first of them would split them into a small batch and a large one for good. A
+    lone user waits for no one."""
 
     def __init__(self, window: float = 1.0, max_batch: int = 16, loop: Callable = masked_decode,
                  threads: int | None = None):
@@ -173,11 +174,13 @@ class BatchedDecode:
             with self.device_held():
                 return self.on_device(tokens.device, self.loop, model, tokens, cells, cond, uncond, params, noise,
                                       progress, timer, return_order=return_order, graphs=graphs, exact=exact)
-        key = (id(model), id(graphs), params, uncond is None, tokens.device, tokens.shape[1:], cond.shape[1:],
-               autocast_dtype(tokens.device), exact)
+        dtype = autocast_dtype(tokens.device)
+        key = (id(model), id(graphs), params, uncond is None, tokens.device, tokens.shape[1:], cond.shape[1:], dtype,
+               exact)
         call = Call(tokens, cells, cond, uncond, noise, progress, exact, who=current_requester())
         with self.lock:
-            self.queues.setdefault(key, Queue(model, params, graphs, tokens.device, autocast_dtype(tokens.device))).calls.append(call)
+            queue = self.queues.setdefault(key, Queue(model, params, graphs, tokens.device, dtype))
+            queue.calls.append(call)
             self.changed.notify_all()
         while not call.done.is_set():
             with self.device_held(call) as free:

@@ -177,6 +177,30 @@ class ProgressBar:
         self.bar.close()
 
 
+def masked_options(args) -> dict:
+    """A masked edit's options (inpaint, edit, in-frame outpaint), from the flags."""
+    return dict(fit=args.fit, blend_mode=args.blend_mode, feather_radius=args.feather_radius,
+                threshold=args.threshold, grow=args.grow, region=args.region, padding=args.padding,
+                strength=args.strength, num_samples=args.num_samples, **({"paste": args.paste} if args.paste else {}))
+
+
+def run_picture_task(eng, args, image, mask, common: dict):
+    """The edit the flags name, of `image` (with `mask` where it takes one): its Result."""
+    task, class_id = args.task, args.class_id
+    if task in ("inpaint", "edit"):
+        return getattr(eng, task)(image, mask, class_id=class_id, **masked_options(args), **common)
+    if task == "outpaint" and args.expand:
+        return eng.outpaint(image, mask=mask, expand=tuple(args.expand), class_id=class_id,
+                            num_samples=args.num_samples, **common)
+    if task == "outpaint":
+        return eng.outpaint(image, mask=mask, class_id=class_id, **masked_options(args), **common)
+    if task == "enrich":
+        return eng.enrich(image, rounds=args.rounds, downsample_rate=args.downsample_rate, class_id=class_id,
+                          fit=args.fit, **common)
+    return eng.vary(image, strength=args.strength, class_id=class_id, num_samples=args.num_samples, fit=args.fit,
+                    **common)
+
+
 def run_task(args) -> list[Path]:
     eng = load_engine(args)
     bar = ProgressBar(args.task)
@@ -192,30 +216,8 @@ def run_task(args) -> list[Path]:
             images = eng.interpolate(args.class_a, args.class_b, ratios, **common)
             params = images.params
         else:
-            image = open_image(args.image)
-            kw = dict(common, fit=args.fit)
-            if args.task in ("inpaint", "edit", "outpaint"):
-                kw.update(blend_mode=args.blend_mode, feather_radius=args.feather_radius, threshold=args.threshold,
-                          grow=args.grow, region=args.region, padding=args.padding, num_samples=args.num_samples,
-                          strength=args.strength, **({"paste": args.paste} if args.paste else {}))
             mask = open_image(args.mask) if getattr(args, "mask", None) else None
-            if args.task == "inpaint":
-                images = eng.inpaint(image, mask, class_id=args.class_id, **kw)
-            elif args.task == "edit":
-                images = eng.edit(image, mask, class_id=args.class_id, **kw)
-            elif args.task == "outpaint":
-                expand = tuple(args.expand) if args.expand else None
-                if expand is not None:
-                    for k in ("fit", "blend_mode", "feather_radius", "threshold", "grow", "region", "padding",
-                              "strength", "paste"):
-                        kw.pop(k, None)
-                images = eng.outpaint(image, mask=mask, expand=expand, class_id=args.class_id, **kw)
-            elif args.task == "enrich":
-                images = eng.enrich(image, rounds=args.rounds, downsample_rate=args.downsample_rate,
-                                    class_id=args.class_id, **kw)
-            else:
-                images = eng.vary(image, strength=args.strength, class_id=args.class_id,
-                                  num_samples=args.num_samples, **kw)
+            images = run_picture_task(eng, args, open_image(args.image), mask, common)
             params = dict(images.params, source=str(args.image))
     finally:
         bar.close()

@@ -118,6 +118,13 @@ def paint_a_stroke(page, editor: str = "inpaint-editor") -> None:
     page.mouse.up()
 
 
+def log_in(page, name: str, password: str) -> None:
+    """Fill gradio's login form and send it (the caller waits for what should follow)."""
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+
+
 def download_link(page, panel: str, index: int = 0) -> str:
     """The full-size file behind a result panel's picture `index`."""
     link = page.locator(f"#{panel}-files a").nth(index)

@@ -9,7 +9,7 @@ import pytest
 from bigr_app.app.outputs import Outputs
 from bigr_app.app.server_process import ROOT
 
-from .conftest import served
+from .conftest import log_in, served
 
 EXAMPLE = ROOT / "assets" / "examples" / "fox.png"
 
@@ -67,9 +67,7 @@ def session_through_page_and_api(browser, url: str) -> None:
     page.set_default_timeout(60_000)
     try:
         page.goto(url + "/")
-        page.get_by_label("username").fill("dana")
-        page.get_by_label("password").fill("a long password")
-        page.get_by_role("button", name="Login").click()
+        log_in(page, "dana", "a long password")
         page.wait_for_selector("#header")
         page.get_by_role("button", name="Generate", exact=True).click()
         page.locator("#generate-gallery-files a").first.wait_for(state="attached")

@@ -15,7 +15,7 @@ from bigr_app.app.history import EVERYONE, Filters
 from bigr_app.app.outputs import Outputs
 from bigr_app.app.serve import door
 
-from .conftest import served
+from .conftest import log_in, served
 
 USERS = {"alice": "correct horse", "bob": "battery staple", "carol": "admin password"}
 ADMINS = frozenset({"carol"})
@@ -172,14 +172,10 @@ def test_login_in_the_browser(locked_app, browser):
     page.set_default_timeout(60_000)
     try:
         page.goto(url + "/")
-        page.get_by_label("username").fill("bob")
-        page.get_by_label("password").fill("not his password")
-        page.get_by_role("button", name="Login").click()
+        log_in(page, "bob", "not his password")
         page.get_by_text("Incorrect Credentials").wait_for()
         assert page.locator("#header").count() == 0
-        page.get_by_label("username").fill("bob")
-        page.get_by_label("password").fill(USERS["bob"])
-        page.get_by_role("button", name="Login").click()
+        log_in(page, "bob", USERS["bob"])
         page.wait_for_selector("#header")
         assert page.request.get(url + "/config").status == 200
         page.get_by_role("tab", name="History").click()  # bob's pictures only, not alice's

@@ -172,9 +172,16 @@ def test_galleries_show_whole_enlarged_pictures_and_reuse_seed(page):
     assert thumbs.first.evaluate("img => img.naturalWidth") == 256  # 32 px results, enlarged for display
     assert fetch_image(page, link).shape == (32, 32, 3)  # downloads: native
     thumbs.nth(1).click()
-    page.locator("#generate-gallery-picked").get_by_text("Picked picture 2 of").wait_for(state="visible")
+    note = page.locator("#generate-gallery-picked").get_by_text("Picked picture 2 of")
+    note.wait_for(state="visible")
+    assert note.inner_text().endswith("seed 6"), note.inner_text()  # made with seed 5: the second picture's is 6
     page.locator("#generate-gallery-reuse").click()
-    page.wait_for_function("document.querySelector('#settings-seed input').value === '6'")  # the second picture's own
+    try:
+        page.wait_for_function("document.querySelector('#settings-seed input').value === '6'", timeout=20_000)
+    except Exception as e:  # say what the page shows instead
+        seed = page.locator("#settings-seed input").input_value()
+        toasts = page.locator(".toast-body").all_inner_texts()
+        raise AssertionError(f"seed box shows {seed!r} after Reuse seed; messages: {toasts}") from e
 
 
 def test_png_info_restores_a_picture_into_its_tab(page, tiny_engine, tmp_path):

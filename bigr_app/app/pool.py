@@ -51,7 +51,6 @@ class EnginePool:
         self.engines = [self.served(e) for e in engines]
         self.lock = threading.Lock()
         self.requests = [0] * len(self.engines)  # requests being served, per engine
-        self.local = threading.local()
 
     def served(self, engine: Engine) -> Engine:
         loop = engine.decode_loop
@@ -66,26 +65,19 @@ class EnginePool:
 
     @contextlib.contextmanager
     def request(self, who: Hashable | None = None) -> Iterator[Engine]:
-        """A request's engine, the least busy (fewest requests; the first of equals): held for the request, and
-        what `current()` returns on its thread meanwhile. `who`: whom it is for (a user, a browser), so that its
+        """A request's engine, the least busy (fewest requests; the first of equals), held for the request. `who`: whom it is for (a user, a browser), so that its
         batches are shared fairly with others' (see `sampling.batching`)."""
         torch.set_num_threads(1)  # this thread's own work (pictures in and out); sampling is the device thread's
         with self.lock:
             i = min(range(len(self.engines)), key=self.requests.__getitem__)
             self.requests[i] += 1
             engine = self.engines[i]
-        self.local.engine = engine
         try:
             with requests_of(who):
                 yield engine
         finally:
-            self.local.engine = None
             with self.lock:
                 self.requests[i] -= 1
-
-    def current(self) -> Engine:
-        """The engine of the request on this thread; outside a request, the first."""
-        return getattr(self.local, "engine", None) or self.engines[0]
 
     @staticmethod
     def on_sampling_thread(engine: Engine, fn: Callable):

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .accounts import Accounts, add_user
+from .api import PREFIX, api_router
 from .gate import Gate
 from .options import BUNDLED, add_model_args, load_engine, model_name, real, whole, with_batching
 from .outputs import Outputs
@@ -27,14 +28,19 @@ Add a user and serve with accounts:
 or --auth NAME:PASSWORD for a quick test; or, knowingly, --insecure-no-auth."""
 
 
-def door(accounts: Accounts, outputs: Outputs | None = None, admins: frozenset[str] = frozenset()) -> dict:
-    """gradio's launch options for the login (with accounts) and for the gate in front of every route, which lets
-    a user download only their own results from `outputs` (an admin, anyone's)."""
+def door(accounts: Accounts, outputs: Outputs | None = None, admins: frozenset[str] = frozenset(),
+         studio=None) -> dict:
+    """gradio's launch options: the login (with accounts), the gate in front of every route, which lets a user
+    download only their own results from `outputs` (an admin, anyone's), and the HTTP API (`api`) that runs the
+    tasks of `studio` (the page's, `build_ui(...).studio`) beside the page."""
     from starlette.middleware import Middleware
 
     login = dict(auth=accounts.check, auth_message="BiGR Studio: log in with your account") if accounts else {}
     gate = Middleware(Gate, locked=bool(accounts), may_read=own_results(outputs, admins))
-    return dict(app_kwargs={"middleware": [gate]}, **login)
+    app = {"middleware": [gate], "openapi_url": f"{PREFIX}/openapi.json", "docs_url": f"{PREFIX}/docs"}
+    if studio is not None:
+        app["routes"] = api_router(studio.service, outputs, admins, models=lambda: list(studio.models)).routes
+    return dict(app_kwargs=app, **login)
 
 
 def own_results(outputs: Outputs | None, admins: frozenset[str] = frozenset()):
@@ -229,7 +235,8 @@ def main(argv=None) -> int:
     demo.queue(default_concurrency_limit=concurrency, max_size=args.queue_size)
     if accounts:
         logging.info("%d user(s) may log in", len(accounts.users))
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size, css=CSS,
-                show_error=True, allowed_paths=[str(outputs.root)] if outputs else None, **door(accounts, outputs, frozenset(args.admin)))
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
+                css=CSS, show_error=True, allowed_paths=[str(outputs.root)] if outputs else None,
+                **door(accounts, outputs, frozenset(args.admin), demo.studio))
     return 0
 

@@ -32,13 +32,20 @@ def strength_cells(engine: Pipeline, cells: np.ndarray, strength: float, seed: i
     return np.stack([spread_cells(engine, count, s, within=cells) for s in sample_seeds(seed, n)])
 
 
-def inpaint(
-    engine: Pipeline, image: Image.Image, mask, class_id=None, num_samples: int = 1, seed: int | None = 0,
+def inpaint(engine: Pipeline, image: Image.Image, mask, class_id=None, **options) -> Result:
+    """Regenerate the masked region (white = regenerate); class_id None = unconditional. The options: see
+    `masked_edit`."""
+    return masked_edit(engine, "inpaint", image, mask, class_id=class_id, **options)
+
+
+def masked_edit(
+    engine: Pipeline, task: str, image: Image.Image, mask, class_id=None, num_samples: int = 1, seed: int | None = 0,
     fit: str = "crop", blend_mode: str = "feather", feather_radius: float = 4.0, threshold: float = 0.0,
     grow: int = 0, region: str = "auto", padding: int | None = None, strength: float = 1.0,
     paste: str = "mask", progress=None, **sampling,
 ) -> Result:
-    """Regenerate the masked region (white = regenerate); class_id None = unconditional.
+    """Regenerate the masked region (white = regenerate), for `task` (inpaint, edit or outpaint: what the result
+    records); class_id None = unconditional.
 
     region: "masked" regenerates the mask's neighbourhood at the model's full resolution and pastes it
     back; "whole" fits the whole frame (`fit`: crop or letterbox); "auto" is masked when that box is
@@ -70,8 +77,8 @@ def inpaint(
                             prepared.box)
 
     images = [pasted(o, c) for o, c in zip(outs, cells if cells.ndim == 3 else [cells] * n)]
-    params = result_params(engine, "inpaint", sampling, class_id=class_id, num_samples=n, seed=seed, fit=fit,
-                           framed=prepared.fit, blend=blend_mode, feather_radius=feather_radius, threshold=threshold,
+    params = result_params(engine, task, sampling, class_id=class_id, num_samples=n, seed=seed, fit=fit,
+                           framed=prepared.fit, blend_mode=blend_mode, feather_radius=feather_radius, threshold=threshold,
                            grow=grow, region=region, padding=region_padding(engine, padding), strength=strength,
                            paste=paste, box=list(prepared.box) if prepared.box else None,
                            cells=int(prepared.cells.sum()))
@@ -83,9 +90,7 @@ def edit(engine: Pipeline, image: Image.Image, mask, class_id, paste: str = "cel
     (feathered), so that the new class shows beyond a thin stroke."""
     if class_id is None:
         raise InputError("edit needs a target class")
-    result = inpaint(engine, image, mask, class_id=class_id, paste=paste, **kwargs)
-    result.params["task"] = "edit"
-    return result
+    return masked_edit(engine, "edit", image, mask, class_id=class_id, paste=paste, **kwargs)
 
 
 def outpaint(
@@ -100,7 +105,5 @@ def outpaint(
         return expand_canvas(engine, image, expand, class_id, num_samples, seed, overlap, progress, **kwargs)
     picture = to_rgb(image)
     keep = mask_array(mask, picture.size)
-    result = inpaint(engine, picture, ~keep, class_id=class_id, num_samples=num_samples, seed=seed,
-                     progress=progress, **kwargs)
-    result.params["task"] = "outpaint"
-    return result
+    return masked_edit(engine, "outpaint", picture, ~keep, class_id=class_id, num_samples=num_samples, seed=seed,
+                       progress=progress, **kwargs)

@@ -18,10 +18,14 @@ from bigr_app.app.history import DATABASE, SOURCE_KEY, Filters, History, file_ha
 from bigr_app.app.outputs import Outputs
 from bigr_app.app.saving import read_params
 from bigr_app.app.serve import outputs_folder, parse_args
+from bigr_app.tasks import InpaintRequest, Sampling
 
 from .conftest import served
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+QUICK = Sampling(iterations=2, diffusion_steps=2)
 
 
 def picture(seed: int, size=(24, 16)) -> Image.Image:
@@ -181,9 +185,10 @@ def test_the_app_keeps_results_in_the_outputs_folder_and_edits_name_their_source
     assert total == 2 and sorted(e.path.name for e in entries) == ["generate-00001-5.png", "generate-00002-6.png"]
     assert sorted(Path(f).read_bytes() for f in files) == sorted(e.path.read_bytes() for e in entries)
 
-    studio = Studio(tiny_engine, outputs=outputs)  # an edit of the first picture, as the Inpaint tab saves it
+    studio = Studio(tiny_engine, outputs=outputs)  # an edit of the first picture, as the Inpaint tab runs it
     source = entries[-1]
-    studio.save([picture(0)], {"task": "inpaint", "seed": 1}, None, source_hash=file_hash(source.path))
+    studio.run(InpaintRequest(picture=Image.open(source.path), mask=np.ones((32, 32), bool), seed=1, sampling=QUICK,
+                              source_sha256=file_hash(source.path)), None)
     edit = outputs.history.page(Filters(task="inpaint"))[0][0]
     assert edit.source_hash == source.hash and read_params(edit.path)[SOURCE_KEY] == source.hash
     assert [e.id for e in outputs.history.chain(edit.id)] == [source.id, edit.id]

@@ -9,6 +9,8 @@ from bigr_app import Engine
 from bigr_app.app.ui.previews import MASK_GREY, Previews
 from bigr_app.app.ui.studio import Studio
 from bigr_app.engine import DEFAULT_WEIGHTS
+from bigr_app.tasks import GenerateRequest, Sampling
+from PIL import Image
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +28,19 @@ def test_the_stream_shows_pictures_forming_then_the_picture_made_without_preview
     studio = Studio(bundled)
 
     def make():
-        return studio.engine.generate(1, num_samples=2, seed=3, iterations=10, progress=studio.reporter(quietly))
+        return studio.run(GenerateRequest(class_id=1, num_samples=2, seed=3, sampling=Sampling(iterations=10)), None,
+                          quietly)
 
-    *shown, final = list(studio.streaming(make)())
+    *shown, (_, made) = list(studio.streaming(make)())
     forming = [update for update in shown if isinstance(update[0], list)]  # the others: heartbeats, no change
     assert len(forming) >= 2, len(forming)  # pictures forming on a 10-iteration run
-    for shown, files in forming:
+    for shown, _ in forming:
         assert len(shown) == 2 and all(caption == "forming…" for _, caption in shown)
     first = np.asarray(forming[0][0][0][0])
     assert (first == MASK_GREY).all(-1).mean() > 0.3  # early on, most of the picture is still mask
     alone = bundled.generate(1, num_samples=2, seed=3, iterations=10)
-    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(final, alone, strict=True))
+    assert all(np.array_equal(np.asarray(Image.open(a).convert("RGB")), np.asarray(b))
+               for a, b in zip(made, alone, strict=True))
 
 
 def test_previews_are_throttled_to_their_share_of_the_time(tiny_engine):

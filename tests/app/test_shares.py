@@ -12,29 +12,30 @@ def test_a_user_over_their_share_is_refused_and_others_are_served(tiny_engine):
     studio = Studio(tiny_engine, per_user=True, max_waiting_per_user=2)
     release, started = threading.Event(), threading.Semaphore(0)
 
-    def slow(request: gr.Request = None):
+    def slow(engine):
         started.release()
         release.wait(30)
-        return request.username
 
-    served = studio.serving(slow)
-    alice = gr.Request(username="alice")
+    def served(name: str) -> str:
+        studio.service.compute(slow, studio.context(gr.Request(username=name)))
+        return name
+
     results = []
-    threads = [threading.Thread(target=lambda: results.append(served(request=alice))) for _ in range(2)]
+    threads = [threading.Thread(target=lambda: results.append(served("alice"))) for _ in range(2)]
     for t in threads:
         t.start()
     for _ in threads:
         assert started.acquire(timeout=30)
     with pytest.raises(InputError, match="already have 2 requests in progress"):
-        served(request=alice)
-    bob = threading.Thread(target=lambda: results.append(served(request=gr.Request(username="bob"))))
+        served("alice")
+    bob = threading.Thread(target=lambda: results.append(served("bob")))
     bob.start()
     assert started.acquire(timeout=30)  # bob's request runs beside alice's two
     release.set()
     for t in [*threads, bob]:
         t.join(30)
     assert sorted(results) == ["alice", "alice", "bob"]
-    assert served(request=alice) == "alice"  # her requests are done: she is served again
+    assert served("alice") == "alice"  # her requests are done: she is served again
 
 
 def test_the_local_user_has_no_cap(tiny_engine):

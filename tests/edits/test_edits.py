@@ -28,7 +28,7 @@ def test_inpaint_keeps_pixels_outside_the_mask(tiny_engine, blend_mode, fit):
     img = picture()
     mask = box_mask(img.size, (10, 8, 30, 28))
     out = tiny_engine.inpaint(img, mask, class_id=1, num_samples=2, seed=0, fit=fit, blend_mode=blend_mode, **FAST)
-    assert len(out) == 2 and out.params["task"] == "inpaint" and out.params["blend"] == blend_mode
+    assert len(out) == 2 and out.params["task"] == "inpaint" and out.params["blend_mode"] == blend_mode
     m = np.asarray(mask) > 127
     for o in out:
         assert o.size == img.size

@@ -1,6 +1,7 @@
 """The Enrich & vary tab: whole-picture edits, with a preview of what the model sees."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -9,6 +10,7 @@ from PIL import Image
 
 from ...errors import BiGRError, InputError
 from ...images import for_display, open_image
+from ...tasks import EnrichRequest, VaryRequest
 from .. import edit_previews
 from ..history import file_hash
 from .common import result_panel, sampling_event
@@ -33,20 +35,17 @@ class EnrichActions:
 
     def enrich(self, picture: str | None, fit: str, rounds: int, sampling: Sampling, request: gr.Request = None,
                progress=gr.Progress()) -> tuple[list[str], list[str]]:
-        studio = self.studio
-        options = sampling.engine_options()
-        options["cfg_scale"] = max(options["cfg_scale"], 10.0)  # the release enriches with strong guidance
-        result = studio.engine.enrich(opened(picture), rounds=int(rounds), fit=fit, seed=sampling.seed,
-                                      progress=studio.reporter(progress), **options)
-        return studio.save(result, result.params, request, source_hash=file_hash(Path(picture)))
+        knobs = sampling.knobs()
+        knobs = replace(knobs, cfg_scale=max(knobs.cfg_scale, 10.0))  # the release enriches with strong guidance
+        task = EnrichRequest(picture=opened(picture), rounds=int(rounds), fit=fit, seed=sampling.seed, sampling=knobs,
+                             source_sha256=file_hash(Path(picture)))
+        return self.studio.run(task, request, progress)
 
     def vary(self, picture: str | None, fit: str, strength: float, sampling: Sampling, request: gr.Request = None,
              progress=gr.Progress()) -> tuple[list[str], list[str]]:
-        studio = self.studio
-        result = studio.engine.vary(opened(picture), strength=float(strength), fit=fit, num_samples=sampling.n,
-                                    seed=sampling.seed, progress=studio.reporter(progress),
-                                    **sampling.engine_options())
-        return studio.save(result, result.params, request, source_hash=file_hash(Path(picture)))
+        task = VaryRequest(picture=opened(picture), strength=float(strength), fit=fit, num_samples=sampling.n,
+                           seed=sampling.seed, sampling=sampling.knobs(), source_sha256=file_hash(Path(picture)))
+        return self.studio.run(task, request, progress)
 
 
 def opened(picture: str | None) -> Image.Image:

@@ -58,7 +58,7 @@ class ExploreActions:
         return {**{name: hex_colour(c) for name, c in zip(classes, class_colours(len(classes)))},
                 YOUR_IMAGE: YOUR_IMAGE_COLOUR}
 
-    def explore_query(self, image, k):
+    def explore_query(self, image, k, request: gr.Request = None):
         """Where an uploaded picture lands on the map, and its nearest reference pictures."""
         if self.studio.explore is None:
             raise InputError("no map for this model: build one with `python -m bigr_app explore-index`")
@@ -66,7 +66,8 @@ class ExploreActions:
             gr.Warning("no image: upload a picture first, then place it on the map")
             return gr.skip(), gr.skip(), gr.skip()
         idx = self.studio.explore
-        feature = self.studio.engine.features(image, layer=idx.layer)[0]
+        feature = self.studio.service.compute(lambda engine: engine.features(image, layer=idx.layer)[0],
+                                              self.studio.context(request))
         order, sims = idx.nearest(feature, int(k))
         x, y = idx.place(feature, int(k))
         neighbours = [(Image.fromarray(idx.thumbnails[i]), f"{idx.classes[int(idx.labels[i])]} · {s:.2f}")

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from ...edits.regenerate import result_params
+from ...tasks import GenerateRequest
 from .common import UNCONDITIONAL, result_panel, sampling_event
 from .requests import Sampling, handler
 
@@ -17,17 +17,16 @@ class GenerateActions:
 
     def generate(self, class_name: str | None, sampling: Sampling, request: gr.Request = None,
                  progress=gr.Progress()) -> tuple[list[str], list[str]]:
-        studio, engine = self.studio, self.studio.engine
-        spec = studio.class_spec(class_name)
+        studio = self.studio
+        task = GenerateRequest(class_id=studio.class_spec(class_name), num_samples=sampling.n, seed=sampling.seed,
+                               sampling=sampling.knobs())
         start = time.perf_counter()
-        images = engine.generate(spec, num_samples=sampling.n, seed=sampling.seed, progress=studio.reporter(progress),
-                                 **sampling.engine_options())
+        shown = studio.run(task, request, progress)
         if studio.costs is not None:
-            tokens = engine.grid**2
+            engine, tokens = studio.engine, studio.engine.grid**2
             studio.calibration.record(time.perf_counter() - start, studio.costs.estimate(
-                engine.sampling_params(**sampling.engine_options()), tokens, tokens, batch=len(images)))
-        params = result_params(engine, "generate", sampling.engine_options(), class_id=spec, seed=sampling.seed)
-        return studio.save(images, params, request)
+                engine.sampling_params(**task.sampling.options()), tokens, tokens, batch=sampling.n))
+        return shown
 
 
 def generate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:

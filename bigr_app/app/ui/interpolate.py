@@ -8,6 +8,7 @@ import numpy as np
 
 from ..saving import write_strip_and_gif
 from ...images import for_display
+from ...tasks import InterpolateRequest
 from .common import friendly_errors
 from .requests import Sampling, handler
 
@@ -19,22 +20,21 @@ class InterpolateActions:
     def interpolate(self, class_a: str, class_b: str, ratio: float, sampling: Sampling, request: gr.Request = None,
                     progress=gr.Progress()) -> tuple[str, str]:
         """The mix at `ratio`: the copy the panel shows, and the PNG with its parameters to download."""
-        studio = self.studio
-        result = studio.engine.interpolate(class_a, class_b, [float(ratio)], seed=sampling.seed,
-                                           progress=studio.reporter(progress), **sampling.engine_options())
-        views, files = studio.save(result, result.params, request, keep=False)  # each drag of the slider: not kept
+        task = InterpolateRequest(class_a=class_a, class_b=class_b, ratios=(float(ratio),), seed=sampling.seed,
+                                  sampling=sampling.knobs())
+        views, files = self.studio.run(task, request, progress, keep=False)  # each drag of the slider: not kept
         return views[0], files[0]
 
     def sweep(self, class_a: str, class_b: str, frames: int, sampling: Sampling, request: gr.Request = None,
               progress=gr.Progress()) -> tuple[str, str, list[str]]:
+        """The frames from A to B (kept: each restores its ratio), side by side in a strip, and as a GIF."""
         studio = self.studio
-        ratios = list(np.linspace(1.0, 0.0, int(frames)))
-        result = studio.engine.interpolate(class_a, class_b, ratios, seed=sampling.seed,
-                                           progress=studio.reporter(progress), **sampling.engine_options())
-        studio.save(result, result.params, request)  # the frames, kept (each restores its ratio)
+        task = InterpolateRequest(class_a=class_a, class_b=class_b, ratios=tuple(np.linspace(1.0, 0.0, int(frames))),
+                                  seed=sampling.seed, sampling=sampling.knobs())
+        saved = studio.service.run(task, studio.context(request, progress))
         folder = studio.session_dir(request)
-        strip, gif = write_strip_and_gif(list(result), folder / "interpolate", result.params)
-        views = write_strip_and_gif([for_display(im) for im in result], folder / "interpolate.view", result.params)
+        strip, gif = write_strip_and_gif(saved.images, folder / "interpolate", saved.params)
+        views = write_strip_and_gif([for_display(im) for im in saved.images], folder / "interpolate.view", saved.params)
         return str(views[0]), str(views[1]), [str(strip), str(gif)]
 
 
@@ -63,9 +63,9 @@ def interpolate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
         sweep_files = gr.File(label="Download", file_count="multiple", interactive=False)
     # any change re-renders (a drag, arrow keys, a typed value, another class); while one renders, only the
     # latest change waits
-    mix = friendly_errors(studio.serving(handler(actions.interpolate, dict(class_a=cls_a, class_b=cls_b, ratio=ratio,
-                                                                           sampling=settings.knobs_form),
-                                                 "class_a", "class_b", "ratio", settings.knobs_form)[0]))
+    mix, _ = handler(actions.interpolate, dict(class_a=cls_a, class_b=cls_b, ratio=ratio, sampling=settings.knobs_form),
+                     "class_a", "class_b", "ratio", settings.knobs_form)
+    mix = friendly_errors(mix)
     inputs = [cls_a, cls_b, ratio, *settings.knobs]
     for i, trigger in enumerate((ratio.change, cls_a.change, cls_b.change)):
         trigger(mix, inputs, [image, download], trigger_mode="always_last",
@@ -73,6 +73,6 @@ def interpolate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     sweep, sweep_inputs = handler(actions.sweep, dict(class_a=cls_a, class_b=cls_b, frames=frames,
                                                       sampling=settings.knobs_form),
                                   "class_a", "class_b", "frames", settings.knobs_form)
-    sweep_btn.click(friendly_errors(studio.serving(sweep)), sweep_inputs, [strip, gif, sweep_files], api_name="sweep")
+    sweep_btn.click(friendly_errors(sweep), sweep_inputs, [strip, gif, sweep_files], api_name="sweep")
     return SimpleNamespace(cls_a=cls_a, cls_b=cls_b, mix=mix, inputs=inputs, outputs=[image, download],
                            restorable=dict(class_a=cls_a, class_b=cls_b, ratio=ratio))

@@ -1,7 +1,6 @@
 """The masked tabs: Inpaint, Edit class and Outpaint (canvas expansion or in-frame)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,6 +14,7 @@ from ...edits.regions import REGIONS
 from ...errors import InputError
 from ...images import for_display, open_image
 from ...resources import ASSETS
+from ...tasks import EditRequest, InpaintRequest, MaskedRequest, OutpaintRequest
 from .. import edit_previews
 from .common import UNCONDITIONAL, friendly_errors, log, result_panel, sampling_event
 from .mask_canvas import MaskCanvas, Painting, painting
@@ -102,40 +102,36 @@ class MaskedActions:
         return picture, picture.original(), (None if painted is None else picture.full_mask(painted))
 
     # ---- the edits ----------------------------------------------------------------------------
-    def run_masked(self, task: str, editor, picture, mask: MaskOptions, sampling: Sampling, request, progress):
-        studio = self.studio
+    def run_masked(self, kind: type[MaskedRequest], editor, picture, mask: MaskOptions, sampling: Sampling, request,
+                   progress):
         picture, image, pixels = self.picture_and_mask(editor, picture, mask.mask_file)
         if pixels is None:
             raise InputError("no mask: paint over the region first (brush tool), or upload a mask image")
-        edit = getattr(studio.engine, task)  # inpaint, edit or outpaint (in-frame: the mask is what to keep)
-        start = time.perf_counter()
-        result = edit(image, pixels, class_id=studio.class_spec(mask.class_name), num_samples=sampling.n, seed=sampling.seed,
-                      progress=studio.reporter(progress), **mask.engine_options(), **sampling.engine_options())
-        log.info("%s of a %dx%d picture: %.2f s in the engine", task, image.width, image.height,
-                 time.perf_counter() - start)
-        return studio.save(result, result.params, request, source_hash=picture.source_hash)
+        task = kind(picture=image, mask=pixels, class_id=self.studio.class_spec(mask.class_name), num_samples=sampling.n,
+                    seed=sampling.seed, sampling=sampling.knobs(), source_sha256=picture.source_hash,
+                    **mask.request_options())
+        return self.studio.run(task, request, progress)
 
     def inpaint(self, editor, picture, mask: MaskOptions, sampling: Sampling, request: gr.Request = None,
                 progress=gr.Progress()):
-        return self.run_masked("inpaint", editor, picture, mask, sampling, request, progress)
+        return self.run_masked(InpaintRequest, editor, picture, mask, sampling, request, progress)
 
     def edit(self, editor, picture, mask: MaskOptions, sampling: Sampling, request: gr.Request = None,
              progress=gr.Progress()):
         if mask.class_name in (None, "", UNCONDITIONAL):
             raise InputError("pick the target class")
-        return self.run_masked("edit", editor, picture, mask, sampling, request, progress)
+        return self.run_masked(EditRequest, editor, picture, mask, sampling, request, progress)
 
     def outpaint(self, editor, picture, expansion: Expansion, mask: MaskOptions, sampling: Sampling,
                  request: gr.Request = None, progress=gr.Progress()):
-        studio = self.studio
+        """In-frame: the painted mask is what to keep; expand: the canvas grows by the sides' pixels."""
         if expansion.mode == IN_FRAME:
-            return self.run_masked("outpaint", editor, picture, mask, sampling, request, progress)
+            return self.run_masked(OutpaintRequest, editor, picture, mask, sampling, request, progress)
         picture = self.read_editor(editor, picture)[0]
-        image = picture.original()
-        result = studio.engine.outpaint(image, expand=expansion.sides, class_id=studio.class_spec(mask.class_name),
-                                        num_samples=sampling.n, seed=sampling.seed, progress=studio.reporter(progress),
-                                        **sampling.engine_options())
-        return studio.save(result, result.params, request, source_hash=picture.source_hash)
+        task = OutpaintRequest(picture=picture.original(), expand=expansion.sides,
+                               class_id=self.studio.class_spec(mask.class_name), num_samples=sampling.n,
+                               seed=sampling.seed, sampling=sampling.knobs(), source_sha256=picture.source_hash)
+        return self.studio.run(task, request, progress)
 
 
 # ---- layout -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""A tab's request as data: the sampling knobs and the mask options each arrive as one dataclass, built from
-their Gradio components in one place (`Form`), and `handler` turns a function of those into a Gradio handler
+"""A tab's form as data: the sampling knobs and the mask options each arrive as one dataclass, named as the
+gradio API names them, built from their Gradio components in one place (`Form`), and turned into the task's
+request (`tasks`) in one method each; and `handler` turns a function of those into a Gradio handler
 whose API arguments keep their names and order."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from ... import tasks
 from ...checks import whole_number
 
 
@@ -27,9 +29,10 @@ class Sampling:
         n = whole_number("number of samples", int(n), 1, max_samples)
         return cls(int(seed), float(cfg), int(iterations), float(gumbel), int(steps), n)
 
-    def engine_options(self) -> dict:
-        """The engine's names for the knobs (the seed and the sample count are passed on their own)."""
-        return dict(cfg_scale=self.cfg, iterations=self.iterations, gumbel=self.gumbel, diffusion_steps=self.steps)
+    def knobs(self) -> tasks.Sampling:
+        """The knobs as a task request takes them (the seed and the sample count are its own fields)."""
+        return tasks.Sampling(cfg_scale=self.cfg, iterations=self.iterations, gumbel=self.gumbel,
+                              diffusion_steps=self.steps)
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ class MaskOptions:
         """What the cell preview depends on."""
         return dict(fit=self.fit, grow=self.grow, region=self.region, padding=self.padding or None)
 
-    def engine_options(self) -> dict:
-        """The engine's names for the options (the class is passed on its own)."""
+    def request_options(self) -> dict:
+        """The options as a masked task request (`tasks.MaskedRequest`) names them (the class is its own field)."""
         return dict(self.preview_options(), blend_mode=self.blend_mode, feather_radius=self.radius,
                     strength=self.strength, paste=self.paste)
 

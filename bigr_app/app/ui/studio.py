@@ -21,13 +21,14 @@ from ...errors import BiGRError, InputError, Stopped
 from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
 from ...sampling.timing import Calibration
-from ..history import EVERYONE, SOURCE_KEY, Owner
+from ...tasks import TaskRequest
+from ..history import EVERYONE, Owner
 from ..edit_time import picture_costs
 from ..options import model_label
 from ..outputs import Outputs
 from ..pool import EnginePool
 from ..shares import UserShares
-from ..saving import picture_params, save_png
+from ..service import ResultStore, RunContext, Service
 from .common import UNCONDITIONAL, format_seconds, gallery_entry, log
 from .mask_canvas import painting
 from .explore import load_explore_index
@@ -37,20 +38,8 @@ from .previews import Previews
 ModelMenu = dict[str, Callable[[str], Engine]]  # label -> loads that model on a device; the first is served at start
 
 
-class Reporter:
-    """A request's progress bar, callable from any thread (gradio finds the request by context variables, and
-    sampling reports from the device's thread), and the previews of its pictures if the page shows them. Once
-    `stop` is set (its user stopped it), the next report raises `Stopped`: sampling ends there."""
-
-    def __init__(self, progress: gr.Progress, previews: Previews | None = None, stop: threading.Event | None = None):
-        self.progress, self.context, self.stop = progress, contextvars.copy_context(), stop
-        if previews is not None:
-            self.preview = previews.preview  # masked decoding shows its state to whoever has this method
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.stop is not None and self.stop.is_set():
-            raise Stopped(f"stopped by its user at iteration {done} of {total}")
-        self.context.run(self.progress, (done, total), desc="sampling", unit="iterations")
+STREAM: contextvars.ContextVar[tuple[Previews | None, threading.Event] | None] = contextvars.ContextVar(
+    "stream", default=None)  # the previews and stop flag of the request `Studio.streaming` runs, in its context
 
 
 class Studio:
@@ -69,13 +58,13 @@ class Studio:
         self.per_user, self.admins = per_user, admins
         self.shares = UserShares(max_waiting_per_user)
         self.previews = previews
-        self.local = threading.local()  # a request's previews, on its thread
         self.outputs = outputs
         self.per_browser = per_browser
         self.browsers: dict[str, str] = {}  # page session -> its browser's key (see `register_browser`)
         self.editor_limit = editor_limit
         self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
         self.pool = engine if isinstance(engine, EnginePool) else EnginePool([engine])
+        self.service = Service(self.pool, ResultStore(outputs), self.shares, model=lambda: self.model)
         first = self.pool.engines[0]
         self.models = models or {model_label(first.source): self.engine_on}
         self.model = next(iter(self.models))
@@ -87,20 +76,31 @@ class Studio:
 
     @property
     def engine(self) -> Engine:
-        """The engine of the request being served (see `serving`)."""
-        return self.pool.current()
+        """The served model (its classes, defaults, grid): what the page asks of it without sampling."""
+        return self.service.engine
 
-    def serving(self, fn: Callable) -> Callable:
-        """`fn` run as a request on the least busy device's engine."""
+    def context(self, request: gr.Request | None, progress: gr.Progress | None = None) -> RunContext:
+        """What the service needs of a page or API request: whose it is, its results' folder, its progress bar and,
+        inside `streaming`, its previews and stop flag."""
+        previews, stop = STREAM.get() or (None, threading.Event())
+        owner = self.owner(request)
+        report = None
+        if progress is not None:  # sampling reports from the device's thread: gradio finds the request by context
+            page = contextvars.copy_context()
 
-        @functools.wraps(fn)
-        def run(*args, **kwargs):
-            request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
-            owner = self.owner(request) if request is not None else None
-            with self.shares.hold(owner), self.pool.request(owner or getattr(request, "session_hash", None)):
-                return fn(*args, **kwargs)
+            def report(done: int, total: int) -> None:
+                page.run(progress, (done, total), desc="sampling", unit="iterations")
 
-        return run
+        return RunContext(owner=owner, requester=owner or getattr(request, "session_hash", None), progress=report,
+                          previews=previews, stop=stop, folder=self.session_dir(request))
+
+    def run(self, task: TaskRequest, request: gr.Request | None, progress: gr.Progress | None = None,
+            keep: bool = True) -> tuple[list, list[str]]:
+        """`task` run for the page (see `Service.run`): (the pictures the page shows, their full-size files)."""
+        ctx = self.context(request, progress)
+        saved = self.service.run(task, ctx, keep)
+        views = [gallery_entry(img, f, ctx.folder, saved.params.get("box")) for img, f in zip(saved.images, saved.files)]
+        return views, [str(f) for f in saved.files]
 
     def served_model_changed(self) -> None:
         engine = self.pool.engines[0]
@@ -197,61 +197,27 @@ class Studio:
             return EVERYONE
         return self.owner(request)
 
-    def save(self, images, params: dict, request, source_hash: str | None = None,
-             keep: bool = True) -> tuple[list, list[str]]:
-        """Each result as a full-size PNG with its parameters, and the copy the page shows: (views, files). With an
-        outputs folder and `keep`, the PNGs go there and into its history, else into the session's folder.
-        `source_hash`: the content hash of the file an edit started from (`history.file_hash`; it goes into the
-        parameters: the history follows edit chains by it)."""
-        start = time.perf_counter()
-        folder = self.session_dir(request)
-        task = params.get("task", "result")
-        params = {**params, "model": self.model}  # the picker's name: History filters by it
-        if not self.engine.exact_batches:
-            params["batching"] = "fast (the picture depends on the batch it was made in)"
-        if source_hash is not None:
-            params[SOURCE_KEY] = source_hash
-        each = [picture_params(params, i) for i in range(len(images))]
-        if self.outputs is not None and keep:
-            files = [entry.path for entry in self.outputs.save(images, each, self.owner(request))]
-        else:
-            files = [save_png(img, folder / f"{task}_{i:02d}.png", p) for i, (img, p) in enumerate(zip(images, each))]
-        views = [gallery_entry(img, Path(f), folder, params.get("box")) for img, f in zip(images, files)]
-        log.info("%s: %d picture(s) saved in %.2f s", task, len(files), time.perf_counter() - start)
-        return views, [str(f) for f in files]
-
-    def reporter(self, progress: gr.Progress) -> "Reporter":
-        """What a request hands to sampling: its progress bar, its stop flag and, for a page showing pictures as
-        they form (see `streaming`), their previews."""
-        previews = getattr(self.local, "previews", None)
-        if previews is not None:
-            previews.engine = self.engine
-        return Reporter(progress, previews, getattr(self.local, "stop", None))
-
     def streaming(self, fn: Callable, previews: bool | None = None) -> Callable:
-        """`fn` as a request its user can stop (see `serving`): a generator of (gallery, files) that shows the
+        """`fn` (which runs its task with `run`) as a request its user can stop: a generator of (gallery, files) that shows the
         pictures as they form (`previews`, default: the page's setting; else it only beats, twice a second),
         then gives `fn`'s result. When gradio closes it (Stop in the page, a cancelled API job), the request's
         sampling ends at its next iteration and nothing is kept."""
-        served = self.serving(fn)
         show = self.previews if previews is None else previews
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
-            forming, outcome, context, stop = Previews() if show else None, Future(), contextvars.copy_context(), \
-                threading.Event()
+            forming, outcome, stop = Previews() if show else None, Future(), threading.Event()
+            context = contextvars.copy_context()
+            context.run(STREAM.set, (forming, stop))
 
             def request():
-                self.local.previews, self.local.stop = forming, stop
                 try:
-                    outcome.set_result(context.run(served, *args, **kwargs))
+                    outcome.set_result(context.run(fn, *args, **kwargs))
                 except Stopped as e:
                     log.info("%s: %s", fn.__name__, e)
                     outcome.set_exception(e)
                 except BaseException as e:  # noqa: BLE001 - raised again below, on the page's thread
                     outcome.set_exception(e)
-                finally:
-                    self.local.previews = self.local.stop = None
 
             beat = time.monotonic()
             try:

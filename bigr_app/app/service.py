@@ -1,0 +1,151 @@
+"""The serving layer, with no gradio in it: `Service.run(request, ctx)` runs a typed task request (`tasks`) on the
+least busy engine of the pool, within its user's share, reports its progress and previews to `ctx`, ends when
+`ctx.stop` is set, and keeps its pictures in the result store. The page, the HTTP API and the command line all run
+their tasks through it."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Hashable, Iterator
+
+from PIL import Image
+
+from ..edits import Result
+from ..engine import Engine
+from ..errors import InputError, Stopped
+from ..tasks import TaskRequest
+from .outputs import Outputs
+from .pool import EnginePool
+from .saving import picture_params, save_png
+from .shares import UserShares
+
+log = logging.getLogger("bigr_app.service")
+FAST_BATCHING = "fast (the picture depends on the batch it was made in)"
+
+
+@dataclass
+class RunContext:
+    """Who a request is for and what it reports to. `owner`: whose results and share (None: the local user);
+    `requester`: whose share of the batches (default: the owner); `progress(done, total)`; `previews`: an object
+    with `preview(tokens, unknown)` and an `engine` attribute (see `ui.previews`); `stop`: set it to end the request
+    at its next iteration; `folder`: where results not kept in the outputs folder go; `job`: a name the request can
+    be stopped by (see `Service.cancel`)."""
+    owner: str | None = None
+    requester: Hashable | None = None
+    progress: Callable[[int, int], None] | None = None
+    previews: Any = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    folder: Path | None = None
+    job: str | None = None
+
+
+class Reporter:
+    """What sampling reports to for one request: its progress, its previews (the loop looks for a `preview`
+    method), and its stop flag, which makes the next report raise `Stopped`."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        if ctx.previews is not None:
+            self.preview = ctx.previews.preview
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.ctx.stop.is_set():
+            raise Stopped(f"stopped by its user at iteration {done} of {total}")
+        if self.ctx.progress is not None:
+            self.ctx.progress(done, total)
+
+
+@dataclass
+class Saved:
+    """A request's pictures as kept: the result's parameters, and each picture's file, own parameters (its seed...)
+    and History id (with an outputs folder)."""
+    request: TaskRequest
+    params: dict
+    images: list[Image.Image]
+    files: list[Path]
+    each: list[dict]
+    ids: list[int | None]
+
+
+class ResultStore:
+    """The one home of results: with an outputs folder, its dated files and History; else `ctx.folder`."""
+
+    def __init__(self, outputs: Outputs | None = None):
+        self.outputs = outputs
+
+    def save(self, result: Result, params: dict, ctx: RunContext, keep: bool = True) -> tuple[list[Path], list[dict],
+                                                                                               list[int | None]]:
+        each = [picture_params(params, i) for i in range(len(result))]
+        if self.outputs is not None and keep:
+            entries = self.outputs.save(list(result), each, ctx.owner)
+            return [e.path for e in entries], each, [e.id for e in entries]
+        folder = ctx.folder or Path(".")
+        task = params.get("task", "result")
+        stamp = uuid.uuid4().hex[:6]
+        files = [save_png(img, folder / f"{task}_{stamp}_{i:02d}.png", p) for i, (img, p) in enumerate(zip(result, each))]
+        return files, each, [None] * len(files)
+
+
+class Service:
+    """Runs task requests on `pool` for the model named `model()`, keeping results in `store`; `shares`: how many
+    requests each user may have in progress."""
+
+    def __init__(self, pool: EnginePool, store: ResultStore, shares: UserShares | None = None,
+                 model: Callable[[], str] = lambda: "model"):
+        self.pool, self.store, self.shares, self.model = pool, store, shares or UserShares(), model
+        self.jobs: dict[str, RunContext] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The served model (its classes, defaults, grid...): for what does not sample."""
+        return self.pool.engines[0]
+
+    def compute(self, fn: Callable[[Engine], Any], ctx: RunContext) -> Any:
+        """`fn(engine)` on a leased engine, within the user's share: any work of a request on the model."""
+        with self.shares.hold(ctx.owner), self.pool.request(ctx.requester or ctx.owner) as engine:
+            if ctx.previews is not None:
+                ctx.previews.engine = engine
+            return fn(engine)
+
+    def run(self, request: TaskRequest, ctx: RunContext, keep: bool = True) -> Saved:
+        """The request's pictures, made and kept (`keep` False: only in `ctx.folder`, a passing preview)."""
+        start = time.perf_counter()
+        with self.running(ctx):
+            result = self.compute(lambda engine: request.run(engine, Reporter(ctx)), ctx)
+        params = {**result.params, "model": self.model()}
+        if not self.engine.exact_batches:
+            params["batching"] = FAST_BATCHING
+        files, each, ids = self.store.save(result, params, ctx, keep)
+        log.info("%s: %d picture(s) in %.2f s", request.task, len(files), time.perf_counter() - start)
+        return Saved(request, params, list(result), files, each, ids)
+
+    @contextlib.contextmanager
+    def running(self, ctx: RunContext) -> Iterator[None]:
+        """`ctx` findable by its job name while inside (see `cancel`)."""
+        if ctx.job is None:
+            yield
+            return
+        with self.lock:
+            if ctx.job in self.jobs:
+                raise InputError(f"a request named {ctx.job!r} is already running")
+            self.jobs[ctx.job] = ctx
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.jobs.pop(ctx.job, None)
+
+    def cancel(self, job: str, owner: str | None, admin: bool = False) -> bool:
+        """Stops the running request named `job`, if it is `owner`'s (any, for an admin): whether one was."""
+        with self.lock:
+            ctx = self.jobs.get(job)
+        if ctx is None or not (admin or ctx.owner == owner):
+            return False
+        ctx.stop.set()
+        return True

@@ -88,17 +88,17 @@ def test_bf16_emulated_keeps_each_sample_its_seed_alone():
 def test_fast_batching_is_recorded_in_every_png(tiny_engine, tmp_path):
     import copy
 
-    from PIL import Image
-
     from bigr_app.app.outputs import Outputs
     from bigr_app.app.saving import read_params
     from bigr_app.app.ui.studio import Studio
+    from bigr_app.tasks import GenerateRequest, Sampling
 
     fast = copy.copy(tiny_engine)
     fast.exact_batches = False
     outputs = Outputs(tmp_path / "outputs")
-    Studio(fast, outputs=outputs).save([Image.new("RGB", (32, 32))], {"task": "generate", "seed": 1}, None)
-    Studio(tiny_engine, outputs=outputs).save([Image.new("RGB", (32, 32))], {"task": "generate", "seed": 2}, None)
+    quick = Sampling(iterations=2, diffusion_steps=2)
+    Studio(fast, outputs=outputs).run(GenerateRequest(seed=1, sampling=quick), None)
+    Studio(tiny_engine, outputs=outputs).run(GenerateRequest(seed=2, sampling=quick), None)
     (fast_entry, exact_entry) = sorted(outputs.history.page()[0], key=lambda e: e.path.name)
     assert "depends on the batch" in read_params(fast_entry.path)["batching"]
     assert "batching" not in read_params(exact_entry.path)

@@ -53,12 +53,9 @@ def friendly_errors(fn):
 
 
 def sampling_event(studio, button: gr.Button, fn: Callable, inputs: list, outputs: list, api_name: str):
-    """`button` runs `fn` for the page, showing pictures as they form; the API endpoint `api_name` runs it
-    without previews (a hidden twin of the button carries it). Both can be stopped. Returns the page's event."""
-    with button.parent:  # beside the button, in its tab
-        twin = gr.Button(visible=False)
-    twin.click(friendly_errors(studio.streaming(fn, previews=False)), inputs, outputs, api_name=api_name)
-    return button.click(friendly_errors(studio.streaming(fn)), inputs, outputs, api_name=False)
+    """`button` runs `fn`, showing pictures as they form (an API client gets only the result), as the API
+    endpoint `api_name` too. It can be stopped. Returns the event."""
+    return button.click(friendly_errors(studio.streaming(fn)), inputs, outputs, api_name=api_name)
 
 
 def format_seconds(seconds: float) -> str:

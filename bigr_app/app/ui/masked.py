@@ -186,8 +186,9 @@ def mask_controls(choices: list[str], prefix: str, visible: bool = True, paste: 
                                   region=region, padding=padding, fit=fit, grow=grow, strength=strength, paste=paste))
     return SimpleNamespace(cls=cls, blend=blend_mode, radius=radius, region=region, padding=padding, fit=fit,
                            grow=grow, strength=strength, paste=paste, mask_file=mask_file, group=group, form=form,
-                           restorable=dict(class_id=cls, blend=blend_mode, radius=radius, region=region,
-                                           padding=padding, fit=fit, grow=grow, strength=strength, paste=paste))
+                           restorable=dict(class_id=cls, blend_mode=blend_mode, feather_radius=radius,
+                                           region=region, padding=padding, fit=fit, grow=grow, strength=strength,
+                                           paste=paste))
 
 
 def masked_api(controls: SimpleNamespace, settings: SimpleNamespace) -> dict:

@@ -67,7 +67,7 @@ def sampling_settings(studio: Studio, max_samples: int) -> SimpleNamespace:
                            timing=timing, timing_inputs=timing_inputs,
                            knobs_form=Form(Sampling, named, max_samples=max_samples),
                            samples_form=Form(Sampling, dict(n=n, **named), max_samples=max_samples),
-                           restorable=dict(seed=seed, samples=n, cfg_scale=cfg, iterations=iterations, gumbel=gumbel,
+                           restorable=dict(seed=seed, num_samples=n, cfg_scale=cfg, iterations=iterations, gumbel=gumbel,
                                            diffusion_steps=steps))
 
 

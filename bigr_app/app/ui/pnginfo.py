@@ -6,16 +6,14 @@ from typing import Any
 import gradio as gr
 
 from ...errors import InputError
+from ...tasks import EnrichRequest, InterpolateRequest, MaskedRequest, OutpaintRequest, VaryRequest, request_from_params
 from ..saving import read_params
 from .common import UNCONDITIONAL, friendly_errors
 from .masked import EXPAND, IN_FRAME, OUTPAINT_SIDES, SYNC_FIT
 
 TAB_OF_TASK = {"generate": "generate", "inpaint": "inpaint", "edit": "edit", "outpaint": "outpaint",
                "interpolate": "interpolate", "enrich": "enrich", "vary": "enrich"}
-SAMPLING = ("cfg_scale", "iterations", "gumbel", "diffusion_steps")
-MASK_OPTIONS = {"blend": "blend", "feather_radius": "radius", "region": "region", "padding": "padding",
-                "strength": "strength", "paste": "paste",
-                "fit": "fit", "grow": "grow"}
+CLASS_FIELDS = ("class_id", "class_a", "class_b")
 
 
 class PngInfoActions:
@@ -39,30 +37,29 @@ class PngInfoActions:
                 gr.Button(interactive=True))
 
     def restored(self, path: str) -> tuple[str, dict[str, Any], list[str]]:
-        """(tab id, {control: value}, notes) that set a tab as the picture's parameters say. Controls are the
-        sampling settings' names (seed, samples, cfg_scale, ...) and the tab's own (class, blend, ratio, ...)."""
+        """(tab id, {control: value}, notes) that set a tab as the picture's parameters say. Controls are named as
+        the task's request (`tasks`) names its fields: the sampling knobs (seed, num_samples, cfg_scale...) and the
+        tab's own (class_id, blend_mode...); a picture of an interpolation restores its own `ratio`, of a canvas
+        expansion its sides."""
         params = read_params(path)
-        tab = TAB_OF_TASK.get(params["task"])
-        if tab is None:
-            raise InputError(f"no tab runs the task {params['task']!r}")
-        values: dict[str, Any] = {k: params[k] for k in ("seed", *SAMPLING) if k in params}
-        values["samples"] = 1  # the picture's own seed makes it again as the first sample
+        task = request_from_params(params)
+        tab = TAB_OF_TASK[task.task]
         notes: list[str] = []
-        for key in ("class_id", "class_a", "class_b"):
-            if key in params:
-                values[key] = self.class_choice(params[key], notes)
-        if tab in ("inpaint", "edit", "outpaint", "enrich"):
+        values: dict[str, Any] = {**task.to_params(), "num_samples": 1}  # its own seed makes it again, first
+        values.update({key: self.class_choice(values.get(key), notes) for key in CLASS_FIELDS
+                       if hasattr(task, key)})
+        if isinstance(task, MaskedRequest):
             values["picture"] = str(path)
-        if tab in ("inpaint", "edit") or (tab == "outpaint" and "expand" not in params):
-            values.update({name: params[key] for key, name in MASK_OPTIONS.items() if params.get(key) is not None})
-            notes.append("the mask is not stored in the picture: paint it again")
-        if tab == "outpaint":
-            values["mode"] = EXPAND if "expand" in params else IN_FRAME
-            values.update(zip(OUTPAINT_SIDES, params.get("expand") or ()))
-        if tab == "interpolate" and "ratio" in params:
+            expand = getattr(task, "expand", None)
+            if isinstance(task, OutpaintRequest):
+                values["mode"] = IN_FRAME if expand is None else EXPAND
+                values.update(zip(OUTPAINT_SIDES, expand or ()))
+            if expand is None:
+                notes.append("the mask is not stored in the picture: paint it again")
+        if isinstance(task, (EnrichRequest, VaryRequest)):
+            values["picture"] = str(path)
+        if isinstance(task, InterpolateRequest) and "ratio" in params:
             values["ratio"] = params["ratio"]
-        if tab == "enrich":
-            values.update({k: params[k] for k in ("fit", "rounds", "strength") if k in params})
         return tab, {k: v for k, v in values.items() if v is not None or k == "class_id"}, notes
 
     def class_choice(self, spec, notes: list[str]) -> str | None:

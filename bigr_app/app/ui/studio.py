@@ -42,6 +42,10 @@ STREAM: contextvars.ContextVar[tuple[Previews | None, threading.Event] | None] =
     "stream", default=None)  # the previews and stop flag of the request `Studio.streaming` runs, in its context
 
 
+def from_api_client(request: gr.Request | None) -> bool:
+    return (getattr(request, "headers", None) or {}).get("x-gradio-user") == "api"
+
+
 class Studio:
     """Results go to `outputs` (a folder with its history) when given; the page's copies, and the results when
     not, to a private temporary folder per session. `per_browser`: each browser has a history of its own (a
@@ -198,14 +202,15 @@ class Studio:
         return self.owner(request)
 
     def streaming(self, fn: Callable, previews: bool | None = None) -> Callable:
-        """`fn` (which runs its task with `run`) as a request its user can stop: a generator of (gallery, files) that shows the
-        pictures as they form (`previews`, default: the page's setting; else it only beats, twice a second),
-        then gives `fn`'s result. When gradio closes it (Stop in the page, a cancelled API job), the request's
-        sampling ends at its next iteration and nothing is kept."""
-        show = self.previews if previews is None else previews
+        """`fn` (which runs its task with `run`) as a request its user can stop: a generator of (gallery, files)
+        that shows the pictures as they form (if the page does: `previews`; not to an API client, which gradio_client
+        marks; else it only beats, twice a second), then gives `fn`'s result. When gradio closes it (Stop in the
+        page, a cancelled API job), the request's sampling ends at its next iteration and nothing is kept."""
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
+            request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+            show = self.previews and not from_api_client(request)
             forming, outcome, stop = Previews() if show else None, Future(), threading.Event()
             context = contextvars.copy_context()
             context.run(STREAM.set, (forming, stop))

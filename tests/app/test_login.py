@@ -29,7 +29,7 @@ def locked_app(tiny_engine, tmp_path_factory):
     outputs = Outputs(tmp_path_factory.mktemp("outputs"))
     demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True, admins=ADMINS)
     accounts = Accounts.from_flags([f"{n}:{p}" for n, p in USERS.items()], None)
-    with served(demo, allowed_paths=[str(outputs.root)], **door(accounts, outputs, ADMINS)) as url:
+    with served(demo, allowed_paths=[str(outputs.root)], **door(accounts, outputs, ADMINS, demo.studio)) as url:
         yield demo, url, outputs
 
 

@@ -18,6 +18,7 @@ LAYERS = {
     "sampling": 2,
     "pipeline": 2.5,
     "edits": 3, "analysis": 3,
+    "tasks": 3.5,
     "engine": 4, "training": 4,
     "tiny": 5,
     "app": 6,

@@ -20,7 +20,6 @@ from ..analysis.extraction import extract_features, read_feature_file
 from ..analysis.features import check_layer
 from ..analysis.probe import align_labels, best_layer, layer_sweep, record_feature_layer
 from ..edits.inpaint import PASTES
-from ..edits.regenerate import result_params
 from ..edits.regions import REGIONS
 from ..errors import BiGRError, InputError
 from ..images import open_image
@@ -28,9 +27,12 @@ from ..processes import process_state
 from ..data.folder import list_image_folder
 from ..model.folder import weights_digest
 from ..resumable import chunk_path, claim_parts, gather_chunks, parts_folder, run_chunks
-from .history import History
+from ..tasks import (REQUESTS, EnrichRequest, GenerateRequest, InterpolateRequest, OutpaintRequest, Sampling,
+                     TaskRequest, VaryRequest)
+from .history import History, file_hash
 from .options import add_model_args, add_sampling_args, load_engine, model_name, real, sampling_kwargs, whole
-from .saving import picture_params, save_png, write_strip_and_gif
+from .service import ResultStore, RunContext
+from .saving import write_strip_and_gif
 
 TASKS = ("generate", "inpaint", "outpaint", "edit", "interpolate", "enrich", "vary", "sample-npz", "features", "probe",
          "explore-index", "convert", "index-outputs")
@@ -177,55 +179,47 @@ class ProgressBar:
         self.bar.close()
 
 
-def masked_options(args) -> dict:
-    """A masked edit's options (inpaint, edit, in-frame outpaint), from the flags."""
-    return dict(fit=args.fit, blend_mode=args.blend_mode, feather_radius=args.feather_radius,
-                threshold=args.threshold, grow=args.grow, region=args.region, padding=args.padding,
-                strength=args.strength, num_samples=args.num_samples, **({"paste": args.paste} if args.paste else {}))
-
-
-def run_picture_task(eng, args, image, mask, common: dict):
-    """The edit the flags name, of `image` (with `mask` where it takes one): its Result."""
-    task, class_id = args.task, args.class_id
-    if task in ("inpaint", "edit"):
-        return getattr(eng, task)(image, mask, class_id=class_id, **masked_options(args), **common)
-    if task == "outpaint" and args.expand:
-        return eng.outpaint(image, mask=mask, expand=tuple(args.expand), class_id=class_id,
-                            num_samples=args.num_samples, **common)
-    if task == "outpaint":
-        return eng.outpaint(image, mask=mask, class_id=class_id, **masked_options(args), **common)
-    if task == "enrich":
-        return eng.enrich(image, rounds=args.rounds, downsample_rate=args.downsample_rate, class_id=class_id,
-                          fit=args.fit, **common)
-    return eng.vary(image, strength=args.strength, class_id=class_id, num_samples=args.num_samples, fit=args.fit,
-                    **common)
+def task_requests(args) -> list[TaskRequest]:
+    """The task requests the flags describe, pictures opened: one, or for `generate`, one per --class (class k's
+    seeds follow class k-1's, as the rows of one batch of them all would)."""
+    common = dict(seed=args.seed, sampling=Sampling(**sampling_kwargs(args)))
+    if args.task == "generate":
+        n = args.num_samples
+        return [GenerateRequest(class_id=c, num_samples=n, **{**common, "seed": args.seed + k * n})
+                for k, c in enumerate(args.classes or [None])]
+    if args.task == "interpolate":
+        ratios = tuple(args.ratios or np.linspace(1.0, 0.0, args.frames))
+        return [InterpolateRequest(class_a=args.class_a, class_b=args.class_b, ratios=ratios, **common)]
+    common.update(picture=open_image(args.image), class_id=args.class_id, source_sha256=file_hash(args.image))
+    if args.task == "enrich":
+        return [EnrichRequest(rounds=args.rounds, downsample_rate=args.downsample_rate, fit=args.fit, **common)]
+    if args.task == "vary":
+        return [VaryRequest(strength=args.strength, num_samples=args.num_samples, fit=args.fit, **common)]
+    if args.task == "outpaint" and args.expand:
+        return [OutpaintRequest(expand=tuple(args.expand), num_samples=args.num_samples, **common)]
+    mask = open_image(args.mask) if args.mask else None
+    options = dict(fit=args.fit, blend_mode=args.blend_mode, feather_radius=args.feather_radius,
+                   threshold=args.threshold, grow=args.grow, region=args.region, padding=args.padding,
+                   strength=args.strength, num_samples=args.num_samples, **({"paste": args.paste} if args.paste else {}))
+    return [REQUESTS[args.task](mask=mask, **options, **common)]
 
 
 def run_task(args) -> list[Path]:
+    """The task the flags name, its pictures kept in --out (see `service.ResultStore`)."""
     eng = load_engine(args)
-    bar = ProgressBar(args.task)
-    common = dict(seed=args.seed, progress=bar, **sampling_kwargs(args))
-    try:
-        if args.task == "generate":
-            classes = args.classes or [None]
-            images = eng.generate(classes, num_samples=args.num_samples, **common)
-            params = result_params(eng, "generate", sampling_kwargs(args), classes=classes,
-                                   num_samples=args.num_samples, seed=args.seed)
-        elif args.task == "interpolate":
-            ratios = args.ratios or list(np.linspace(1.0, 0.0, args.frames))
-            images = eng.interpolate(args.class_a, args.class_b, ratios, **common)
-            params = images.params
-        else:
-            mask = open_image(args.mask) if getattr(args, "mask", None) else None
-            images = run_picture_task(eng, args, open_image(args.image), mask, common)
-            params = dict(images.params, source=str(args.image))
-    finally:
-        bar.close()
-    params.update(model=model_name(args, eng), engine=eng.describe(source=False))  # "model": as the app names it
-    written = [save_png(img, args.out / f"{args.task}_s{args.seed}_{i:02d}.png", picture_params(params, i))
-               for i, img in enumerate(images)]
-    if args.task == "interpolate":
-        written += write_strip_and_gif(images, args.out / f"interpolate_s{args.seed}", params)
+    store, ctx = ResultStore(), RunContext(folder=args.out)
+    extra = dict(engine=eng.describe(source=False), **({"source": str(args.image)} if hasattr(args, "image") else {}))
+    written = []
+    for request in task_requests(args):
+        bar = ProgressBar(args.task)
+        try:
+            result = request.run(eng, bar)
+        finally:
+            bar.close()
+        saved = store.save(result, ctx, model_name(args, eng), eng.exact_batches, **extra)
+        written += saved.files
+        if args.task == "interpolate":
+            written += write_strip_and_gif(saved.images, args.out / f"interpolate_s{args.seed}", saved.params)
     return written
 
 

@@ -8,7 +8,6 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterator
@@ -62,9 +61,8 @@ class Reporter:
 
 @dataclass
 class Saved:
-    """A request's pictures as kept: the result's parameters, and each picture's file, own parameters (its seed...)
-    and History id (with an outputs folder)."""
-    request: TaskRequest
+    """A result as kept: its parameters, and each picture's file, own parameters (its seed...) and History id
+    (with an outputs folder)."""
     params: dict
     images: list[Image.Image]
     files: list[Path]
@@ -73,22 +71,36 @@ class Saved:
 
 
 class ResultStore:
-    """The one home of results: with an outputs folder, its dated files and History; else `ctx.folder`."""
+    """The one home of results, for the page, the API and the command line: with an outputs folder, its dated
+    files and History; else the request's folder (`ctx.folder`)."""
 
     def __init__(self, outputs: Outputs | None = None):
         self.outputs = outputs
 
-    def save(self, result: Result, params: dict, ctx: RunContext, keep: bool = True) -> tuple[list[Path], list[dict],
-                                                                                               list[int | None]]:
+    def save(self, result: Result, ctx: RunContext, model: str, exact_batches: bool = True, keep: bool = True,
+             **extra) -> Saved:
+        """Each picture as a PNG with its parameters: the result's, the model's name (History filters by it), how
+        it was batched when that matters, and `extra`. `keep` False: only in `ctx.folder` (a passing preview)."""
+        params = {**result.params, "model": model, **extra}
+        if not exact_batches:
+            params["batching"] = FAST_BATCHING
         each = [picture_params(params, i) for i in range(len(result))]
         if self.outputs is not None and keep:
             entries = self.outputs.save(list(result), each, ctx.owner)
-            return [e.path for e in entries], each, [e.id for e in entries]
+            return Saved(params, list(result), [e.path for e in entries], each, [e.id for e in entries])
         folder = ctx.folder or Path(".")
-        task = params.get("task", "result")
-        stamp = uuid.uuid4().hex[:6]
-        files = [save_png(img, folder / f"{task}_{stamp}_{i:02d}.png", p) for i, (img, p) in enumerate(zip(result, each))]
-        return files, each, [None] * len(files)
+        files = [save_png(image, unused(folder / f"{params.get('task', 'result')}_s{p.get('seed')}_{i:02d}.png"), p)
+                 for i, (image, p) in enumerate(zip(result, each))]
+        return Saved(params, list(result), files, each, [None] * len(files))
+
+
+def unused(path: Path) -> Path:
+    """`path`, or the first of path-2, path-3... that is not there yet: a result never replaces another."""
+    candidate, k = path, 1
+    while candidate.exists():
+        k += 1
+        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
+    return candidate
 
 
 class Service:
@@ -118,12 +130,9 @@ class Service:
         start = time.perf_counter()
         with self.running(ctx):
             result = self.compute(lambda engine: request.run(engine, Reporter(ctx)), ctx)
-        params = {**result.params, "model": self.model()}
-        if not self.engine.exact_batches:
-            params["batching"] = FAST_BATCHING
-        files, each, ids = self.store.save(result, params, ctx, keep)
-        log.info("%s: %d picture(s) in %.2f s", request.task, len(files), time.perf_counter() - start)
-        return Saved(request, params, list(result), files, each, ids)
+        saved = self.store.save(result, ctx, self.model(), self.engine.exact_batches, keep)
+        log.info("%s: %d picture(s) in %.2f s", request.task, len(saved.files), time.perf_counter() - start)
+        return saved
 
     @contextlib.contextmanager
     def running(self, ctx: RunContext) -> Iterator[None]:

@@ -38,7 +38,9 @@ def test_generate_writes_pngs_with_metadata(weights, tmp_path, capsys):
         params = json.loads(im.text["parameters"])
         assert im.size == (32, 32)
     assert params["task"] == "generate" and params["iterations"] == 3 and params["diffusion_steps"] == 4
-    assert json.loads(open(files[0].replace(".png", ".json")).read())["classes"] == ["c1", "3"]
+    classes = [json.loads(open(f.replace(".png", ".json")).read())["class_id"] for f in files]
+    assert classes == ["c1", "c1", "3", "3"]  # each picture its own class, and its own seed among them
+    assert [json.loads(Image.open(f).text["parameters"])["seed"] for f in files] == [0, 1, 2, 3]
     # the model by the name the app's picker and History give it; how it ran, without the server's paths
     assert params["model"] == "tiny (local weights)" and weights not in json.dumps(params)
     assert params["engine"].startswith("BiGR ") and "on cpu" in params["engine"]

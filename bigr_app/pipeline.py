@@ -18,12 +18,13 @@ from .checks import whole_number
 from .devices import autocast, pick_device, pick_graphs, pick_precision
 from .errors import CheckpointError, InputError
 from .images import fit, pils_to_tensor, tensor_to_pils, to_rgb
-from .model.bigr import BiGR, compile_for_sampling, with_linear_weights_in
+from .model.bigr import BiGR, with_linear_weights_in
 from .model.folder import load_folder, save_folder
 from .model.hub import OFFICIAL_MODELS, RELEASE_REPO, default_class_names, download
 from .model.official import load_official_bae, load_official_bigr
 from .model.tokenizer import BinaryAutoencoder
 from .resources import WEIGHTS
+from .sampling.fused_transcoder import compile_step
 from .sampling.graphs import GraphCache
 from .sampling.masked_decoding import DecodeLoop, masked_decode
 from .sampling.noise import MAX_SEED, SampleStreams, sample_seeds
@@ -34,6 +35,12 @@ DEFAULT_WEIGHTS = WEIGHTS / "default"
 
 ClassSpec, Progress = int | str | None, Callable[[int, int], None]
 FAST_NOTE = ", fast batching (a picture depends on its batch)"
+
+
+def compile_for_sampling(model: BiGR) -> None:
+    """torch.compile, in place, the backbone and the transcoder step (the masked-token count varies)."""
+    model.backbone.compile(dynamic=True)
+    compile_step(model.transcoder.net)
 
 
 class Pipeline:

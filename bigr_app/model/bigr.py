@@ -89,8 +89,3 @@ def with_linear_weights_in(model: BiGR, dtype: torch.dtype) -> BiGR:
     return clone
 
 
-def compile_for_sampling(model: BiGR) -> None:
-    """torch.compile, in place, the backbone and the transcoder step (the masked-token count varies)."""
-    model.backbone.compile(dynamic=True)
-    net = model.transcoder.net
-    net.forward_modulated = torch.compile(net.forward_modulated, dynamic=True)

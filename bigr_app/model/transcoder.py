@@ -8,7 +8,7 @@ training loss; sampling it is `sampling.bernoulli`.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -87,72 +87,15 @@ class DenoiseMLP(nn.Module):
         self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(num_blocks))
         self.final = FinalLayer(hidden, bits)
 
-    def modulation_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All blocks' adaLN projections stacked into one matrix, so they take one GEMM. The bias of each
-        scale part carries modulate()'s "+ 1", so a block applies shift + norm(x) * scale in one kernel."""
-        layers = [blk.modulation[1] for blk in self.blocks] + [self.final.modulation[1]]
-        bias = torch.cat([m.bias for m in layers])
-        hidden = self.in_proj.out_features
-        ones = torch.zeros_like(bias).unflatten(0, (-1, hidden))
-        ones[[3 * i + 1 for i in range(len(self.blocks))] + [3 * len(self.blocks) + 1]] = 1.0
-        return torch.cat([m.weight for m in layers]), bias + ones.flatten()
-
-    def modulations(self, cond_h: torch.Tensor, t_emb: torch.Tensor,
-                    fused: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """adaLN (shift, 1 + scale, gate) of every block and (shift, 1 + scale) of the final layer,
-        stacked on the last dim: [..., (3 * blocks + 2) * H]."""
-        weight, bias = fused if fused is not None else self.modulation_weights()
-        return F.linear(F.silu(cond_h + t_emb), weight, bias)
-
-    def step_modulations(self, cond_h: torch.Tensor, t_embs: torch.Tensor, fused: tuple[torch.Tensor, torch.Tensor],
-                         budget_bytes: int = 8 * 2**20) -> Iterator[torch.Tensor]:
-        """Per sampling step, the modulations of all rows. They do not depend on the noisy bits, so
-        several steps are computed in one large GEMM (a batch-1 step alone is too small to run the
-        matrix units well), as many as fit in `budget_bytes`. `fused`: `modulation_weights()` in the
-        compute dtype."""
-        per_step = cond_h.shape[0] * fused[0].shape[0] * cond_h.element_size()
-        chunk = max(1, budget_bytes // max(1, per_step))
-        for start in range(0, len(t_embs), chunk):
-            yield from self.modulations(cond_h[None], t_embs[start : start + chunk, None], fused)
-
-    def bit_path_weights(self, dtype: torch.dtype | None = None,
-                         out_scale: float = 1.0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(weight, bias) of the linear layers the noisy bits pass through: the input projection, each
-        block's two MLP layers, the output layer (scaled by `out_scale`). With `dtype` they are cast once
-        per sampling call; under autocast F.linear would cast them again at every diffusion step."""
-        layers = [self.in_proj, *(lin for blk in self.blocks for lin in (blk.mlp[0], blk.mlp[2])), self.final.linear]
-        pairs = [(lin.weight, lin.bias) for lin in layers]
-        if out_scale != 1.0:
-            pairs[-1] = (pairs[-1][0] * out_scale, pairs[-1][1] * out_scale)
-        return pairs if dtype is None else [(w.to(dtype), b.to(dtype)) for w, b in pairs]
-
-    def forward_modulated(self, spins: torch.Tensor, mods: torch.Tensor,
-                          weights: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                          cfg_scale: float | None = None) -> torch.Tensor:
-        """Noisy bits as spins [M, K] (2 z_t - 1, what the network reads) and modulations from
-        `modulations` [M, F] -> flip logits [M, K], through `weights` from `bit_path_weights` (default:
-        the layers' own). The blocks' arithmetic is ResidualBlock's, in fused kernels.
-
-        With `cfg_scale`, mods are [2, M, F] (conditional, unconditional) and the result is the guided
-        logits uncond + cfg_scale * (cond - uncond). The input layer and first norm see only the bits, so
-        they run once for both; guidance mixes the output layer's inputs, since that layer is affine."""
-        hidden = self.in_proj.out_features
-        *block_mods, final_mod = mods.split([3 * hidden] * len(self.blocks) + [2 * hidden], -1)
-        (w_in, b_in), *mlp, (w_out, b_out) = weights if weights is not None else self.bit_path_weights()
-        x = F.linear(spins.to(mods.dtype), w_in, b_in)
-        for blk, mod, (w1, b1), (w2, b2) in zip(self.blocks, block_mods, mlp[::2], mlp[1::2]):
-            shift, scale, gate = mod.chunk(3, dim=-1)
-            h = F.linear(F.silu(F.linear(torch.addcmul(shift, blk.norm(x), scale), w1, b1)), w2, b2)
-            x = torch.addcmul(x, gate, h)
-        shift, scale = final_mod.chunk(2, dim=-1)
-        y = torch.addcmul(shift, self.final.norm(x), scale)
-        if cfg_scale is not None:
-            y = torch.lerp(y[1], y[0], cfg_scale)
-        return F.linear(y, w_out, b_out)
-
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Training form: x_t [M, K] in {0, 1}, t [M] each row's network timestep (diffusion step - 1)."""
-        return self.forward_modulated(x_t * 2 - 1, self.modulations(self.cond_proj(cond), self.time_embed(t)))
+        """x_t [M, K] in {0, 1} (read as spins 2 x_t - 1), t [M] each row's network timestep (diffusion step - 1),
+        cond [M, D] the backbone's output -> per-bit flip logits [M, K]. (Sampling runs the same arithmetic fused:
+        `sampling.fused_transcoder`.)"""
+        c = self.cond_proj(cond) + self.time_embed(t)
+        x = self.in_proj(x_t * 2 - 1)
+        for blk in self.blocks:
+            x = blk(x, blk.modulation(c))
+        return self.final(x, self.final.modulation(c))
 
 
 def class_balanced_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..model.transcoder import DenoiseMLP, Transcoder, linear_bernoulli_schedule
+from .fused_transcoder import bit_path_weights, modulation_weights, step_modulations, step_of
 from .graphs import GraphCache, bucket_rows, pad_rows
 from .noise import Noise, uniform
 
@@ -28,8 +29,8 @@ MIN_ROWS = 16  # the fewest rows a recorded transcoder runs: fewer recordings
 
 
 class SamplingWeights(NamedTuple):
-    modulation: tuple[torch.Tensor, torch.Tensor]  # DenoiseMLP.modulation_weights()
-    bit_path: list[tuple[torch.Tensor, torch.Tensor]]  # DenoiseMLP.bit_path_weights()
+    modulation: tuple[torch.Tensor, torch.Tensor]  # fused_transcoder.modulation_weights()
+    bit_path: list[tuple[torch.Tensor, torch.Tensor]]  # fused_transcoder.bit_path_weights()
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,8 @@ def sample_bits(
 def sampling_weights(net: DenoiseMLP, dtype: torch.dtype, temperature: float) -> SamplingWeights:
     """The weights `denoise` uses, cast to the compute dtype once per call (autocast would cast them
     again at every diffusion step); the output layer is negated and divided by the temperature."""
-    fused = tuple(w.to(dtype) for w in net.modulation_weights())
-    return SamplingWeights(fused, net.bit_path_weights(dtype, out_scale=-1.0 / temperature))
+    fused = tuple(w.to(dtype) for w in modulation_weights(net))
+    return SamplingWeights(fused, bit_path_weights(net, dtype, out_scale=-1.0 / temperature))
 
 def denoise(net: DenoiseMLP, cond_h: torch.Tensor, t_embs: torch.Tensor, spins: torch.Tensor, noise: torch.Tensor, *,
             plan: tuple[Step, ...], cfg_scale: float, weights: SamplingWeights) -> torch.Tensor:
@@ -125,12 +126,13 @@ def denoise(net: DenoiseMLP, cond_h: torch.Tensor, t_embs: torch.Tensor, spins: 
     """
     m = spins.shape[0]
     guided = cond_h.shape[0] == 2 * m
-    mods_per_step = net.step_modulations(cond_h, t_embs, weights.modulation)
+    mods_per_step = step_modulations(net, cond_h, t_embs, weights.modulation)
+    step_fn = step_of(net)
     for i, (step, mods) in enumerate(zip(plan, mods_per_step)):
         if guided:
-            out = net.forward_modulated(spins, mods.unflatten(0, (2, m)), weights.bit_path, cfg_scale)
+            out = step_fn(net, spins, mods.unflatten(0, (2, m)), weights.bit_path, cfg_scale)
         else:
-            out = net.forward_modulated(spins, mods, weights.bit_path)
+            out = step_fn(net, spins, mods, weights.bit_path)
         p0 = torch.sigmoid(out * spins)  # P(z_0 = 1), in fp32 (the spins are)
         if step.last:
             break

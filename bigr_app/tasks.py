@@ -13,7 +13,6 @@ from . import edits
 from .edits.regenerate import Result, result_params, sample_count
 from .errors import InputError
 from .pipeline import Pipeline, Progress
-from .sampling.params import SamplingParams
 
 PICTURE = {"picture": True}  # a field's metadata: an input picture, which the parameters record by its hash only
 SOURCE_KEY = "source_sha256"  # the content hash of the picture an edit started from: History chains edits by it

@@ -62,6 +62,26 @@ def served(demo, concurrency: int | None = None, **launch) -> Iterator[str]:
         demo.close()
 
 
+USERS = {"alice": "correct horse", "bob": "battery staple", "carol": "admin password"}
+ADMINS = frozenset({"carol"})
+
+
+@pytest.fixture(scope="module")
+def locked_app(tiny_engine, tmp_path_factory):
+    """The app in this process with accounts (USERS; carol an admin), results kept, the HTTP API beside the page:
+    (its page, URL, outputs)."""
+    from bigr_app.app.accounts import Accounts
+    from bigr_app.app.outputs import Outputs
+    from bigr_app.app.serve import door
+    from bigr_app.app.ui import build_ui
+
+    outputs = Outputs(tmp_path_factory.mktemp("outputs"))
+    demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True, admins=ADMINS)
+    accounts = Accounts.from_flags([f"{n}:{p}" for n, p in USERS.items()], None)
+    with served(demo, allowed_paths=[str(outputs.root)], **door(accounts, outputs, ADMINS, demo.studio)) as url:
+        yield demo, url, outputs
+
+
 @pytest.fixture(scope="module")
 def app(tiny_engine, app_servers, tmp_path_factory):
     """The app on the tiny model, with an Explore index of the test pictures."""

@@ -17,28 +17,17 @@ import httpx
 import pytest
 from PIL import Image
 
-from bigr_app.app.accounts import Accounts
-from bigr_app.app.outputs import Outputs
-from bigr_app.app.serve import door
 from bigr_app.tasks import REQUESTS
 
-from .conftest import EXAMPLE, served
+from .conftest import EXAMPLE, USERS
 
-USERS = {"alice": "correct horse", "bob": "battery staple", "carol": "admin password"}
-ADMINS = frozenset({"carol"})
 DOCS = Path(__file__).parents[2] / "docs" / "api.md"
 QUICK = {"iterations": 2, "diffusion_steps": 2}
 
 
 @pytest.fixture(scope="module")
-def api(tiny_engine, tmp_path_factory):
-    from bigr_app.app.ui import build_ui
-
-    outputs = Outputs(tmp_path_factory.mktemp("outputs"))
-    demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True, admins=ADMINS)
-    accounts = Accounts.from_flags([f"{n}:{p}" for n, p in USERS.items()], None)
-    with served(demo, allowed_paths=[str(outputs.root)], **door(accounts, outputs, ADMINS, demo.studio)) as url:
-        yield url
+def api(locked_app):
+    return locked_app[1]
 
 
 def client(url: str, name: str | None = None) -> httpx.Client:

@@ -9,28 +9,10 @@ import urllib.request
 
 import pytest
 
-from bigr_app.app.accounts import Accounts
 from bigr_app.app.gate import PUBLIC_PATHS, is_public
 from bigr_app.app.history import EVERYONE, Filters
-from bigr_app.app.outputs import Outputs
-from bigr_app.app.serve import door
 
-from .conftest import log_in, served
-
-USERS = {"alice": "correct horse", "bob": "battery staple", "carol": "admin password"}
-ADMINS = frozenset({"carol"})
-
-
-
-@pytest.fixture(scope="module")
-def locked_app(tiny_engine, tmp_path_factory):
-    from bigr_app.app.ui import build_ui
-
-    outputs = Outputs(tmp_path_factory.mktemp("outputs"))
-    demo = build_ui(tiny_engine, outputs=outputs, per_browser=True, per_user=True, admins=ADMINS)
-    accounts = Accounts.from_flags([f"{n}:{p}" for n, p in USERS.items()], None)
-    with served(demo, allowed_paths=[str(outputs.root)], **door(accounts, outputs, ADMINS, demo.studio)) as url:
-        yield demo, url, outputs
+from .conftest import ADMINS, USERS, log_in
 
 
 def routes(app):

@@ -16,7 +16,7 @@ from ...images import for_display, open_image
 from ...resources import ASSETS
 from ...tasks import EditRequest, InpaintRequest, MaskedRequest, OutpaintRequest
 from .. import edit_previews
-from .common import UNCONDITIONAL, friendly_errors, log, result_panel, sampling_event
+from .common import UNCONDITIONAL, friendly_errors, result_panel, sampling_event
 from .mask_canvas import MaskCanvas, Painting, painting
 from .picture import Picture, in_editor, mask_file_at
 from .requests import Expansion, Form, MaskOptions, Sampling, handler

@@ -1,6 +1,7 @@
-"""`Studio`: the app's state (the served model, the session folders, timing) and what every tab needs of it:
-saving results as PNGs with their parameters embedded, the classes, a picture coming into an editor. Each tab's
-actions are a small class of its own module holding the studio."""
+"""`Studio`: the page's side of the service (`app.service`): the served model, the session folders, the timing,
+and what every tab needs of them: running a task request for a page request (`run`, `streaming`), the classes, a
+picture coming into an editor, whose results a request's are. Each tab's actions are a small class of its own
+module holding the studio."""
 from __future__ import annotations
 
 import contextvars

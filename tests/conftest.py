@@ -44,6 +44,6 @@ def pytest_unconfigure(config):
     and then aborts ("terminate called without an active exception", exit 134) after every test passed."""
     status = getattr(config, "bigr_exitstatus", None)
     if status is not None and not hasattr(config, "workerinput"):
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            stream.flush()
         os._exit(status)

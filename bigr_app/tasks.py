@@ -59,11 +59,6 @@ class TaskRequest:
     def run_on(self, pipeline: Pipeline, progress: Progress | None, **sampling) -> Result:
         raise NotImplementedError
 
-    def options(self) -> dict[str, Any]:
-        """The task's own inputs and options (not the seed, sampling or source): the pipeline's keyword arguments."""
-        common = {"seed", "sampling", SOURCE_KEY}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in common}
-
     def to_params(self) -> dict[str, Any]:
         """The request as a result's parameters record it: the task, then every value set (pictures by their
         source hash only), the sampling knobs flattened."""

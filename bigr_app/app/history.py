@@ -19,6 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import InputError
+from ..tasks import SOURCE_KEY  # in an edit's parameters
 from .saving import atomic_write, read_params
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ CREATE INDEX IF NOT EXISTS by_source ON pictures (source_hash);
 """
 COLUMNS = ("id", "path", "task", "model", "class", "seed", "params", "width", "height", "created", "hash",
            "source_hash", "owner", "starred")
-SOURCE_KEY = "source_sha256"  # in an edit's parameters
 
 
 def file_hash(path: Path) -> str:

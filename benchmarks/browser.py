@@ -178,7 +178,7 @@ def run_setup(args, setup: str) -> dict[str, dict[str, float]]:
     finally:
         server.stop()
     log = args.log.read_text()
-    logged = [float(m) for m in re.findall(r"inpaint of a \d+x\d+ picture: ([\d.]+) s in the engine", log)]
+    logged = [float(m) for m in re.findall(r"inpaint: 1 picture\(s\) in [\d.]+ s: ([\d.]+) s in the engine", log)]
     if re.search(r"inpaint: [2-9] picture\(s\)", log):
         sys.exit("an Inpaint made more than one picture: the page did not take the sample count")
     for k, photo in enumerate(args.photos):  # two inpaints per photo

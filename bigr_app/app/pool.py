@@ -65,8 +65,9 @@ class EnginePool:
 
     @contextlib.contextmanager
     def request(self, who: Hashable | None = None) -> Iterator[Engine]:
-        """A request's engine, the least busy (fewest requests; the first of equals), held for the request. `who`: whom it is for (a user, a browser), so that its
-        batches are shared fairly with others' (see `sampling.batching`)."""
+        """A request's engine, the least busy (fewest requests; the first of equals), held for the request.
+        `who`: whom it is for (a user, a browser), so that its batches are shared fairly with others' (see
+        `sampling.batching`)."""
         torch.set_num_threads(1)  # this thread's own work (pictures in and out); sampling is the device thread's
         with self.lock:
             i = min(range(len(self.engines)), key=self.requests.__getitem__)

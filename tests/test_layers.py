@@ -3,6 +3,7 @@ modules import each other in a circle, the command line is imported only by the 
 no module is over 400 lines, and no class is built from mixins."""
 import ast
 import graphlib
+import subprocess
 import sys
 from pathlib import Path
 
@@ -103,6 +104,28 @@ def test_nothing_outside_the_app_layer_uses_the_command_line_as_a_library():
     outside += sorted((ROOT / "scripts").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
     users = {str(p.relative_to(ROOT)): names for p in outside if (names := command_line_helpers(p))}
     assert not users, users
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            roots.add((node.module or "").split(".")[0])
+    return roots
+
+
+def test_only_the_page_imports_gradio_and_the_rest_runs_without_it():
+    """The engine, the service, the HTTP API and the command line run where gradio is not installed (a GPU
+    machine's Python, a script): only `app/ui/` may import it."""
+    users = [str(p.relative_to(ROOT)) for p in SOURCES if "gradio" in imported_roots(p)
+             and p.relative_to(PACKAGE).parts[:2] != ("app", "ui")]
+    assert not users, users
+    code = ("import sys; sys.modules['gradio'] = None\n"  # any import of gradio now fails
+            "import bigr_app.engine, bigr_app.tasks, bigr_app.app.service, bigr_app.app.api, bigr_app.app.cli")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_modules_are_short_and_classes_have_no_mixins():

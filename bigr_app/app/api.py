@@ -25,6 +25,7 @@ from .gate import logged_in_user
 from .history import EVERYONE, Filters
 from .outputs import Outputs
 from .service import RunContext, Saved, Service
+from .sessions import Caller, Sessions
 
 PREFIX = "/api/v1"
 
@@ -76,22 +77,21 @@ def picture_of(saved: Saved, index: int) -> Picture:
     return Picture(png=base64.b64encode(data).decode("ascii"), params=saved.each[index], id=saved.ids[index])
 
 
-def api_router(service: Service, outputs: Outputs | None, admins: frozenset[str] = frozenset(),
+def api_router(service: Service, outputs: Outputs | None, sessions: Sessions,
                models: Callable[[], list[str]] = lambda: [], max_bytes: int = 64 << 20) -> APIRouter:
-    """The API's routes, run by `service`. A logged-in user's results are theirs (an admin sees everyone's);
-    without accounts, the local user's. `max_bytes`: the largest body taken."""
+    """The API's routes, run by `service`; `sessions` says whose results a caller's are (a logged-in user's are
+    theirs, an admin sees everyone's; without accounts, the local user's). `max_bytes`: the largest body taken."""
     router = APIRouter(prefix=PREFIX, tags=["BiGR Studio"])
 
-    def owner_of(request: Request) -> tuple[str | None, str | None]:
-        user = logged_in_user(request.scope)
-        return user, (f"user:{user}" if user else None)
+    def caller(request: Request) -> Caller:
+        return Caller(username=logged_in_user(request.scope))
 
     def run(kind: type[tasks.TaskRequest], body: BaseModel, request: Request) -> Pictures:
         if int(request.headers.get("content-length") or 0) > max_bytes:
             raise HTTPException(413, f"the request is over {max_bytes >> 20} MB")
         values = body.model_dump()
         job = values.pop("job")
-        user, owner = owner_of(request)
+        owner = sessions.owner(caller(request))
         with tempfile.TemporaryDirectory(prefix="bigr-api-") as tmp:
             folder = Path(tmp)
             source = None
@@ -137,9 +137,8 @@ def api_router(service: Service, outputs: Outputs | None, admins: frozenset[str]
         """Your kept pictures, newest first (an admin's: everyone's)."""
         if outputs is None:
             raise HTTPException(404, "this server keeps no results (it runs without an outputs folder)")
-        user, owner = owner_of(request)
-        viewer = EVERYONE if user in admins else owner
-        entries, total = outputs.history.page(Filters(task=task or None, owner=viewer), page, per_page)
+        entries, total = outputs.history.page(Filters(task=task or None, owner=sessions.viewer(caller(request))),
+                                              page, per_page)
         return {"total": total, "page": page,
                 "pictures": [{"id": e.id, "task": e.task, "seed": e.seed, "created": e.created,
                               "params": e.params, "png": f"{PREFIX}/history/{e.id}.png"} for e in entries]}
@@ -147,9 +146,8 @@ def api_router(service: Service, outputs: Outputs | None, admins: frozenset[str]
     @router.get("/history/{picture_id}.png", response_class=FileResponse)
     def history_png(picture_id: int, request: Request):
         """One of your kept pictures, as its PNG."""
-        user, owner = owner_of(request)
         try:
-            entry = outputs.history.entry(picture_id, EVERYONE if user in admins else owner) if outputs else None
+            entry = outputs.history.entry(picture_id, sessions.viewer(caller(request))) if outputs else None
         except InputError:
             entry = None
         if entry is None or not entry.path.is_file():
@@ -159,7 +157,7 @@ def api_router(service: Service, outputs: Outputs | None, admins: frozenset[str]
     @router.post("/cancel/{job}")
     def cancel(job: str, request: Request) -> dict[str, bool]:
         """Stops your running request named `job` at its next iteration."""
-        user, owner = owner_of(request)
-        return {"stopped": service.cancel(job, owner, admin=user in admins)}
+        who = caller(request)
+        return {"stopped": service.cancel(job, sessions.owner(who), admin=sessions.viewer(who) is EVERYONE)}
 
     return router

@@ -39,7 +39,7 @@ def door(accounts: Accounts, outputs: Outputs | None = None, admins: frozenset[s
     gate = Middleware(Gate, locked=bool(accounts), may_read=own_results(outputs, admins))
     app = {"middleware": [gate], "openapi_url": f"{PREFIX}/openapi.json", "docs_url": f"{PREFIX}/docs"}
     if studio is not None:
-        app["routes"] = api_router(studio.service, outputs, admins, models=lambda: list(studio.models)).routes
+        app["routes"] = api_router(studio.service, outputs, studio.sessions, models=lambda: list(studio.models)).routes
     return dict(app_kwargs=app, **login)
 
 

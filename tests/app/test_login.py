@@ -133,7 +133,7 @@ def test_an_admins_history_shows_every_users_pictures(locked_app, tiny_engine):
         test_each_user_generates_through_the_api_and_keeps_their_own_history(locked_app)
     studio = Studio(tiny_engine, outputs=outputs, per_user=True, admins=ADMINS)
     carol, bob = SimpleNamespace(username="carol", session_hash="c"), SimpleNamespace(username="bob", session_hash="b")
-    assert studio.viewer(carol) is EVERYONE and studio.viewer(bob) == "user:bob"
+    assert studio.sessions.viewer(carol) is EVERYONE and studio.sessions.viewer(bob) == "user:bob"
     actions = HistoryActions(studio)
     everyone = actions.show(None, None, None, False, None, 0, carol)[0]
     own = actions.show(None, None, None, False, None, 0, bob)[0]

@@ -40,6 +40,6 @@ def test_a_user_over_their_share_is_refused_and_others_are_served(tiny_engine):
 
 def test_the_local_user_has_no_cap(tiny_engine):
     studio = Studio(tiny_engine, max_waiting_per_user=1)  # loopback: every result is the local user's
-    local = studio.owner(gr.Request(username=None))
+    local = studio.sessions.owner(gr.Request(username=None))
     with studio.shares.hold(local), studio.shares.hold(local):  # two at once, none refused
         assert local is None and not studio.shares.in_progress

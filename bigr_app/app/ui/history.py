@@ -57,7 +57,7 @@ class HistoryActions:
             since = time.mktime(time.strptime(day, "%Y-%m-%d"))
             until = since + 86400
         pick = lambda value: None if value in (None, "", ANY) else value  # noqa: E731
-        return Filters(owner=self.studio.viewer(request), task=pick(task), class_name=pick(class_name),
+        return Filters(owner=self.studio.sessions.viewer(request), task=pick(task), class_name=pick(class_name),
                        model=pick(model), starred=True if starred else None, since=since, until=until)
 
     def show(self, task, class_name, model, starred, day, page: int, request: gr.Request = None) -> tuple:
@@ -91,7 +91,7 @@ class HistoryActions:
         """(picked id, its file as a list, parameters, summary, edit chain, star button)."""
         if not ids or not 0 <= evt.index < len(ids):
             return None, [], None, "", [], gr.Button(value="☆ Star")
-        entry = self.history().entry(ids[evt.index], self.studio.viewer(request))
+        entry = self.history().entry(ids[evt.index], self.studio.sessions.viewer(request))
         return entry.id, [str(entry.path)], entry.params, self.summary(entry), self.chain(entry, request), \
             gr.Button(value="★ Unstar" if entry.starred else "☆ Star")
 
@@ -102,7 +102,7 @@ class HistoryActions:
                 + (f", model {entry.model}" if entry.model else "") + f" · `{entry.path.name}`")
 
     def chain(self, entry: Entry, request) -> list[tuple[str, str]]:
-        chain = self.history().chain(entry.id, self.studio.viewer(request))
+        chain = self.history().chain(entry.id, self.studio.sessions.viewer(request))
         if len(chain) < 2:
             return []
         thumbs = self.history().root / ".thumbs"
@@ -112,7 +112,7 @@ class HistoryActions:
         if picked is None:
             raise InputError("pick a picture first")
         history = self.history()
-        owner = self.studio.viewer(request)
+        owner = self.studio.sessions.viewer(request)
         entry = history.entry(picked, owner)
         entry = history.star(picked, not entry.starred, owner)
         return gr.Button(value="★ Unstar" if entry.starred else "☆ Star")
@@ -120,8 +120,8 @@ class HistoryActions:
     def delete(self, picked: int | None, request: gr.Request = None) -> tuple:
         if picked is None:
             raise InputError("pick a picture first")
-        entry = self.history().entry(picked, self.studio.viewer(request))
-        self.history().delete(picked, self.studio.viewer(request))
+        entry = self.history().entry(picked, self.studio.sessions.viewer(request))
+        self.history().delete(picked, self.studio.sessions.viewer(request))
         gr.Info(f"Deleted {entry.path.name}")
         return None, [], None, "", []
 

@@ -32,7 +32,7 @@ class InterpolateActions:
         task = InterpolateRequest(class_a=class_a, class_b=class_b, ratios=tuple(np.linspace(1.0, 0.0, int(frames))),
                                   seed=sampling.seed, sampling=sampling.knobs())
         saved = studio.service.run(task, studio.context(request, progress))
-        folder = studio.session_dir(request)
+        folder = studio.sessions.request_folder(request)
         strip, gif = write_strip_and_gif(saved.images, folder / "interpolate", saved.params)
         views = write_strip_and_gif([for_display(im) for im in saved.images], folder / "interpolate.view", saved.params)
         return str(views[0]), str(views[1]), [str(strip), str(gif)]

@@ -114,7 +114,7 @@ def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMen
             previews = [inp.show_preview, out.show_preview, ed.show_preview]
             png_info_tab(studio, tabs, restorable, previews)
             history_tab(studio, tabs, restorable, previews, editors={"inpaint": inp, "edit": ed, "outpaint": out})
-        browser = gr.BrowserState(None, storage_key="bigr-studio-browser", secret=studio.browser_secret)
+        browser = gr.BrowserState(None, storage_key="bigr-studio-browser", secret=studio.sessions.browser_secret)
         demo.load(studio.register_browser, browser, browser, api_name=False, show_progress="hidden")
 
         class_boxes = [(gen.cls, True, "first"), (inp.cls, True, UNCONDITIONAL), (out.cls, True, UNCONDITIONAL),

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import secrets
-import shutil
-import tempfile
 import threading
 import time
 from concurrent.futures import Future, TimeoutError as FutureTimeout
-from pathlib import Path
 from typing import Callable
 
 import gradio as gr
@@ -23,13 +19,13 @@ from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
 from ...sampling.timing import Calibration
 from ...tasks import TaskRequest
-from ..history import EVERYONE, Owner
 from ..edit_time import picture_costs
 from ..options import model_label
 from ..outputs import Outputs
 from ..pool import EnginePool
 from ..shares import UserShares
 from ..service import ResultStore, RunContext, Service
+from ..sessions import Sessions
 from .common import UNCONDITIONAL, format_seconds, gallery_entry, log
 from .mask_canvas import painting
 from .explore import load_explore_index
@@ -49,10 +45,8 @@ def from_api_client(request: gr.Request | None) -> bool:
 
 class Studio:
     """Results go to `outputs` (a folder with its history) when given; the page's copies, and the results when
-    not, to a private temporary folder per session. `per_browser`: each browser has a history of its own (a
-    server others reach); `per_user`: each logged-in user has their own (a server with accounts); else every result
-    is the local user's; `admins` (with `per_user`) see every user's. `previews`: the page shows pictures as they
-    form.
+    not, to a private temporary folder per session. `per_browser`, `per_user`, `admins`: whose results are whose
+    (see `sessions.Sessions`). `previews`: the page shows pictures as they form.
     `engine`: one engine, or a pool of them (one per device, batching requests)."""
 
     def __init__(self, engine: Engine | EnginePool, max_samples: int = 8, models: ModelMenu | None = None,
@@ -60,14 +54,11 @@ class Studio:
                  previews: bool = True, per_user: bool = False, max_waiting_per_user: int | None = None,
                  admins: frozenset[str] = frozenset()):
         self.max_samples = max_samples
-        self.per_user, self.admins = per_user, admins
         self.shares = UserShares(max_waiting_per_user)
         self.previews = previews
         self.outputs = outputs
-        self.per_browser = per_browser
-        self.browsers: dict[str, str] = {}  # page session -> its browser's key (see `register_browser`)
+        self.sessions = Sessions(outputs, per_browser, per_user, admins)
         self.editor_limit = editor_limit
-        self.root = Path(tempfile.mkdtemp(prefix="bigr-studio-"))
         self.pool = engine if isinstance(engine, EnginePool) else EnginePool([engine])
         self.service = Service(self.pool, ResultStore(outputs), self.shares, model=lambda: self.model)
         first = self.pool.engines[0]
@@ -88,7 +79,7 @@ class Studio:
         """What the service needs of a page or API request: whose it is, its results' folder, its progress bar and,
         inside `streaming`, its previews and stop flag."""
         previews, stop = STREAM.get() or (None, threading.Event())
-        owner = self.owner(request)
+        owner = self.sessions.owner(request)
         report = None
         if progress is not None:  # sampling reports from the device's thread: gradio finds the request by context
             page = contextvars.copy_context()
@@ -97,7 +88,7 @@ class Studio:
                 page.run(progress, (done, total), desc="sampling", unit="iterations")
 
         return RunContext(owner=owner, requester=owner or getattr(request, "session_hash", None), progress=report,
-                          previews=previews, stop=stop, folder=self.session_dir(request))
+                          previews=previews, stop=stop, folder=self.sessions.request_folder(request))
 
     def run(self, task: TaskRequest, request: gr.Request | None, progress: gr.Progress | None = None,
             keep: bool = True) -> tuple[list, list[str]]:
@@ -153,56 +144,18 @@ class Studio:
         working copy onto the mask canvas, nothing painted. (the tab's `Picture`, the canvas's value, the paint)"""
         if path is None:
             return gr.skip(), gr.skip(), gr.skip()
-        picture: Picture = load_picture(path, self.session_folder(request, "pictures"), self.editor_limit)
+        picture: Picture = load_picture(path, self.sessions.folder(request, "pictures"), self.editor_limit)
         return picture, painting(picture.working), None
 
-    def session_dir(self, request: gr.Request | None) -> Path:
-        """This request's results folder, inside the session's."""
-        folder = self.session_folder(request, time.strftime("%Y%m%d-%H%M%S"))
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    def session_folder(self, request: gr.Request | None, name: str) -> Path:
-        """A folder of the browser session's own (removed with the session)."""
-        return self.root / (getattr(request, "session_hash", None) or "local") / name
+    def register_browser(self, key: str | None, request: gr.Request = None) -> str:
+        """At page load (gradio passes the request): see `Sessions.register_browser`."""
+        return self.sessions.register_browser(key, request)
 
     def forget_session(self, request: gr.Request) -> None:
-        shutil.rmtree(self.session_folder(request, ""), ignore_errors=True)
-        self.browsers.pop(getattr(request, "session_hash", None), None)
+        """When the page closes (gradio passes the request): its folder goes."""
+        self.sessions.forget(request)
 
-    @property
-    def browser_secret(self) -> str:
-        """Signs the browser keys kept in each browser's storage; kept with the outputs, so keys outlive a restart."""
-        if self.outputs is None:
-            return secrets.token_hex(16)
-        path = self.outputs.root / ".browser-secret"
-        if not path.is_file():
-            path.write_text(secrets.token_hex(16))
-        return path.read_text().strip()
-
-    def register_browser(self, key: str | None, request: gr.Request = None) -> str:
-        """At page load: the browser's key (made on its first visit), tied to this page session."""
-        key = key if isinstance(key, str) and key else secrets.token_urlsafe(16)
-        if request is not None and request.session_hash:
-            self.browsers[request.session_hash] = key
-        return key
-
-    def owner(self, request: gr.Request | None) -> str | None:
-        """Whose history a request's results join: the logged-in user's on a server with accounts, its browser's on a
-        shared server without, else the local user's (None)."""
-        if self.per_user:
-            return f"user:{getattr(request, 'username', None) or ''}"
-        if not self.per_browser:
-            return None
-        return self.browsers.get(getattr(request, "session_hash", None) or "")
-
-    def viewer(self, request: gr.Request | None) -> Owner:
-        """Whose results a request's History shows (and may star or delete): its owner's; an admin's, everyone's."""
-        if self.per_user and getattr(request, "username", None) in self.admins:
-            return EVERYONE
-        return self.owner(request)
-
-    def streaming(self, fn: Callable, previews: bool | None = None) -> Callable:
+    def streaming(self, fn: Callable) -> Callable:
         """`fn` (which runs its task with `run`) as a request its user can stop: a generator of (gallery, files)
         that shows the pictures as they form (if the page does: `previews`; not to an API client, which gradio_client
         marks; else it only beats, twice a second), then gives `fn`'s result. When gradio closes it (Stop in the

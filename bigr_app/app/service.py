@@ -110,7 +110,7 @@ class Service:
     def __init__(self, pool: EnginePool, store: ResultStore, shares: UserShares | None = None,
                  model: Callable[[], str] = lambda: "model"):
         self.pool, self.store, self.shares, self.model = pool, store, shares or UserShares(), model
-        self.jobs: dict[str, RunContext] = {}
+        self.jobs: dict[tuple[str | None, str], RunContext] = {}  # (owner, job name) -> its request
         self.lock = threading.Lock()
 
     @property
@@ -138,25 +138,25 @@ class Service:
 
     @contextlib.contextmanager
     def running(self, ctx: RunContext) -> Iterator[None]:
-        """`ctx` findable by its job name while inside (see `cancel`)."""
+        """`ctx` findable by its owner and job name while inside (see `cancel`)."""
         if ctx.job is None:
             yield
             return
+        key = (ctx.owner, ctx.job)
         with self.lock:
-            if ctx.job in self.jobs:
-                raise InputError(f"a request named {ctx.job!r} is already running")
-            self.jobs[ctx.job] = ctx
+            if key in self.jobs:
+                raise InputError(f"you already have a request named {ctx.job!r} running")
+            self.jobs[key] = ctx
         try:
             yield
         finally:
             with self.lock:
-                self.jobs.pop(ctx.job, None)
+                self.jobs.pop(key, None)
 
     def cancel(self, job: str, owner: str | None, admin: bool = False) -> bool:
-        """Stops the running request named `job`, if it is `owner`'s (any, for an admin): whether one was."""
+        """Stops `owner`'s running request named `job` (an admin: anyone's of that name): whether one was."""
         with self.lock:
-            ctx = self.jobs.get(job)
-        if ctx is None or not (admin or ctx.owner == owner):
-            return False
-        ctx.stop.set()
-        return True
+            found = [ctx for (who, name), ctx in self.jobs.items() if name == job and (admin or who == owner)]
+        for ctx in found:
+            ctx.stop.set()
+        return bool(found)

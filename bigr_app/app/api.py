@@ -30,6 +30,11 @@ from .sessions import Caller, Sessions
 PREFIX = "/api/v1"
 
 
+def body_limit(max_file_size: int) -> int:
+    """The largest body a task takes: a picture and a mask of the largest upload the page takes, as base64."""
+    return 3 * max_file_size
+
+
 class Picture(BaseModel):
     """One result: its PNG (base64, parameters embedded), its parameters, and its History id when kept."""
     png: str
@@ -78,17 +83,16 @@ def picture_of(saved: Saved, index: int) -> Picture:
 
 
 def api_router(service: Service, outputs: Outputs | None, sessions: Sessions,
-               models: Callable[[], list[str]] = lambda: [], max_bytes: int = 64 << 20) -> APIRouter:
+               models: Callable[[], list[str]] = lambda: []) -> APIRouter:
     """The API's routes, run by `service`; `sessions` says whose results a caller's are (a logged-in user's are
-    theirs, an admin sees everyone's; without accounts, the local user's). `max_bytes`: the largest body taken."""
+    theirs, an admin sees everyone's; without accounts, the local user's). The gate limits the size of a body
+    (`body_limit`)."""
     router = APIRouter(prefix=PREFIX, tags=["BiGR Studio"])
 
     def caller(request: Request) -> Caller:
         return Caller(username=logged_in_user(request.scope))
 
     def run(kind: type[tasks.TaskRequest], body: BaseModel, request: Request) -> Pictures:
-        if int(request.headers.get("content-length") or 0) > max_bytes:
-            raise HTTPException(413, f"the request is over {max_bytes >> 20} MB")
         values = body.model_dump()
         job = values.pop("job")
         owner = sessions.owner(caller(request))

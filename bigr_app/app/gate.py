@@ -143,8 +143,10 @@ class Gate:
     server if it was handed to them (see `HandedFiles`), or if `may_read(user, path)` (a result of theirs in the
     outputs folder, say); else 404, as for a file that is not there."""
 
-    def __init__(self, app: Callable, locked: bool = False, may_read: Callable[[str, str], bool] | None = None):
+    def __init__(self, app: Callable, locked: bool = False, may_read: Callable[[str, str], bool] | None = None,
+                 limits: dict[str, int] | None = None):
         self.app, self.locked, self.may_read = app, locked, may_read
+        self.limits = limits or {}  # path prefix -> the largest request body taken there, read before any of it
         self.handed = HandedFiles()
         self.logins = LoginThrottle()
 
@@ -162,8 +164,27 @@ class Gate:
             if wanted is not None and not self.may_download(user, wanted):
                 return await refuse(scope, send, 404, "no such file")
 
+        too_large = self.too_large(scope, path)
+        if too_large:
+            return await refuse(scope, send, *too_large)
         headed = with_headers(send)
         return await self.app(scope, receive, self.handed.watch(user, headed) if user else headed)
+
+    def too_large(self, scope, path: str) -> tuple[int, str] | None:
+        """(status, why) for a body this route does not take, judged by its declared length before it is read (a
+        body sent in chunks, with no length, is refused: every HTTP client gives the length of a JSON body)."""
+        limit = next((n for prefix, n in self.limits.items() if path.startswith(prefix)), None)
+        if limit is None or scope["type"] != "http":
+            return None
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length")
+        if declared is None:
+            return (411, "send the body with its Content-Length") if b"transfer-encoding" in headers else None
+        if not declared.isdigit():
+            return 400, "a Content-Length that is not a number"
+        if int(declared) > limit:
+            return 413, f"the request is over {limit / 2**20:.0f} MB, the most this server takes"
+        return None
 
     async def login(self, scope, receive, send):
         """gradio's login, refused for an address with too many failures (each failure counted)."""

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .accounts import Accounts, add_user
-from .api import PREFIX, api_router
+from .api import PREFIX, api_router, body_limit
 from .gate import Gate
 from .options import BUNDLED, add_model_args, load_engine, model_name, real, whole, with_batching
 from .outputs import Outputs
@@ -29,14 +29,16 @@ or --auth NAME:PASSWORD for a quick test; or, knowingly, --insecure-no-auth."""
 
 
 def door(accounts: Accounts, outputs: Outputs | None = None, admins: frozenset[str] = frozenset(),
-         studio=None) -> dict:
+         studio=None, max_file_size: str = "20mb") -> dict:
     """gradio's launch options: the login (with accounts), the gate in front of every route, which lets a user
     download only their own results from `outputs` (an admin, anyone's), and the HTTP API (`api`) that runs the
-    tasks of `studio` (the page's, `build_ui(...).studio`) beside the page."""
+    tasks of `studio` (the page's, `build_ui(...).studio`) beside the page, taking bodies of up to
+    `body_limit(max_file_size)`."""
     from starlette.middleware import Middleware
 
     login = dict(auth=accounts.check, auth_message="BiGR Studio: log in with your account") if accounts else {}
-    gate = Middleware(Gate, locked=bool(accounts), may_read=own_results(outputs, admins))
+    gate = Middleware(Gate, locked=bool(accounts), may_read=own_results(outputs, admins),
+                      limits={f"{PREFIX}/": body_limit(size_in_bytes(max_file_size))})
     app = {"middleware": [gate], "openapi_url": f"{PREFIX}/openapi.json", "docs_url": f"{PREFIX}/docs"}
     if studio is not None:
         app["routes"] = api_router(studio.service, outputs, studio.sessions, models=lambda: list(studio.models)).routes
@@ -74,6 +76,15 @@ def add_user_main(argv: list[str]) -> int:
         return 2
     print(f"{args.name} can log in to servers started with --auth-file {args.auth_file}")
     return 0
+
+
+UNITS = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40}
+
+
+def size_in_bytes(size: str) -> int:
+    """A size as `file_size` takes it, in bytes."""
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]*)", size.strip().lower()).groups()
+    return int(float(number) * UNITS[unit or "b"])
 
 
 def file_size(text: str) -> str:
@@ -237,6 +248,6 @@ def main(argv=None) -> int:
         logging.info("%d user(s) may log in", len(accounts.users))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
                 css=CSS, show_error=True, allowed_paths=[str(outputs.root)] if outputs else None,
-                **door(accounts, outputs, frozenset(args.admin), demo.studio))
+                **door(accounts, outputs, frozenset(args.admin), demo.studio, args.max_file_size))
     return 0
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -106,6 +107,20 @@ def test_bad_input_gets_a_clear_answer_and_the_server_serves_on(api):
     junk = alice.post("/api/v1/vary", json={"picture": base64.b64encode(b"GIF89a junk").decode()})
     assert junk.status_code == 400 and "picture" in junk.json()["detail"]
     assert alice.post("/api/v1/generate", json={"sampling": {"iterations": 0}}).status_code == 400
+    assert alice.post("/api/v1/generate", json={"sampling": QUICK}).status_code == 200
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(api):
+    alice = client(api, "alice")
+    host, port = api.removeprefix("http://").split(":")
+    cookie = "; ".join(f"{k}={v}" for k, v in alice.cookies.items())
+    with socket.create_connection((host, int(port)), timeout=10) as raw:  # says 100 GB, sends none of it
+        raw.sendall(f"POST /api/v1/generate HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
+                    "Content-Type: application/json\r\nContent-Length: 100000000000\r\n\r\n".encode())
+        answer = raw.recv(4096).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 413") and "the most this server takes" in answer
+    chunked = alice.post("/api/v1/generate", content=iter([b"{}"]), headers={"content-type": "application/json"})
+    assert chunked.status_code == 411
     assert alice.post("/api/v1/generate", json={"sampling": QUICK}).status_code == 200
 
 

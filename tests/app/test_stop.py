@@ -64,7 +64,7 @@ def test_the_stop_button_ends_the_request_and_the_page_goes_on(app, browser):
             box.press("Enter")
         before = len(stops(app))
         page.get_by_role("button", name="Generate", exact=True).click()
-        page.locator(".progress-text, .eta-bar").first.wait_for(state="attached")
+        page.locator("#generate-gallery").get_by_text("forming…").first.wait_for(state="attached")  # sampling
         page.locator("button:visible", has_text="Stop").first.click()
         iteration, total = wait_for_stop(app, before)
         assert iteration < total == LONG["iterations"]

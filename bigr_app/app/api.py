@@ -36,10 +36,12 @@ def body_limit(max_file_size: int) -> int:
 
 
 class Picture(BaseModel):
-    """One result: its PNG (base64, parameters embedded), its parameters, and its History id when kept."""
-    png: str
+    """One result: its PNG (base64, parameters embedded; left out with `?inline=false` when kept), its parameters,
+    and when kept its History id and the PNG's address."""
+    png: Optional[str] = None
     params: dict[str, Any]
     id: Optional[int] = None
+    url: Optional[str] = None
 
 
 class Pictures(BaseModel):
@@ -77,9 +79,18 @@ def decoded(text: str, name: str, folder: Path) -> tuple[Any, str]:
     return open_image(path), hashlib.sha256(raw).hexdigest()[:16]
 
 
-def picture_of(saved: Saved, index: int) -> Picture:
-    data = Path(saved.files[index]).read_bytes()
-    return Picture(png=base64.b64encode(data).decode("ascii"), params=saved.each[index], id=saved.ids[index])
+def picture_of(saved: Saved, index: int, inline: bool = True) -> Picture:
+    """Picture `index` of `saved`, its PNG inline unless `inline` is False and it is kept (then its `url` is how to
+    fetch it)."""
+    kept = saved.ids[index]
+    url = None if kept is None else history_png_url(kept)
+    png = base64.b64encode(Path(saved.files[index]).read_bytes()).decode("ascii") \
+        if inline or kept is None else None
+    return Picture(png=png, params=saved.each[index], id=kept, url=url)
+
+
+def history_png_url(picture_id: int) -> str:
+    return f"{PREFIX}/history/{picture_id}.png"
 
 
 def api_router(service: Service, outputs: Outputs | None, sessions: Sessions,
@@ -92,7 +103,7 @@ def api_router(service: Service, outputs: Outputs | None, sessions: Sessions,
     def caller(request: Request) -> Caller:
         return Caller(username=logged_in_user(request.scope))
 
-    def run(kind: type[tasks.TaskRequest], body: BaseModel, request: Request) -> Pictures:
+    def run(kind: type[tasks.TaskRequest], body: BaseModel, request: Request, inline: bool) -> Pictures:
         values = body.model_dump()
         job = values.pop("job")
         owner = sessions.owner(caller(request))
@@ -114,13 +125,14 @@ def api_router(service: Service, outputs: Outputs | None, sessions: Sessions,
                 raise HTTPException(409, str(e)) from None
             except (BiGRError, TypeError, ValueError) as e:
                 raise HTTPException(400, str(e)) from None
-            return Pictures(task=kind.task, job=job, pictures=[picture_of(saved, i) for i in range(len(saved.files))])
+            return Pictures(task=kind.task, job=job,
+                            pictures=[picture_of(saved, i, inline) for i in range(len(saved.files))])
 
     def task_route(kind: type[tasks.TaskRequest]) -> Callable:
-        def endpoint(body, request):
-            return run(kind, body, request)
+        def endpoint(body, request, inline=Query(True, description="false: each kept picture as its `url` only")):
+            return run(kind, body, request, inline)
 
-        endpoint.__annotations__ = {"body": body_model(kind), "request": Request, "return": Pictures}
+        endpoint.__annotations__ = {"body": body_model(kind), "request": Request, "inline": bool, "return": Pictures}
         endpoint.__doc__ = kind.__doc__
         return endpoint
 
@@ -145,7 +157,7 @@ def api_router(service: Service, outputs: Outputs | None, sessions: Sessions,
                                               page, per_page)
         return {"total": total, "page": page,
                 "pictures": [{"id": e.id, "task": e.task, "seed": e.seed, "created": e.created,
-                              "params": e.params, "png": f"{PREFIX}/history/{e.id}.png"} for e in entries]}
+                              "params": e.params, "url": history_png_url(e.id)} for e in entries]}
 
     @router.get("/history/{picture_id}.png", response_class=FileResponse)
     def history_png(picture_id: int, request: Request):

@@ -135,9 +135,16 @@ def test_each_user_sees_only_their_own_history_and_an_admin_sees_all(api):
     ids = {p["id"] for p in alice.get("/api/v1/history", params={"per_page": 200}).json()["pictures"]}
     assert made["id"] in ids
     assert made["id"] not in {p["id"] for p in bob.get("/api/v1/history", params={"per_page": 200}).json()["pictures"]}
-    assert alice.get(f"/api/v1/history/{made['id']}.png").status_code == 200
-    assert bob.get(f"/api/v1/history/{made['id']}.png").status_code == 404
-    assert carol.get(f"/api/v1/history/{made['id']}.png").status_code == 200
+    kept = alice.get(made["url"])
+    assert kept.status_code == 200 and kept.content == base64.b64decode(made["png"])
+    assert bob.get(made["url"]).status_code == 404
+    assert carol.get(made["url"]).status_code == 200
+    linked = alice.post("/api/v1/generate", params={"inline": "false"},
+                        json={"seed": 77, "num_samples": 2, "sampling": QUICK}).json()["pictures"]
+    assert [p["png"] for p in linked] == [None, None] and [p["params"]["seed"] for p in linked] == [77, 78]
+    listed = {p["id"]: p["url"] for p in alice.get("/api/v1/history", params={"per_page": 200}).json()["pictures"]}
+    assert all(listed[p["id"]] == p["url"] for p in linked)
+    assert opened({"png": base64.b64encode(alice.get(linked[0]["url"]).content)}).size == opened(made).size
 
 
 def test_a_cancelled_request_ends_within_a_second_and_the_next_is_served(api):
@@ -175,6 +182,7 @@ def test_the_examples_of_the_api_docs_run_as_written(api, tmp_path):
     assert Image.open(tmp_path / "inpainted.png").size == Image.open(EXAMPLE).size
     assert "stopped by its user" in (tmp_path / "stopped.json").read_text()
     assert len(list(tmp_path.glob("picture-*.png"))) == 1
+    assert json.loads(Image.open(tmp_path / "linked.png").text["parameters"])["seed"] == 9
     (python,) = shell_blocks(text, "python")
     done = subprocess.run([sys.executable, "-c", python], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)

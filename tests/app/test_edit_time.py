@@ -32,7 +32,7 @@ def test_a_12_mp_inpaint_takes_its_expected_time_within_half(tiny_engine, tmp_pa
     _, note = actions.preview(picture, painted, None, "masked", 0, "crop", 0, *knobs)
     assert "Expected time of this edit" in note and "4000x3000" in note
     cells = edit_previews.mask_preview_and_note(tiny_engine, picture.working, painted, region="masked", size=picture.size)[2]
-    expected = sum(studio.edit_seconds(cells, picture, *knobs))
+    expected = sum(studio.expected.edit_seconds(cells, picture.size, picture.png_px, *knobs))
     picture.working.save(tmp_path / "working.png")
     canvas = Painting(str(tmp_path / "working.png"), picture.working.size, painted)  # the original is edited
     mask = MaskOptions(None, None, "feather", 4, "masked", 0, "crop", 0)

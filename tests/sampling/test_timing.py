@@ -62,9 +62,9 @@ def test_app_shows_the_expected_time(tiny_engine):
     from bigr_app.app.ui import Studio
 
     studio = Studio(tiny_engine)
-    text = studio.expected_time(2, 3.0, 10, 25)
+    text = studio.expected.generation(2, 3.0, 10, 25)
     assert "per picture" in text and "for 2" in text and "CPU" in text
-    assert "out of range" in studio.expected_time(2, 3.0, 10, 100000)
+    assert "out of range" in studio.expected.generation(2, 3.0, 10, 100000)
 
 
 def test_calibration_follows_the_recent_runs():
@@ -86,16 +86,14 @@ def test_the_apps_expected_time_follows_its_last_generations(tiny_engine):
     from bigr_app.app.ui import Studio
 
     studio = Studio(tiny_engine)
-    before = studio.expected_time(1, 3.0, 4, 8)
+    before = studio.expected.generation(1, 3.0, 4, 8)
     assert "measured at start-up" in before
-    studio.calibration.record(10 * studio.costs.estimate(tiny_engine.sampling_params(cfg_scale=3.0, iterations=4,
-                                                                                      diffusion_steps=8), 256, 256),
-                              studio.costs.estimate(tiny_engine.sampling_params(cfg_scale=3.0, iterations=4,
-                                                                                 diffusion_steps=8), 256, 256))
-    after = studio.expected_time(1, 3.0, 4, 8)
+    params = tiny_engine.sampling_params(cfg_scale=3.0, iterations=4, diffusion_steps=8)
+    studio.expected.record(params, 1, 10 * studio.expected.costs.estimate(params, 256, 256))
+    after = studio.expected.generation(1, 3.0, 4, 8)
     assert "following the last 1 run" in after and after != before
     from bigr_app.app.ui.generate import GenerateActions
     from bigr_app.app.ui.requests import Sampling
 
     GenerateActions(studio).generate("c1", Sampling.read(seed=0, cfg=3.0, iterations=4, gumbel=0.0, steps=8, n=1))
-    assert "last 2 runs" in studio.expected_time(1, 3.0, 4, 8)
+    assert "last 2 runs" in studio.expected.generation(1, 3.0, 4, 8)

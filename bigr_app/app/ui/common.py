@@ -58,10 +58,6 @@ def sampling_event(studio, button: gr.Button, fn: Callable, inputs: list, output
     return button.click(friendly_errors(studio.streaming(fn)), inputs, outputs, api_name=api_name)
 
 
-def format_seconds(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
 def result_panel(label: str, elem_id: str) -> SimpleNamespace:
     """A gallery of display copies (whole pictures), the full-size PNGs to download, and what acts on the picked
     one (the first when none is picked): send it to an editing tab, reuse its seed."""

@@ -23,13 +23,12 @@ class EnrichActions:
 
     def frame_preview(self, picture: str | None, fit) -> tuple[Image.Image | None, str]:
         """What the model sees of the picture (sized for display), and a note on what to expect."""
-        engine = self.studio.engine
         try:
             if picture is None:
                 return None, ""
             image = open_image(picture)
-            return for_display(edit_previews.frame_preview(engine, image, fit)), \
-                edit_previews.picture_note(engine, image, fit=fit)
+            return self.studio.look(lambda engine: (for_display(edit_previews.frame_preview(engine, image, fit)),
+                                                    edit_previews.picture_note(engine, image, fit=fit)))
         except BiGRError:
             return None, ""
 

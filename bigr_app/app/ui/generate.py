@@ -22,10 +22,8 @@ class GenerateActions:
                                sampling=sampling.knobs())
         start = time.perf_counter()
         shown = studio.run(task, request, progress)
-        if studio.costs is not None:
-            engine, tokens = studio.engine, studio.engine.grid**2
-            studio.calibration.record(time.perf_counter() - start, studio.costs.estimate(
-                engine.sampling_params(**task.sampling.options()), tokens, tokens, batch=sampling.n))
+        studio.expected.record(studio.engine.sampling_params(**task.sampling.options()), sampling.n,
+                               time.perf_counter() - start)
         return shown
 
 
@@ -41,6 +39,6 @@ def generate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     fn, inputs = handler(actions.generate, {"class_name": cls, "sampling": settings.samples_form}, "class_name",
                          settings.samples_form)
     evt = sampling_event(studio, button, fn, inputs, [results.gallery, results.files], api_name="generate")
-    evt.then(studio.expected_time, settings.timing_inputs, settings.timing, api_name=False, show_progress="hidden")
+    evt.then(studio.expected.generation, settings.timing_inputs, settings.timing, api_name=False, show_progress="hidden")
     stop.click(None, None, None, cancels=[evt], api_name=False)
     return SimpleNamespace(cls=cls, results=results, actions=actions, restorable=dict(class_id=cls))

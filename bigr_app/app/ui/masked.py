@@ -61,17 +61,19 @@ class MaskedActions:
         (in-frame outpainting)."""
         if picture is None:
             return None, ""
-        engine = self.studio.engine
         try:
             mask = mask_file_at(mask_file, picture.working.size) if mask_file else painted
             if mask is None:
-                return for_display(picture.working), edit_previews.picture_note(engine, picture.working, fit=fit, size=picture.size)
+                note = self.studio.look(lambda engine: edit_previews.picture_note(engine, picture.working, fit=fit,
+                                                                                  size=picture.size))
+                return for_display(picture.working), note
             options = dict(fit=fit, grow=int(grow), region=region, padding=int(padding) or None, size=picture.size)
-            preview, note, cells = edit_previews.mask_preview_and_note(engine, picture.working, ~mask if keep else mask,
-                                                                         **options)
-            d = engine.defaults
-            timing = self.studio.expected_edit_time(cells, picture, n, d.cfg_scale if cfg is None else cfg,
-                                                    iterations or d.iterations, steps or d.diffusion_steps)
+            preview, note, cells = self.studio.look(lambda engine: edit_previews.mask_preview_and_note(
+                engine, picture.working, ~mask if keep else mask, **options))
+            d = self.studio.engine.defaults
+            timing = self.studio.expected.edit(cells, picture.size, picture.png_px, n,
+                                               d.cfg_scale if cfg is None else cfg, iterations or d.iterations,
+                                               steps or d.diffusion_steps)
             return for_display(preview), "\n\n".join(filter(None, [note, timing]))
         except InputError as e:
             return for_display(picture.working), f"**Nothing to regenerate yet.** {e}"

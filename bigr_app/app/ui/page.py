@@ -55,12 +55,12 @@ def sampling_settings(studio: Studio, max_samples: int) -> SimpleNamespace:
             iterations = gr.Slider(1, 64, value=d.iterations, step=1, label="Iterations N")
             gumbel = gr.Slider(0.0, 5.0, value=d.gumbel, step=0.01, label="Gumbel temperature")
             steps = gr.Slider(1, 256, value=d.diffusion_steps, step=1, label="Diffusion steps T")
-    timing = gr.Markdown(studio.expected_time(n.value, d.cfg_scale, d.iterations, d.diffusion_steps),
+    timing = gr.Markdown(studio.expected.generation(n.value, d.cfg_scale, d.iterations, d.diffusion_steps),
                          elem_id="expected-time")
     dice.click(lambda: random.randint(0, 2**31 - 1), None, seed, api_name=False)
     timing_inputs = [n, cfg, iterations, steps]
     for knob in timing_inputs:
-        knob.change(studio.expected_time, timing_inputs, timing, api_name=False, show_progress="hidden")
+        knob.change(studio.expected.generation, timing_inputs, timing, api_name=False, show_progress="hidden")
     knobs = [seed, cfg, iterations, gumbel, steps]
     named = dict(seed=seed, cfg=cfg, iterations=iterations, gumbel=gumbel, steps=steps)
     return SimpleNamespace(seed=seed, n=n, cfg=cfg, iterations=iterations, gumbel=gumbel, steps=steps, knobs=knobs,
@@ -125,7 +125,7 @@ def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMen
             d = studio.engine.defaults
             boxes = [class_box(studio, unconditional, start) for _, unconditional, start in class_boxes]
             return (studio.model, studio.header(),
-                    studio.expected_time(n_value, d.cfg_scale, d.iterations, d.diffusion_steps),
+                    studio.expected.generation(n_value, d.cfg_scale, d.iterations, d.diffusion_steps),
                     *boxes, d.cfg_scale, d.iterations, d.gumbel, d.diffusion_steps)
 
         s = settings

@@ -9,7 +9,7 @@ import functools
 import threading
 import time
 from concurrent.futures import Future, TimeoutError as FutureTimeout
-from typing import Callable
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -17,16 +17,16 @@ from ...engine import Engine
 from ...errors import BiGRError, InputError, Stopped
 from ...images import EDITOR_LIMIT
 from ...model.hub import OFFICIAL_MODELS
-from ...sampling.timing import Calibration
 from ...tasks import TaskRequest
 from ..edit_time import picture_costs
+from ..expected_time import ExpectedTime
 from ..options import model_label
 from ..outputs import Outputs
 from ..pool import EnginePool
 from ..shares import UserShares
 from ..service import ResultStore, RunContext, Service
 from ..sessions import Sessions
-from .common import UNCONDITIONAL, format_seconds, gallery_entry, log
+from .common import UNCONDITIONAL, gallery_entry, log
 from .mask_canvas import painting
 from .explore import load_explore_index
 from .picture import Picture, load_picture
@@ -75,6 +75,11 @@ class Studio:
         """The served model (its classes, defaults, grid): what the page asks of it without sampling."""
         return self.service.engine
 
+    def look(self, fn: Callable[[Engine], Any]) -> Any:
+        """`fn(engine)` on a leased engine of the pool, for the page's own small work on the model (a note's one
+        encode and decode of the picture); not counted against anyone's share, so a note is never refused."""
+        return self.service.compute(fn, RunContext())
+
     def context(self, request: gr.Request | None, progress: gr.Progress | None = None) -> RunContext:
         """What the service needs of a page or API request: whose it is, its results' folder, its progress bar and,
         inside `streaming`, its previews and stop flag."""
@@ -99,10 +104,8 @@ class Studio:
         return views, [str(f) for f in saved.files]
 
     def served_model_changed(self) -> None:
-        engine = self.pool.engines[0]
-        self.costs = self.pool.on_sampling_thread(engine, engine.cost_model) if engine.bigr is not None else None
-        self.calibration = Calibration()
-        self.explore = load_explore_index(engine)
+        self.expected = ExpectedTime.measured(self.pool)
+        self.explore = load_explore_index(self.pool.engines[0])
 
     def model_choices(self) -> list[tuple[str, str]]:
         """The picker's (label, name) pairs: an official model's label says what it downloads on first use."""
@@ -198,50 +201,3 @@ class Studio:
             yield outcome.result()
 
         return run
-
-    def sampling_params(self, cfg, iterations, steps):
-        """The engine's sampling parameters for these knobs, or None when they are out of range."""
-        try:
-            return self.engine.sampling_params(cfg_scale=float(cfg), iterations=int(iterations),
-                                               diffusion_steps=int(steps))
-        except (BiGRError, TypeError, ValueError):
-            return None
-
-    def expected_time(self, n, cfg, iterations, steps) -> str:
-        """The expected time of a generation at these settings: the cost model measured at start-up, scaled by
-        how the last generations compared with it."""
-        if self.costs is None:
-            return ""
-        params = self.sampling_params(cfg, iterations, steps)
-        if params is None:
-            return "Expected time: — (settings out of range)"
-        tokens, factor = self.engine.grid**2, self.calibration.factor
-        one = factor * self.costs.estimate(params, tokens, tokens)
-        many = factor * self.costs.estimate(params, tokens, tokens, batch=int(n))
-        half = factor * self.costs.estimate(params, tokens // 2, tokens)
-        runs = len(self.calibration.ratios)
-        basis = f"following the last {runs} run{'s' * (runs > 1)}" if runs else "measured at start-up"
-        return (f"Expected time on this {self.costs.device.upper()}: about **{format_seconds(one)}** per picture "
-                f"({format_seconds(many)} for {int(n)}), half-picture inpainting about {format_seconds(half)}; "
-                f"{basis}")
-
-    def edit_seconds(self, cells: int, picture: Picture, n, cfg, iterations, steps) -> tuple[float, float] | None:
-        """A masked edit regenerating `cells` of `picture`, `n` results: (seconds sampling, seconds of the picture's
-        own work: reading it, pasting each result back, writing the PNGs). None: no estimate."""
-        params = self.sampling_params(cfg, iterations, steps) if self.costs is not None else None
-        if params is None:
-            return None
-        tokens = self.engine.grid**2
-        sampling = self.calibration.factor * self.costs.estimate(params, cells, tokens, batch=int(n))
-        width, height = picture.size
-        return sampling, picture_costs().estimate(width * height, int(n), picture.png_px)
-
-    def expected_edit_time(self, cells: int, picture: Picture, n, cfg, iterations, steps) -> str:
-        seconds = self.edit_seconds(cells, picture, n, cfg, iterations, steps)
-        if seconds is None:
-            return ""
-        size = picture.size
-        sampling, work = seconds
-        return (f"Expected time of this edit: about **{format_seconds(sampling + work)}** for {int(n)} "
-                f"(sampling {format_seconds(sampling)}, the {size[0]}x{size[1]} picture itself "
-                f"{format_seconds(work)}).")

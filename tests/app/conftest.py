@@ -126,16 +126,31 @@ def upload_shown(page, component: str) -> None:
     page.locator(f"#{component} img").first.wait_for(state="visible")
 
 
+def masks_sent(page, editor: str = "inpaint-editor") -> int:
+    """How many times the editor's canvas has sent its mask to the server."""
+    return int(page.evaluate(f"Number(document.querySelector('#{editor} .mc').dataset.sent || 0)"))
+
+
+@contextlib.contextmanager
+def mask_sent(page, editor: str = "inpaint-editor") -> Iterator[None]:
+    """Returns once the mask painted inside has reached the server: a button pressed sooner would send none."""
+    before = masks_sent(page, editor)
+    yield
+    page.wait_for_function(f"(n) => Number(document.querySelector('#{editor} .mc').dataset.sent || 0) > n",
+                           arg=before)
+
+
 def paint_a_stroke(page, editor: str = "inpaint-editor") -> None:
-    """A stroke across the middle of the editor's canvas, from 35% to 65% of its width."""
+    """A stroke across the middle of the editor's canvas, from 35% to 65% of its width, sent to the server."""
     canvas = page.locator(f"#{editor} canvas").first
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - box["width"] * 0.15, cy)
-    page.mouse.down()
-    for k in range(1, 21):
-        page.mouse.move(cx - box["width"] * 0.15 + k * box["width"] * 0.015, cy, steps=2)
-    page.mouse.up()
+    with mask_sent(page, editor):
+        page.mouse.move(cx - box["width"] * 0.15, cy)
+        page.mouse.down()
+        for k in range(1, 21):
+            page.mouse.move(cx - box["width"] * 0.15 + k * box["width"] * 0.015, cy, steps=2)
+        page.mouse.up()
 
 
 def log_in(page, name: str, password: str) -> None:

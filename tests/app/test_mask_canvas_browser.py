@@ -1,5 +1,6 @@
 """The mask canvas in a real browser: strokes, undo and redo, the eraser, the brush size keys, touch, zoom, and
 that what the page shows painted is what the edit regenerates."""
+import io
 import json
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import CHROMIUM, EXAMPLE, download_link, fetch_image
+from .conftest import CHROMIUM, EXAMPLE, download_link, fetch_image, mask_sent
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,14 +36,6 @@ def mask(page) -> np.ndarray:
     return np.array(m["bits"], bool).reshape(m["height"], m["width"])
 
 
-def sent(page) -> int:
-    return int(page.evaluate(f"Number(document.querySelector('{CANVAS}').dataset.sent || 0)"))
-
-
-def wait_sent(page, before: int) -> None:
-    page.wait_for_function(f"(n) => Number(document.querySelector('{CANVAS}').dataset.sent || 0) > n", arg=before)
-
-
 def screen_point(page, x: float, y: float) -> tuple[float, float]:
     """Where the working copy's point (x, y) is on the screen."""
     box = page.locator(f"{CANVAS} canvas").bounding_box()
@@ -52,14 +45,14 @@ def screen_point(page, x: float, y: float) -> tuple[float, float]:
 
 def stroke(page, start: tuple[float, float], end: tuple[float, float], moves: int = 10) -> None:
     """A mouse stroke between two points of the working copy; waits until the page has sent its mask."""
-    before = sent(page)
-    page.mouse.move(*screen_point(page, *start))
-    page.mouse.down()
-    for k in range(1, moves + 1):
-        t = k / moves
-        page.mouse.move(*screen_point(page, start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1])))
-    page.mouse.up()
-    wait_sent(page, before)
+    with mask_sent(page):
+        page.mouse.move(*screen_point(page, *start))
+        page.mouse.down()
+        for k in range(1, moves + 1):
+            t = k / moves
+            page.mouse.move(*screen_point(page, start[0] + t * (end[0] - start[0]),
+                                          start[1] + t * (end[1] - start[1])))
+        page.mouse.up()
 
 
 def test_undo_after_three_strokes_leaves_strokes_one_and_two_and_redo_brings_back_three(page):
@@ -69,14 +62,12 @@ def test_undo_after_three_strokes_leaves_strokes_one_and_two_and_redo_brings_bac
         stroke(page, (20, y), (108, y))
         masks.append(mask(page))
     assert masks[0].any() and (masks[1] & ~masks[0]).any() and (masks[2] & ~masks[1]).any()
-    before = sent(page)
-    page.locator(CANVAS).get_by_role("button", name="Undo").click()
-    wait_sent(page, before)
+    with mask_sent(page):
+        page.locator(CANVAS).get_by_role("button", name="Undo").click()
     assert np.array_equal(mask(page), masks[1])  # strokes 1 and 2, to the pixel
-    before = sent(page)
-    page.locator(CANVAS).focus()
-    page.keyboard.press("Control+Shift+Z")
-    wait_sent(page, before)
+    with mask_sent(page):
+        page.locator(CANVAS).focus()
+        page.keyboard.press("Control+Shift+Z")
     assert np.array_equal(mask(page), masks[2])
     page.keyboard.press("Control+Z")
     page.keyboard.press("Control+Z")
@@ -113,12 +104,11 @@ def test_a_touch_stroke_paints(app, browser):
     page.wait_for_selector("#header")
     load(page, EXAMPLE)
     cdp = context.new_cdp_session(page)
-    before = sent(page)
-    points = [screen_point(page, x, 64) for x in range(20, 110, 8)]
-    for kind, (x, y) in [("touchStart", points[0]), *[("touchMove", p) for p in points[1:]]]:
-        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    wait_sent(page, before)
+    with mask_sent(page):
+        points = [screen_point(page, x, 64) for x in range(20, 110, 8)]
+        for kind, (x, y) in [("touchStart", points[0]), *[("touchMove", p) for p in points[1:]]]:
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     painted = mask(page)
     assert painted[64, 25:100].all() and not painted[:30].any()
     context.close()
@@ -131,9 +121,8 @@ def test_at_400_percent_a_dot_lands_within_a_pixel_of_where_it_was_put(page, tmp
     page.evaluate(f"(() => {{ const c = document.querySelector('{CANVAS}').maskCanvas; c.zoom(4); c.setSize(5); }})()")
     assert page.locator(f"{CANVAS} .mc-zoom").inner_text() == "400%"
     target = (283.5, 211.5)  # near the view's centre, which the zoom keeps in view
-    before = sent(page)
-    page.mouse.click(*screen_point(page, *target))
-    wait_sent(page, before)
+    with mask_sent(page):
+        page.mouse.click(*screen_point(page, *target))
     ys, xs = np.nonzero(mask(page))
     assert len(xs) and abs(xs.mean() + 0.5 - target[0]) <= 1 and abs(ys.mean() + 0.5 - target[1]) <= 1
     assert xs.max() - xs.min() <= 6  # a dot of the brush's 5 px, not a blot
@@ -144,8 +133,6 @@ def inpaint_result(page) -> tuple[np.ndarray, dict]:
     page.locator("#inpaint-region").get_by_label("masked").check()
     page.locator("#inpaint-button").click()
     data = page.request.get(download_link(page, "inpaint-gallery")).body()
-    import io
-
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("RGB")), json.loads(im.text["parameters"])
 
@@ -155,9 +142,8 @@ def test_what_is_painted_is_what_is_regenerated(page):
     load(page, EXAMPLE)
     stroke(page, (20, 40), (108, 40))
     stroke(page, (20, 90), (108, 90))
-    before = sent(page)
-    page.locator(CANVAS).get_by_role("button", name="Undo").click()
-    wait_sent(page, before)
+    with mask_sent(page):
+        page.locator(CANVAS).get_by_role("button", name="Undo").click()
     painted = mask(page)
     page.locator("#inpaint-preview img").wait_for(state="visible")
     out, _ = inpaint_result(page)
@@ -165,6 +151,27 @@ def test_what_is_painted_is_what_is_regenerated(page):
     changed = np.any(out != src, -1)
     assert changed.any() and not (changed & ~painted).any()
     assert not changed[70:].any()  # the undone stroke's row is the original's
+
+
+def test_a_button_pressed_while_a_stroke_is_on_its_way_waits_for_it(page):
+    """On a slow link the mask of the last stroke is still uploading when the user presses Inpaint: the press
+    waits for it, so the edit regenerates every stroke the page shows."""
+    load(page, EXAMPLE)
+    stroke(page, (20, 40), (108, 40))
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 1500, "downloadThroughput": -1,
+                                                  "uploadThroughput": -1})
+    page.mouse.move(*screen_point(page, 20, 90))  # a second stroke, and Inpaint at once
+    page.mouse.down()
+    page.mouse.move(*screen_point(page, 108, 90), steps=10)
+    page.mouse.up()
+    assert page.evaluate(f"document.querySelector('{CANVAS}').dataset.sending") == "1"
+    out, _ = inpaint_result(page)
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": -1})
+    changed = np.any(out != np.asarray(Image.open(EXAMPLE).convert("RGB")), -1)
+    assert changed[30:50].any() and changed[80:100].any()  # both strokes regenerated
 
 
 def test_an_uploaded_mask_is_used_exactly(page, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import CHROMIUM, canvas_ready, download_link, open_page, shot
+from .conftest import CHROMIUM, canvas_ready, download_link, mask_sent, open_page, shot
 from .test_ui_browser import open_inpaint_with, open_settings
 
 pytestmark = [
@@ -29,10 +29,11 @@ def painted_box_share(page, picture: Path) -> float:
         shot(page, "inpaint-large-note")
     box = page.locator("#inpaint-editor canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - 10, cy)
-    page.mouse.down()
-    page.mouse.move(cx + 10, cy, steps=4)
-    page.mouse.up()
+    with mask_sent(page):
+        page.mouse.move(cx - 10, cy)
+        page.mouse.down()
+        page.mouse.move(cx + 10, cy, steps=4)
+        page.mouse.up()
     page.locator("#inpaint-region").get_by_label("masked").check()
     page.locator("#inpaint-button").click()
     page.locator("#inpaint-gallery img").first.wait_for(state="visible")

@@ -161,6 +161,7 @@ async function upload_mask() {
 function send() {  // one upload at a time; strokes made meanwhile go with the next
   state.dirty = true;
   if (state.sending) return;
+  root.dataset.sending = '1';
   state.sending = (async () => {
     while (state.dirty) {
       state.dirty = false;
@@ -173,9 +174,20 @@ function send() {  // one upload at a time; strokes made meanwhile go with the n
       }
     }
     state.sending = null;
+    root.dataset.sending = '0';
     root.dataset.sent = String(Number(root.dataset.sent || 0) + 1);
   })();
 }
+
+// A button of this tab pressed while a stroke's mask is on its way would run the edit on the mask from before
+// the stroke: the press is held until the mask has arrived, then made again.
+(root.closest('.tabitem') || document).addEventListener('click', e => {
+  const button = e.target.closest && e.target.closest('button');
+  if (!state.sending || !button || root.contains(button)) return;
+  e.preventDefault();
+  e.stopImmediatePropagation();
+  state.sending.then(() => requestAnimationFrame(() => button.click()));
+}, true);
 
 // ---- from the server: a picture, and maybe a mask ------------------------------------------------
 function loadImage(url) {

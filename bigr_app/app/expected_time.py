@@ -16,16 +16,20 @@ def format_seconds(seconds: float) -> str:
 
 
 class ExpectedTime:
-    """Expected times on `engine`'s device from `costs` (None: the model cannot sample, nothing is expected)."""
+    """Expected times of the model `pool` serves, on its device; nothing is expected of a model that cannot sample.
+    One object for the life of the page, so that the page's events bound to it follow a model switch."""
 
-    def __init__(self, engine: Engine, costs: CostModel | None):
-        self.engine, self.costs, self.calibration = engine, costs, Calibration()
+    def __init__(self, pool: EnginePool):
+        self.pool = pool
+        self.measure()
 
-    @classmethod
-    def measured(cls, pool: EnginePool) -> ExpectedTime:
-        """Measured where the pool's first engine samples, so the figures see the threads sampling gets."""
-        engine = pool.engines[0]
-        return cls(engine, pool.on_sampling_thread(engine, engine.cost_model) if engine.bigr is not None else None)
+    def measure(self) -> None:
+        """The served model's costs, measured where its first engine samples (so the figures see the threads
+        sampling gets); the runs before are forgotten. At start and after a model switch."""
+        self.engine: Engine = self.pool.engines[0]
+        self.costs: CostModel | None = self.pool.on_sampling_thread(self.engine, self.engine.cost_model) \
+            if self.engine.bigr is not None else None
+        self.calibration = Calibration()
 
     def params(self, cfg, iterations, steps) -> SamplingParams | None:
         """The engine's sampling parameters for these knobs, or None when they are out of range."""

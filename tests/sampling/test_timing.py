@@ -97,3 +97,18 @@ def test_the_apps_expected_time_follows_its_last_generations(tiny_engine):
 
     GenerateActions(studio).generate("c1", Sampling.read(seed=0, cfg=3.0, iterations=4, gumbel=0.0, steps=8, n=1))
     assert "last 2 runs" in studio.expected.generation(1, 3.0, 4, 8)
+
+
+def test_the_pages_expected_time_follows_a_model_switch(tiny_engine):
+    from bigr_app.app.ui import Studio
+    from bigr_app.tiny import random_tiny_engine
+
+    studio = Studio(tiny_engine, models={"first": lambda device: tiny_engine,
+                                         "second": lambda device: random_tiny_engine(device, seed=1)})
+    shown = studio.expected.generation  # what the page's events hold from the start
+    params = tiny_engine.sampling_params(cfg_scale=3.0, iterations=4, diffusion_steps=8)
+    studio.expected.record(params, 1, 5 * studio.expected.sampling_seconds(params))
+    assert "following the last 1 run" in shown(1, 3.0, 4, 8)
+    assert studio.switch_model("second", progress=lambda *a, **k: None) == "second"
+    assert "measured at start-up" in shown(1, 3.0, 4, 8)  # the new model's own figures
+    assert studio.expected.engine is studio.pool.engines[0] is not tiny_engine

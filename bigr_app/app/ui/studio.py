@@ -64,7 +64,8 @@ class Studio:
         first = self.pool.engines[0]
         self.models = models or {model_label(first.source): self.engine_on}
         self.model = next(iter(self.models))
-        self.served_model_changed()
+        self.expected = ExpectedTime(self.pool)
+        self.explore = load_explore_index(first)
         picture_costs()  # measured now, not on the first preview
 
     def engine_on(self, device: str) -> Engine:
@@ -104,7 +105,7 @@ class Studio:
         return views, [str(f) for f in saved.files]
 
     def served_model_changed(self) -> None:
-        self.expected = ExpectedTime.measured(self.pool)
+        self.expected.measure()
         self.explore = load_explore_index(self.pool.engines[0])
 
     def model_choices(self) -> list[tuple[str, str]]:

@@ -25,6 +25,13 @@ class InterpolateActions:
         views, files = self.studio.run(task, request, progress, keep=False)  # each drag of the slider: not kept
         return views[0], files[0]
 
+    def first_look(self, shown: str | None, class_a: str, class_b: str, ratio: float, sampling: Sampling,
+                   request: gr.Request = None, progress=gr.Progress()) -> tuple:
+        """The mix when the tab is opened and shows none yet: a page samples nothing until someone looks."""
+        if shown:
+            return gr.skip(), gr.skip()
+        return self.interpolate(class_a, class_b, ratio, sampling, request, progress)
+
     def sweep(self, class_a: str, class_b: str, frames: int, sampling: Sampling, request: gr.Request = None,
               progress=gr.Progress()) -> tuple[str, str, list[str]]:
         """The frames from A to B (kept: each restores its ratio), side by side in a strip, and as a GIF."""
@@ -41,7 +48,7 @@ class InterpolateActions:
 def interpolate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     actions = InterpolateActions(studio)
     names = list(studio.engine.class_names)
-    with gr.Tab("Interpolate", id="interpolate"):
+    with gr.Tab("Interpolate", id="interpolate") as tab:
         with gr.Row():
             cls_a = gr.Dropdown(names, value=names[0], label="Class A (ratio 1)", filterable=True)
             cls_b = gr.Dropdown(names, value=names[min(1, len(names) - 1)], label="Class B (ratio 0)",
@@ -70,9 +77,12 @@ def interpolate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
     for i, trigger in enumerate((ratio.change, cls_a.change, cls_b.change)):
         trigger(mix, inputs, [image, download], trigger_mode="always_last",
                 api_name="interpolate" if i == 0 else False, show_progress="minimal")
+    look, look_inputs = handler(actions.first_look, dict(shown=image, class_a=cls_a, class_b=cls_b, ratio=ratio,
+                                                         sampling=settings.knobs_form),
+                                "shown", "class_a", "class_b", "ratio", settings.knobs_form)
+    tab.select(friendly_errors(look), look_inputs, [image, download], api_name=False, show_progress="minimal")
     sweep, sweep_inputs = handler(actions.sweep, dict(class_a=cls_a, class_b=cls_b, frames=frames,
                                                       sampling=settings.knobs_form),
                                   "class_a", "class_b", "frames", settings.knobs_form)
     sweep_btn.click(friendly_errors(sweep), sweep_inputs, [strip, gif, sweep_files], api_name="sweep")
-    return SimpleNamespace(cls_a=cls_a, cls_b=cls_b, mix=mix, inputs=inputs, outputs=[image, download],
-                           restorable=dict(class_a=cls_a, class_b=cls_b, ratio=ratio))
+    return SimpleNamespace(cls_a=cls_a, cls_b=cls_b, restorable=dict(class_a=cls_a, class_b=cls_b, ratio=ratio))

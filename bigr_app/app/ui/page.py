@@ -134,8 +134,7 @@ def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMen
         model_pick.select(friendly_errors(studio.switch_model), model_pick, model_pick, api_name="switch_model",
                           concurrency_limit=1).then(served_model, s.n, model_outputs, api_name=False,
                                                    show_progress="hidden")
-        demo.load(served_model, s.n, model_outputs, api_name=False, show_progress="hidden").then(
-            interp.mix, interp.inputs, interp.outputs, api_name=False, show_progress="hidden")
+        demo.load(served_model, s.n, model_outputs, api_name=False, show_progress="hidden")
 
         # each result panel acts on its picked picture's full-size file: "send to" an editor, "reuse seed"
         targets = {"inpaint": inp, "edit": ed, "outpaint": out}

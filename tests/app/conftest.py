@@ -160,6 +160,24 @@ def log_in(page, name: str, password: str) -> None:
     page.get_by_role("button", name="Login").click()
 
 
+def open_settings(page) -> None:
+    page.get_by_text("Sampling settings (all tabs)").click()
+    page.locator("#settings-seed input").wait_for(state="visible")
+
+
+def type_into(box, text: str, tries: int = 3) -> None:
+    """Types `text` into the input `box` and commits it (Enter), as a person would, and types it again if the page
+    put the old value back. Gradio settles a panel's components in the first milliseconds after the panel opens;
+    a value typed within them, faster than a person can, is overwritten (seen once in a few runs)."""
+    for _ in range(tries):
+        box.fill(text)
+        box.press("Enter")
+        box.page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        if box.input_value() == text:
+            return
+    raise AssertionError(f"the box keeps {box.input_value()!r}, not {text!r}")
+
+
 def download_link(page, panel: str, index: int = 0) -> str:
     """The full-size file behind a result panel's picture `index`."""
     link = page.locator(f"#{panel}-files a").nth(index)

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 
-from .conftest import CHROMIUM, paint_a_stroke
-from .test_ui_browser import open_settings
+from .conftest import CHROMIUM, open_settings, paint_a_stroke, type_into
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,10 +31,8 @@ def new_page(context, url: str):
 
 def generate(page, seed: int, cfg: str = "3") -> None:
     open_settings(page)
-    page.locator("#settings-seed input").fill(str(seed))
-    page.locator("#settings-seed input").press("Enter")  # committed before the click reads it
-    page.locator("#settings-cfg input[type=number]").fill(cfg)
-    page.locator("#settings-cfg input[type=number]").press("Enter")
+    type_into(page.locator("#settings-seed input"), str(seed))  # committed before the click reads it
+    type_into(page.locator("#settings-cfg input[type=number]"), cfg)
     page.get_by_role("button", name="Generate", exact=True).click()
     page.locator("#generate-gallery img").first.wait_for(state="visible")
     page.locator("#generate-gallery-files a").first.wait_for(state="attached")
@@ -101,14 +98,14 @@ def test_restore_from_history_equals_restore_from_png_info(shared_app, browser):
         page.locator("#history-gallery img").first.click()
         page.locator("#history-summary").get_by_text("seed").wait_for(state="visible")
         picked = page.locator("#history-summary code").inner_text()
-        page.locator("#settings-seed input").fill("1")  # moved away: the restore must set it back
+        type_into(page.locator("#settings-seed input"), "1")  # moved away: the restore must set it back
         page.locator("#history-restore").click()
         page.wait_for_function("document.querySelector('#settings-seed input').value !== '1'")
         from_history = controls(page)
 
         (path,) = shared_app.outputs.rglob(picked)
-        page.locator("#settings-seed input").fill("1")
-        page.locator("#settings-cfg input[type=number]").fill("9")
+        type_into(page.locator("#settings-seed input"), "1")
+        type_into(page.locator("#settings-cfg input[type=number]"), "9")
         page.get_by_role("tab", name="PNG Info").click()
         page.locator("#pnginfo-image input[type=file]").set_input_files(str(path))
         page.get_by_text("Made by generate").wait_for(state="visible")

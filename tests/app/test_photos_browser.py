@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import CHROMIUM, canvas_ready, download_link, mask_sent, open_page, shot
-from .test_ui_browser import open_inpaint_with, open_settings
+from .conftest import (CHROMIUM, canvas_ready, download_link, mask_sent, open_page, open_settings, shot,
+                       type_into)
+from .test_ui_browser import open_inpaint_with
 
 pytestmark = [
     pytest.mark.browser,
@@ -70,8 +71,7 @@ def big_photo(path: Path, size=(4000, 3000)) -> Path:
 def set_samples(page, n: int):
     open_settings(page)
     box = page.locator("input[aria-label='number input for Samples']")
-    box.fill(str(n))
-    box.press("Enter")
+    type_into(box, str(n))
 
 
 def test_a_12_mp_photo_is_painted_on_a_working_copy_and_edited_at_full_size(page, tmp_path):

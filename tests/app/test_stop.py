@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM, open_page
-from .test_ui_browser import open_settings
+from .conftest import CHROMIUM, open_page, open_settings, type_into
 
 LONG = dict(n=4, iterations=64, steps=100)  # the tiny model takes over 15 s for this: a stop is plainly seen
 
@@ -60,8 +59,7 @@ def test_the_stop_button_ends_the_request_and_the_page_goes_on(app, browser):
                              ("Diffusion steps T", LONG["steps"]), ("Seed", 9273)):
             box = page.locator(f"input[aria-label='number input for {label}']") if label != "Seed" else \
                 page.locator("#settings-seed input")
-            box.fill(str(value))
-            box.press("Enter")
+            type_into(box, str(value))
         before = len(stops(app))
         page.get_by_role("button", name="Generate", exact=True).click()
         page.locator("#generate-gallery").get_by_text("forming…").first.wait_for(state="attached")  # sampling
@@ -71,8 +69,7 @@ def test_the_stop_button_ends_the_request_and_the_page_goes_on(app, browser):
         for label, value in (("Samples", 1), ("Iterations N", 4), ("Diffusion steps T", 4), ("Seed", 9300)):
             box = page.locator(f"input[aria-label='number input for {label}']") if label != "Seed" else \
                 page.locator("#settings-seed input")
-            box.fill(str(value))
-            box.press("Enter")
+            type_into(box, str(value))
         page.get_by_role("button", name="Generate", exact=True).click()
         page.locator("#generate-gallery-files a").first.wait_for(state="attached")
         assert page.locator("#generate-gallery-files a").count() == 1

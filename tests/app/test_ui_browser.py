@@ -7,8 +7,8 @@ from PIL import Image
 
 
 
-from .conftest import (CHROMIUM, EXAMPLE, canvas_ready, download_link, fetch_image, paint_a_stroke, shot,
-                       upload_shown)
+from .conftest import (CHROMIUM, EXAMPLE, canvas_ready, download_link, fetch_image, open_settings, paint_a_stroke,
+                       shot, type_into, upload_shown)
 
 pytestmark = [
     pytest.mark.browser,
@@ -154,15 +154,9 @@ def test_explore_map_places_an_upload_as_a_point_of_its_own_colour(page):
     shot(page, "explore")
 
 
-def open_settings(page):
-    page.get_by_text("Sampling settings (all tabs)").click()
-    page.locator("#settings-seed input").wait_for(state="visible")
-
-
 def test_galleries_show_whole_enlarged_pictures_and_reuse_seed(page):
     open_settings(page)
-    page.locator("#settings-seed input").fill("5")
-    page.locator("#settings-seed input").press("Enter")
+    type_into(page.locator("#settings-seed input"), "5")
     page.get_by_role("button", name="Generate", exact=True).click()
     link = download_link(page, "generate-gallery", 1)  # the results, not the pictures forming before them
     thumbs = page.locator("#generate-gallery img")

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gradio as gr
 import numpy as np
 
-from ..saving import write_strip_and_gif
+from ..saving import read_params, write_strip_and_gif
 from ...images import for_display
 from ...tasks import InterpolateRequest
 from .common import friendly_errors
@@ -20,17 +20,35 @@ class InterpolateActions:
     def interpolate(self, class_a: str, class_b: str, ratio: float, sampling: Sampling, request: gr.Request = None,
                     progress=gr.Progress()) -> tuple[str, str]:
         """The mix at `ratio`: the copy the panel shows, and the PNG with its parameters to download."""
-        task = InterpolateRequest(class_a=class_a, class_b=class_b, ratios=(float(ratio),), seed=sampling.seed,
-                                  sampling=sampling.knobs())
-        views, files = self.studio.run(task, request, progress, keep=False)  # each drag of the slider: not kept
+        views, files = self.studio.run(self.mix_request(class_a, class_b, ratio, sampling), request, progress,
+                                       keep=False)  # each drag of the slider: not kept
         return views[0], files[0]
 
-    def first_look(self, shown: str | None, class_a: str, class_b: str, ratio: float, sampling: Sampling,
-                   request: gr.Request = None, progress=gr.Progress()) -> tuple:
-        """The mix when the tab is opened and shows none yet: a page samples nothing until someone looks."""
-        if shown:
+    def look(self, shown: str | None, class_a: str, class_b: str, ratio: float, sampling: Sampling,
+             request: gr.Request = None, progress=gr.Progress()) -> tuple:
+        """The mix when the tab is opened, unless the PNG it shows (`shown`) is that mix already: a page samples
+        nothing until someone looks, and a picture restored into the tab is sampled once, not once per control."""
+        if self.shows(shown, self.mix_request(class_a, class_b, ratio, sampling)):
             return gr.skip(), gr.skip()
         return self.interpolate(class_a, class_b, ratio, sampling, request, progress)
+
+    def refresh(self, shown: str | None, class_a: str, class_b: str, ratio: float, sampling: Sampling,
+                request: gr.Request = None, progress=gr.Progress()) -> tuple:
+        """After a model switch: the mix again if the tab shows one (from the model before)."""
+        if not shown:
+            return gr.skip(), gr.skip()
+        return self.interpolate(class_a, class_b, ratio, sampling, request, progress)
+
+    def mix_request(self, class_a: str, class_b: str, ratio: float, sampling: Sampling) -> InterpolateRequest:
+        return InterpolateRequest(class_a=class_a, class_b=class_b, ratios=(float(ratio),), seed=sampling.seed,
+                                  sampling=sampling.knobs())
+
+    def shows(self, png: str | None, task: InterpolateRequest) -> bool:
+        """Whether the PNG `png` is `task`'s picture, by the served model."""
+        if not png:
+            return False
+        params = read_params(png)
+        return params.get("model") == self.studio.model and all(params.get(k) == v for k, v in task.to_params().items())
 
     def sweep(self, class_a: str, class_b: str, frames: int, sampling: Sampling, request: gr.Request = None,
               progress=gr.Progress()) -> tuple[str, str, list[str]]:
@@ -68,21 +86,22 @@ def interpolate_tab(studio, settings: SimpleNamespace) -> SimpleNamespace:
             gif = gr.Image(label="Animation", type="filepath", interactive=False, height=200, scale=1,
                            elem_id="interp-gif")
         sweep_files = gr.File(label="Download", file_count="multiple", interactive=False)
-    # any change re-renders (a drag, arrow keys, a typed value, another class); while one renders, only the
-    # latest change waits
-    mix, _ = handler(actions.interpolate, dict(class_a=cls_a, class_b=cls_b, ratio=ratio, sampling=settings.knobs_form),
-                     "class_a", "class_b", "ratio", settings.knobs_form)
-    mix = friendly_errors(mix)
-    inputs = [cls_a, cls_b, ratio, *settings.knobs]
-    for i, trigger in enumerate((ratio.change, cls_a.change, cls_b.change)):
-        trigger(mix, inputs, [image, download], trigger_mode="always_last",
-                api_name="interpolate" if i == 0 else False, show_progress="minimal")
-    look, look_inputs = handler(actions.first_look, dict(shown=image, class_a=cls_a, class_b=cls_b, ratio=ratio,
-                                                         sampling=settings.knobs_form),
-                                "shown", "class_a", "class_b", "ratio", settings.knobs_form)
+    # a change made in the page re-renders (a drag, arrow keys, a typed value, another class); while one renders,
+    # only the latest waits. A value set by a restore is no such change: opening the tab renders it, once.
+    mix, inputs = handler(actions.interpolate, dict(class_a=cls_a, class_b=cls_b, ratio=ratio,
+                                                    sampling=settings.knobs_form),
+                          "class_a", "class_b", "ratio", settings.knobs_form)
+    gr.on([ratio.input, cls_a.input, cls_b.input], friendly_errors(mix), inputs, [image, download],
+          trigger_mode="always_last", api_name="interpolate", show_progress="minimal")
+    shown = dict(shown=download, class_a=cls_a, class_b=cls_b, ratio=ratio, sampling=settings.knobs_form)
+    parts = ("shown", "class_a", "class_b", "ratio", settings.knobs_form)
+    look, look_inputs = handler(actions.look, shown, *parts)
     tab.select(friendly_errors(look), look_inputs, [image, download], api_name=False, show_progress="minimal")
+    refresh, refresh_inputs = handler(actions.refresh, shown, *parts)
     sweep, sweep_inputs = handler(actions.sweep, dict(class_a=cls_a, class_b=cls_b, frames=frames,
                                                       sampling=settings.knobs_form),
                                   "class_a", "class_b", "frames", settings.knobs_form)
     sweep_btn.click(friendly_errors(sweep), sweep_inputs, [strip, gif, sweep_files], api_name="sweep")
-    return SimpleNamespace(cls_a=cls_a, cls_b=cls_b, restorable=dict(class_a=cls_a, class_b=cls_b, ratio=ratio))
+    return SimpleNamespace(cls_a=cls_a, cls_b=cls_b, restorable=dict(class_a=cls_a, class_b=cls_b, ratio=ratio),
+                           refresh=dict(fn=friendly_errors(refresh), inputs=refresh_inputs, outputs=[image, download],
+                                        api_name=False, show_progress="minimal"))

@@ -133,7 +133,7 @@ def build_ui(engine: Engine | EnginePool, max_samples: int = 8, models: ModelMen
                          s.gumbel, s.steps]
         model_pick.select(friendly_errors(studio.switch_model), model_pick, model_pick, api_name="switch_model",
                           concurrency_limit=1).then(served_model, s.n, model_outputs, api_name=False,
-                                                   show_progress="hidden")
+                                                   show_progress="hidden").then(**interp.refresh)
         demo.load(served_model, s.n, model_outputs, api_name=False, show_progress="hidden")
 
         # each result panel acts on its picked picture's full-size file: "send to" an editor, "reuse seed"

@@ -48,6 +48,8 @@ def test_the_look_renders_unless_the_tab_shows_that_mix(tiny_engine):
     for other in [("c0", "c1", 0.3, SAMPLING), ("c0", "c2", 0.5, SAMPLING),
                   ("c0", "c1", 0.5, Sampling.read(seed=1, cfg=3.0, iterations=2, gumbel=1.0, steps=2))]:
         assert actions.look(file, *other, **quiet) != (gr.skip(), gr.skip()), other
+    assert actions.look(str(Path(file).with_name("gone.png")), "c0", "c1", 0.5, SAMPLING, **quiet) != \
+        (gr.skip(), gr.skip())  # a PNG gone from gradio's cache: rendered again, not an error
     assert actions.refresh(None, "c0", "c1", 0.5, SAMPLING, **quiet) == (gr.skip(), gr.skip())  # none to redo
     assert actions.refresh(file, "c0", "c1", 0.5, SAMPLING, **quiet) != (gr.skip(), gr.skip())
 

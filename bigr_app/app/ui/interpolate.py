@@ -7,6 +7,7 @@ import gradio as gr
 import numpy as np
 
 from ..saving import read_params, write_strip_and_gif
+from ...errors import InputError
 from ...images import for_display
 from ...tasks import InterpolateRequest
 from .common import friendly_errors
@@ -44,10 +45,11 @@ class InterpolateActions:
                                   sampling=sampling.knobs())
 
     def shows(self, png: str | None, task: InterpolateRequest) -> bool:
-        """Whether the PNG `png` is `task`'s picture, by the served model."""
-        if not png:
+        """Whether the PNG `png` is `task`'s picture, by the served model (no, if it is gone from gradio's cache)."""
+        try:
+            params = read_params(png) if png else {}
+        except InputError:
             return False
-        params = read_params(png)
         return params.get("model") == self.studio.model and all(params.get(k) == v for k, v in task.to_params().items())
 
     def sweep(self, class_a: str, class_b: str, frames: int, sampling: Sampling, request: gr.Request = None,
